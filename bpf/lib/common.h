@@ -1,0 +1,51 @@
+/* Includes and small helpers every BPF program shares. */
+#ifndef SKIFF_BPF_LIB_COMMON_H_
+#define SKIFF_BPF_LIB_COMMON_H_
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/icmpv6.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "maps/drop_reasons.h"
+#include "maps/packet.h"
+
+/* <linux/icmp.h> drags in libc's <sys/socket.h>, which does not build for the BPF target;
+ * the ICMPv4 header and the constants used here are small enough to state. */
+struct icmphdr {
+  __u8 type;
+  __u8 code;
+  __sum16 checksum;
+  union {
+    struct {
+      __be16 id;
+      __be16 sequence;
+    } echo;
+    __be32 gateway;
+    struct {
+      __be16 __unused;
+      __be16 mtu;
+    } frag;
+  } un;
+};
+#define ICMP_ECHOREPLY 0
+#define ICMP_DEST_UNREACH 3
+#define ICMP_ECHO 8
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+#define ICMP_PORT_UNREACH 3
+#define ICMP_FRAG_NEEDED 4
+
+#ifndef likely
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#endif
+
+#endif /* SKIFF_BPF_LIB_COMMON_H_ */

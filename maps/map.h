@@ -1,0 +1,134 @@
+// Typed C++ access to a BPF map by fd: Map<Key, Value> for ordinary maps and
+// PerCpuMap<Key, Value> for per-CPU ones. Keys and values are the structs of maps/*.h —
+// the one definition BPF uses too — so a layout can never drift between the two sides.
+#pragma once
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "agent/loader/skeleton.h"
+
+namespace skiff {
+
+template <typename Key, typename Value>
+class Map {
+  static_assert(std::is_trivially_copyable_v<Key> && std::is_trivially_copyable_v<Value>,
+                "BPF map keys and values must be plain structs");
+
+ public:
+  Map() = default;
+  Map(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  // From a skeleton's `struct bpf_map *`; checks the key/value sizes against the BPF side.
+  static absl::StatusOr<Map> From(const struct bpf_map* m) {
+    if (bpf_map__key_size(m) != sizeof(Key) || bpf_map__value_size(m) != sizeof(Value))
+      return absl::FailedPreconditionError(absl::StrCat(
+          "map ", bpf_map__name(m), ": key/value size ", bpf_map__key_size(m), "/",
+          bpf_map__value_size(m), " does not match C++ ", sizeof(Key), "/", sizeof(Value)));
+    return Map(bpf_map__fd(m), bpf_map__name(m));
+  }
+
+  int fd() const { return fd_; }
+  const std::string& name() const { return name_; }
+
+  // nullopt when absent; an error for anything else.
+  absl::StatusOr<std::optional<Value>> Lookup(const Key& key) const {
+    Value v{};
+    if (bpf_map_lookup_elem(fd_, &key, &v) == 0) return std::optional<Value>(v);
+    if (errno == ENOENT) return std::optional<Value>();
+    return ErrnoStatus(errno, absl::StrCat("lookup in map ", name_));
+  }
+
+  absl::Status Update(const Key& key, const Value& value, __u64 flags = BPF_ANY) {
+    if (bpf_map_update_elem(fd_, &key, &value, flags) == 0) return absl::OkStatus();
+    int err = errno;
+    if (err == E2BIG || err == ENOSPC)
+      return absl::ResourceExhaustedError(absl::StrCat("map ", name_, " is full"));
+    return ErrnoStatus(err, absl::StrCat("update of map ", name_));
+  }
+
+  // OK when deleted or already absent.
+  absl::Status Delete(const Key& key) {
+    if (bpf_map_delete_elem(fd_, &key) == 0 || errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, absl::StrCat("delete from map ", name_));
+  }
+
+  // Calls fn for every entry; entries added or removed meanwhile may or may not be seen.
+  absl::Status ForEach(const std::function<void(const Key&, const Value&)>& fn) const {
+    Key cur{}, next{};
+    const Key* prev = nullptr;
+    while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
+      Value v{};
+      if (bpf_map_lookup_elem(fd_, &next, &v) == 0) fn(next, v);
+      cur = next;
+      prev = &cur;
+    }
+    if (errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("iterating map ", name_));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<std::pair<Key, Value>>> Entries() const {
+    std::vector<std::pair<Key, Value>> out;
+    auto st = ForEach([&](const Key& k, const Value& v) { out.emplace_back(k, v); });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  absl::Status Clear() {
+    auto entries = Entries();
+    if (!entries.ok()) return entries.status();
+    for (const auto& [k, v] : *entries)
+      if (auto st = Delete(k); !st.ok()) return st;
+    return absl::OkStatus();
+  }
+
+ private:
+  int fd_ = -1;
+  std::string name_;
+};
+
+// Per-CPU maps: one Value per possible CPU.
+template <typename Key, typename Value>
+class PerCpuMap {
+ public:
+  PerCpuMap() = default;
+  PerCpuMap(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  static absl::StatusOr<PerCpuMap> From(const struct bpf_map* m) {
+    if (bpf_map__key_size(m) != sizeof(Key) || bpf_map__value_size(m) != sizeof(Value))
+      return absl::FailedPreconditionError(
+          absl::StrCat("map ", bpf_map__name(m), ": key/value size does not match C++"));
+    return PerCpuMap(bpf_map__fd(m), bpf_map__name(m));
+  }
+
+  absl::StatusOr<std::vector<Value>> Lookup(const Key& key) const {
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return ErrnoStatus(ncpu, "counting possible CPUs");
+    // The kernel copies values rounded up to 8 bytes per CPU.
+    constexpr size_t stride = (sizeof(Value) + 7) / 8 * 8;
+    std::vector<unsigned char> raw(stride * ncpu);
+    if (bpf_map_lookup_elem(fd_, &key, raw.data()) != 0)
+      return ErrnoStatus(errno, absl::StrCat("lookup in map ", name_));
+    std::vector<Value> out(ncpu);
+    for (int i = 0; i < ncpu; i++) std::memcpy(&out[i], raw.data() + i * stride, sizeof(Value));
+    return out;
+  }
+
+  int fd() const { return fd_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  int fd_ = -1;
+  std::string name_;
+};
+
+}  // namespace skiff

@@ -1,0 +1,74 @@
+#include "tests/harness/bpf_run.h"
+
+#include <bpf/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/bpf.h>
+#include <sched.h>
+
+#include <cerrno>
+
+#include "agent/loader/skeleton.h"
+
+namespace skiff::testing {
+
+int PinToCpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof(set), &set);
+  return cpu;
+}
+
+absl::StatusOr<RunResult> RunProgram(int prog_fd, const Bytes& in, uint32_t repeat) {
+  RunResult r;
+  // Room for programs that grow the packet (encapsulation, ICMP replies quoting the input).
+  r.out.resize(in.size() + 512);
+  LIBBPF_OPTS(bpf_test_run_opts, opts);
+  opts.data_in = in.data();
+  opts.data_size_in = static_cast<__u32>(in.size());
+  opts.data_out = r.out.data();
+  opts.data_size_out = static_cast<__u32>(r.out.size());
+  opts.repeat = repeat;
+  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) return ErrnoStatus(errno, "BPF_PROG_TEST_RUN");
+  r.retval = static_cast<int32_t>(opts.retval);
+  r.out.resize(opts.data_size_out);
+  r.duration_ns = opts.duration;
+  return r;
+}
+
+std::string VerdictName(ProgKind kind, int32_t v) {
+  if (kind == ProgKind::kXdp) {
+    switch (v) {
+      case XDP_ABORTED:
+        return "XDP_ABORTED";
+      case XDP_DROP:
+        return "XDP_DROP";
+      case XDP_PASS:
+        return "XDP_PASS";
+      case XDP_TX:
+        return "XDP_TX";
+      case XDP_REDIRECT:
+        return "XDP_REDIRECT";
+    }
+  } else {
+    switch (v) {
+      case TC_ACT_UNSPEC:
+        return "TC_ACT_UNSPEC";
+      case TC_ACT_OK:
+        return "TC_ACT_OK";
+      case TC_ACT_RECLASSIFY:
+        return "TC_ACT_RECLASSIFY";
+      case TC_ACT_SHOT:
+        return "TC_ACT_SHOT";
+      case TC_ACT_PIPE:
+        return "TC_ACT_PIPE";
+      case TC_ACT_STOLEN:
+        return "TC_ACT_STOLEN";
+      case TC_ACT_REDIRECT:
+        return "TC_ACT_REDIRECT";
+    }
+  }
+  return "verdict(" + std::to_string(v) + ")";
+}
+
+}  // namespace skiff::testing
