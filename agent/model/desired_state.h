@@ -1,0 +1,68 @@
+// Desired datapath state: what the maps should hold, computed by pure functions from the
+// cluster's objects (agent/model) and written by the reconciler (agent/reconcile). Nothing in
+// here knows about BPF maps or where the objects came from.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace skiff::model {
+
+enum class Protocol : uint8_t { kTcp = 6, kUdp = 17, kSctp = 132 };
+
+// An IPv4 or IPv6 address; bytes in network order (IPv4 in bytes[0..3]).
+struct IpAddr {
+  uint8_t family = 4;  // 4 or 6
+  std::array<uint8_t, 16> bytes{};
+  auto operator<=>(const IpAddr&) const = default;
+  static std::optional<IpAddr> Parse(const std::string& text);
+  std::string ToString() const;
+  uint32_t V4() const;  // network byte order, for IPv4
+};
+
+enum class BackendState : uint8_t { kActive = 0, kTerminating = 1 };
+
+struct Backend {
+  IpAddr ip;
+  uint16_t port = 0;
+  BackendState state = BackendState::kActive;
+  bool node_local = false;  // a pod on this node (EndpointSlice nodeName == --node-name)
+  std::string pod;          // "namespace/name" from targetRef, for humans
+  auto operator<=>(const Backend&) const = default;
+};
+
+enum class FrontendKind : uint8_t { kClusterIp, kExternalIp, kNodePort, kLoadBalancer };
+
+struct FrontendKey {
+  IpAddr vip;
+  uint16_t port = 0;
+  Protocol proto = Protocol::kTcp;
+  auto operator<=>(const FrontendKey&) const = default;
+};
+
+struct Frontend {
+  FrontendKey key;
+  FrontendKind kind = FrontendKind::kClusterIp;
+  std::string service;    // "namespace/name"
+  std::string port_name;  // the Service port's name ("" when unnamed)
+  // Sorted by (ip, port), one entry per address:port. Terminating ones are included with
+  // their state; ready=false && serving=false endpoints are left out entirely.
+  std::vector<Backend> backends;
+  bool affinity_client_ip = false;
+  uint32_t affinity_timeout_s = 0;  // 10800 by default in Kubernetes
+  bool internal_traffic_local = false;
+  bool external_traffic_local = false;
+  bool operator==(const Frontend&) const = default;
+};
+
+struct DesiredState {
+  std::map<FrontendKey, Frontend> frontends;
+  bool operator==(const DesiredState&) const = default;
+};
+
+}  // namespace skiff::model

@@ -1,0 +1,97 @@
+/* Service load-balancing maps (Cilium's slot model), IPv4. IPv6 gets its own lb6 maps with
+ * the same shapes and 16-byte addresses; ids (backend, rev-NAT) are shared between families.
+ *
+ * services: {vip, dport, proto, scope, slot} ->
+ *   slot 0: the frontend: count of active backends, count of terminating ones after them,
+ *           rev-NAT id, flags, affinity timeout;
+ *   slot 1..count: backend ids of active backends;
+ *   slot count+1..count+terminating_count: backend ids of terminating backends, used only
+ *           when count == 0 (Kubernetes' serving+terminating fallback).
+ * backends: backend id -> {ip, port, proto, state}
+ * revnat:   rev-NAT id -> {vip, port}: the frontend a reply must appear to come from.
+ * affinity: {client ip, rev-NAT id} -> {backend id, last used}: sessionAffinity ClientIP.
+ */
+#ifndef SKIFF_MAPS_LB_H_
+#define SKIFF_MAPS_LB_H_
+
+#include <linux/types.h>
+
+#include "maps/names.h"
+
+/* skiff_lb4_key.scope. A frontend with SKIFF_SVC_F_INT_LOCAL has a second set of entries
+ * under SKIFF_SCOPE_INTERNAL that holds only node-local backends (internalTrafficPolicy:
+ * Local); traffic from pods uses that set. */
+#define SKIFF_SCOPE_EXTERNAL 0
+#define SKIFF_SCOPE_INTERNAL 1
+
+/* skiff_lb4_service.flags (slot 0 only) */
+#define SKIFF_SVC_F_AFFINITY 0x01  /* sessionAffinity: ClientIP */
+#define SKIFF_SVC_F_INT_LOCAL 0x02 /* internalTrafficPolicy: Local (see scope) */
+#define SKIFF_SVC_F_EXT_LOCAL 0x04 /* externalTrafficPolicy: Local (north-south) */
+#define SKIFF_SVC_F_CLUSTER_IP 0x08
+#define SKIFF_SVC_F_NODE_PORT 0x10
+#define SKIFF_SVC_F_EXTERNAL_IP 0x20
+#define SKIFF_SVC_F_LOAD_BALANCER 0x40
+
+/* skiff_lb4_service.algorithm */
+#define SKIFF_LB_ALG_RANDOM 0
+#define SKIFF_LB_ALG_MAGLEV 1
+
+/* skiff_lb_backend.state */
+#define SKIFF_BACKEND_ACTIVE 0
+#define SKIFF_BACKEND_TERMINATING 1
+#define SKIFF_BACKEND_QUARANTINED 2
+
+/* skiff_lb_backend.flags */
+#define SKIFF_BACKEND_F_LOCAL 0x01 /* the backend is a pod on this node */
+
+/* The most backends one frontend may have (active + terminating). */
+#define SKIFF_LB_MAX_BACKENDS_PER_SERVICE 4096
+
+struct skiff_lb4_key {
+  __be32 address; /* frontend IP (ClusterIP, ...) */
+  __be16 dport;   /* frontend port */
+  __u8 proto;     /* IPPROTO_TCP / IPPROTO_UDP / IPPROTO_SCTP */
+  __u8 scope;     /* SKIFF_SCOPE_* */
+  __u16 slot;     /* 0 = frontend, 1.. = backend slots */
+  __u16 pad;
+};
+
+struct skiff_lb4_service {
+  __u32 backend_id;        /* slots > 0 */
+  __u16 count;             /* slot 0: number of active backends (slots 1..count) */
+  __u16 terminating_count; /* slot 0: terminating backends after the active ones */
+  __u16 rev_nat_id;        /* slot 0 (and copied into every slot) */
+  __u8 flags;              /* slot 0: SKIFF_SVC_F_* */
+  __u8 algorithm;          /* slot 0: SKIFF_LB_ALG_* */
+  __u32 affinity_timeout;  /* slot 0: seconds, with SKIFF_SVC_F_AFFINITY */
+};
+
+struct skiff_lb4_backend {
+  __be32 address;
+  __be16 port;
+  __u8 proto;
+  __u8 state; /* SKIFF_BACKEND_* */
+  __u8 flags; /* SKIFF_BACKEND_F_* */
+  __u8 pad[3];
+};
+
+struct skiff_lb4_revnat {
+  __be32 address;
+  __be16 port;
+  __u16 pad;
+};
+
+struct skiff_lb4_affinity_key {
+  __be32 client;
+  __u16 rev_nat_id;
+  __u16 pad;
+};
+
+struct skiff_lb_affinity_val {
+  __u64 last_used_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last new connection */
+  __u32 backend_id;
+  __u32 pad;
+};
+
+#endif /* SKIFF_MAPS_LB_H_ */

@@ -1,0 +1,18 @@
+/* Every pinned map's name, in one place. The C identifier of a BPF map is its name (and its
+ * pin file under the bpffs root), so BPF declares maps with these macros and C++ reaches them
+ * as skel->maps.SKIFF_MAP_X. A layout change bumps the suffix (_v1 -> _v2) and the agent
+ * migrates; see docs/maps.md. */
+#ifndef SKIFF_MAPS_NAMES_H_
+#define SKIFF_MAPS_NAMES_H_
+
+#define SKIFF_MAP_LB4_SERVICES skiff_lb4_services_v1
+#define SKIFF_MAP_LB4_BACKENDS skiff_lb4_backends_v1
+#define SKIFF_MAP_LB4_REVNAT skiff_lb4_revnat_v1
+#define SKIFF_MAP_LB4_AFFINITY skiff_lb4_affinity_v1
+#define SKIFF_MAP_CT4 skiff_ct4_global_v1
+#define SKIFF_MAP_METRICS skiff_metrics_v1
+
+#define SKIFF_STR_(x) #x
+#define SKIFF_STR(x) SKIFF_STR_(x)
+
+#endif /* SKIFF_MAPS_NAMES_H_ */
