@@ -1,0 +1,424 @@
+#include "agent/reconcile/lb_reconciler.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace skiff::reconcile {
+namespace {
+
+__be32 V4(const model::IpAddr& ip) {
+  __be32 a;
+  std::memcpy(&a, ip.bytes.data(), 4);
+  return a;
+}
+
+model::IpAddr FromV4(__be32 a) {
+  model::IpAddr ip;
+  ip.family = 4;
+  std::memcpy(ip.bytes.data(), &a, 4);
+  return ip;
+}
+
+std::string Describe(const model::FrontendKey& k) {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(k.vip.family == 6 ? AF_INET6 : AF_INET, k.vip.bytes.data(), buf, sizeof(buf));
+  const char* proto = k.proto == model::Protocol::kTcp   ? "TCP"
+                      : k.proto == model::Protocol::kUdp ? "UDP"
+                                                         : "SCTP";
+  return absl::StrCat(buf, ":", k.port, "/", proto);
+}
+
+uint8_t SvcFlags(const model::Frontend& fe) {
+  uint8_t f = 0;
+  if (fe.affinity_client_ip) f |= SKIFF_SVC_F_AFFINITY;
+  if (fe.internal_traffic_local) f |= SKIFF_SVC_F_INT_LOCAL;
+  if (fe.external_traffic_local) f |= SKIFF_SVC_F_EXT_LOCAL;
+  switch (fe.kind) {
+    case model::FrontendKind::kClusterIp:
+      f |= SKIFF_SVC_F_CLUSTER_IP;
+      break;
+    case model::FrontendKind::kExternalIp:
+      f |= SKIFF_SVC_F_EXTERNAL_IP;
+      break;
+    case model::FrontendKind::kNodePort:
+      f |= SKIFF_SVC_F_NODE_PORT;
+      break;
+    case model::FrontendKind::kLoadBalancer:
+      f |= SKIFF_SVC_F_LOAD_BALANCER;
+      break;
+  }
+  return f;
+}
+
+bool Same(const skiff_lb4_service& a, const skiff_lb4_service& b) {
+  return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+}  // namespace
+
+skiff_lb4_key MakeLb4Key(const model::FrontendKey& key, uint8_t scope, uint16_t slot) {
+  skiff_lb4_key k;
+  std::memset(&k, 0, sizeof(k));
+  k.address = V4(key.vip);
+  k.dport = htons(key.port);
+  k.proto = static_cast<uint8_t>(key.proto);
+  k.scope = scope;
+  k.slot = slot;
+  return k;
+}
+
+LbReconciler::LbReconciler(LbTables tables) : t_(tables) {}
+
+absl::Status LbReconciler::Restore() {
+  frontends_.clear();
+  backend_ids_.clear();
+  backends_.clear();
+  revnat_.clear();
+  backend_pool_ = IdPool(1, 0xfffffffe);
+  revnat_pool_ = IdPool(1, 0xffff);
+
+  auto backends = t_.backends->Entries();
+  if (!backends.ok()) return backends.status();
+  for (const auto& [id, b] : *backends) {
+    backends_[id] = b;
+    backend_ids_[BackendAddr{FromV4(b.address), ntohs(b.port), b.proto}] = id;
+    backend_pool_.Reserve(id);
+  }
+  auto revnat = t_.revnat->Entries();
+  if (!revnat.ok()) return revnat.status();
+  for (const auto& [id, r] : *revnat) {
+    revnat_[id] = r;
+    revnat_pool_.Reserve(id);
+  }
+  auto services = t_.services->Entries();
+  if (!services.ok()) return services.status();
+  // Slot 0 entries first, so slots can be placed into their frontend's vector.
+  for (const auto& [k, v] : *services) {
+    if (k.slot != 0 || k.scope > SKIFF_SCOPE_INTERNAL) continue;
+    model::FrontendKey fk{FromV4(k.address), ntohs(k.dport), static_cast<model::Protocol>(k.proto)};
+    FrontendRecord& rec = frontends_[fk];
+    ScopeEntries& s = rec.scopes[k.scope];
+    s.present = true;
+    s.slot0 = v;
+    s.slots.assign(v.count + v.terminating_count, 0);
+    if (k.scope == SKIFF_SCOPE_EXTERNAL) rec.rev_nat_id = v.rev_nat_id;
+    revnat_pool_.Reserve(v.rev_nat_id);
+  }
+  for (const auto& [k, v] : *services) {
+    if (k.slot == 0) continue;
+    model::FrontendKey fk{FromV4(k.address), ntohs(k.dport), static_cast<model::Protocol>(k.proto)};
+    auto it = frontends_.find(fk);
+    if (it == frontends_.end() || k.scope > SKIFF_SCOPE_INTERNAL) continue;
+    ScopeEntries& s = it->second.scopes[k.scope];
+    // Slots past the count are leftovers of an interrupted write; remember them so the
+    // next write of this frontend deletes them.
+    if (k.slot > s.slots.size()) s.slots.resize(k.slot, 0);
+    s.slots[k.slot - 1] = v.backend_id;
+  }
+  return absl::OkStatus();
+}
+
+std::optional<uint16_t> LbReconciler::RevNatId(const model::FrontendKey& key) const {
+  auto it = frontends_.find(key);
+  if (it == frontends_.end()) return std::nullopt;
+  return it->second.rev_nat_id;
+}
+
+std::optional<uint32_t> LbReconciler::BackendId(const BackendAddr& addr) const {
+  auto it = backend_ids_.find(addr);
+  if (it == backend_ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::Status LbReconciler::WriteScope(const model::FrontendKey& key, uint8_t scope,
+                                      const skiff_lb4_service& slot0,
+                                      const std::vector<uint32_t>& slots, ScopeEntries& have,
+                                      bool* changed) {
+  // 1. Backend slots the new count will cover.
+  for (size_t i = 0; i < slots.size(); i++) {
+    if (have.present && i < have.slots.size() && have.slots[i] == slots[i]) continue;
+    skiff_lb4_service v;
+    std::memset(&v, 0, sizeof(v));
+    v.backend_id = slots[i];
+    v.rev_nat_id = slot0.rev_nat_id;
+    if (auto st = t_.services->Update(MakeLb4Key(key, scope, i + 1), v); !st.ok()) return st;
+    if (have.slots.size() <= i) have.slots.resize(i + 1, 0);
+    have.slots[i] = slots[i];
+    *changed = true;
+  }
+  // 2. Slot 0: from here on the datapath uses the new count.
+  if (!have.present || !Same(have.slot0, slot0)) {
+    if (auto st = t_.services->Update(MakeLb4Key(key, scope, 0), slot0); !st.ok()) return st;
+    have.present = true;
+    have.slot0 = slot0;
+    *changed = true;
+  }
+  // 3. Slots past the new count are no longer reachable: remove them.
+  for (size_t i = have.slots.size(); i > slots.size(); i--) {
+    if (auto st = t_.services->Delete(MakeLb4Key(key, scope, i)); !st.ok()) return st;
+    have.slots.pop_back();
+    *changed = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LbReconciler::DeleteScope(const model::FrontendKey& key, uint8_t scope,
+                                       ScopeEntries& have) {
+  if (!have.present && have.slots.empty()) return absl::OkStatus();
+  // Slot 0 first: once it is gone no packet looks at the slots.
+  if (auto st = t_.services->Delete(MakeLb4Key(key, scope, 0)); !st.ok()) return st;
+  have.present = false;
+  for (size_t i = have.slots.size(); i > 0; i--) {
+    if (auto st = t_.services->Delete(MakeLb4Key(key, scope, i)); !st.ok()) return st;
+    have.slots.pop_back();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe,
+                                         const std::map<BackendAddr, uint32_t>& ids,
+                                         FrontendRecord& rec, bool* changed) {
+  const uint8_t proto = static_cast<uint8_t>(fe.key.proto);
+  // Active backends first, terminating ones after them (maps/lb.h).
+  auto slots_for = [&](bool local_only, uint16_t* active, uint16_t* terminating) {
+    std::vector<uint32_t> act, term;
+    for (const auto& b : fe.backends) {
+      if (local_only && !b.node_local) continue;
+      uint32_t id = ids.at(BackendAddr{b.ip, b.port, proto});
+      (b.state == model::BackendState::kActive ? act : term).push_back(id);
+    }
+    *active = static_cast<uint16_t>(act.size());
+    *terminating = static_cast<uint16_t>(term.size());
+    act.insert(act.end(), term.begin(), term.end());
+    return act;
+  };
+  auto make_slot0 = [&](uint16_t active, uint16_t terminating) {
+    skiff_lb4_service v;
+    std::memset(&v, 0, sizeof(v));
+    v.count = active;
+    v.terminating_count = terminating;
+    v.rev_nat_id = rec.rev_nat_id;
+    v.flags = SvcFlags(fe);
+    v.algorithm = SKIFF_LB_ALG_RANDOM;
+    v.affinity_timeout = fe.affinity_client_ip ? fe.affinity_timeout_s : 0;
+    return v;
+  };
+
+  uint16_t act = 0, term = 0;
+  std::vector<uint32_t> ext_slots = slots_for(false, &act, &term);
+  skiff_lb4_service ext0 = make_slot0(act, term);
+  if (fe.internal_traffic_local) {
+    // The node-local set must be complete before the flag sends traffic to it.
+    std::vector<uint32_t> int_slots = slots_for(true, &act, &term);
+    if (auto st = WriteScope(fe.key, SKIFF_SCOPE_INTERNAL, make_slot0(act, term), int_slots,
+                             rec.scopes[SKIFF_SCOPE_INTERNAL], changed);
+        !st.ok())
+      return st;
+  }
+  if (auto st = WriteScope(fe.key, SKIFF_SCOPE_EXTERNAL, ext0, ext_slots,
+                           rec.scopes[SKIFF_SCOPE_EXTERNAL], changed);
+      !st.ok())
+    return st;
+  if (!fe.internal_traffic_local && (rec.scopes[SKIFF_SCOPE_INTERNAL].present ||
+                                     !rec.scopes[SKIFF_SCOPE_INTERNAL].slots.empty())) {
+    if (auto st = DeleteScope(fe.key, SKIFF_SCOPE_INTERNAL, rec.scopes[SKIFF_SCOPE_INTERNAL]);
+        !st.ok())
+      return st;
+    *changed = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LbReconciler::DeleteFrontend(const model::FrontendKey& key, FrontendRecord& rec) {
+  if (auto st = DeleteScope(key, SKIFF_SCOPE_EXTERNAL, rec.scopes[SKIFF_SCOPE_EXTERNAL]); !st.ok())
+    return st;
+  if (auto st = DeleteScope(key, SKIFF_SCOPE_INTERNAL, rec.scopes[SKIFF_SCOPE_INTERNAL]); !st.ok())
+    return st;
+  return absl::OkStatus();
+}
+
+absl::Status LbReconciler::ForgetAffinity(const std::vector<std::pair<uint16_t, uint32_t>>& pairs,
+                                          const std::vector<uint16_t>& rev_nat_ids) {
+  if ((pairs.empty() && rev_nat_ids.empty()) || !t_.affinity) return absl::OkStatus();
+  std::set<std::pair<uint16_t, uint32_t>> gone(pairs.begin(), pairs.end());
+  std::set<uint16_t> gone_svc(rev_nat_ids.begin(), rev_nat_ids.end());
+  auto entries = t_.affinity->Entries();
+  if (!entries.ok()) return entries.status();
+  for (const auto& [k, v] : *entries) {
+    if (gone_svc.count(k.rev_nat_id) || gone.count({k.rev_nat_id, v.backend_id})) {
+      if (auto st = t_.affinity->Delete(k); !st.ok()) return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced) {
+  ApplyResult res;
+  auto fail = [&](const model::Frontend* fe, const model::FrontendKey& key,
+                  const absl::Status& st) {
+    if (absl::IsResourceExhausted(st)) res.map_full_errors++;
+    res.errors.push_back(absl::StrCat(fe ? absl::StrCat("service ", fe->service, " ") : "",
+                                      "frontend ", Describe(key), ": ", st.message()));
+  };
+
+  // 1. Backends: one entry per address:port:protocol. A backend selected by several
+  // services is active if any of them sees it active, and local if any says so.
+  std::map<BackendAddr, skiff_lb4_backend> want_backends;
+  for (const auto& [key, fe] : desired.frontends) {
+    if (key.vip.family != 4) continue;
+    for (const auto& b : fe.backends) {
+      BackendAddr a{b.ip, b.port, static_cast<uint8_t>(key.proto)};
+      auto [it, fresh] = want_backends.try_emplace(a);
+      skiff_lb4_backend& v = it->second;
+      if (fresh) {
+        std::memset(&v, 0, sizeof(v));
+        v.address = V4(b.ip);
+        v.port = htons(b.port);
+        v.proto = a.proto;
+        v.state = static_cast<uint8_t>(b.state);
+      } else if (b.state == model::BackendState::kActive) {
+        v.state = SKIFF_BACKEND_ACTIVE;
+      }
+      if (b.node_local) v.flags |= SKIFF_BACKEND_F_LOCAL;
+    }
+  }
+  std::set<BackendAddr> failed_backends;
+  for (const auto& [addr, want] : want_backends) {
+    uint32_t id;
+    if (auto it = backend_ids_.find(addr); it != backend_ids_.end()) {
+      id = it->second;
+      if (std::memcmp(&backends_[id], &want, sizeof(want)) == 0) continue;
+    } else {
+      auto fresh = backend_pool_.Allocate();
+      if (!fresh) {
+        failed_backends.insert(addr);
+        continue;
+      }
+      id = *fresh;
+    }
+    if (auto st = t_.backends->Update(id, want); !st.ok()) {
+      if (!backend_ids_.count(addr)) backend_pool_.Release(id);
+      failed_backends.insert(addr);
+      if (absl::IsResourceExhausted(st)) res.map_full_errors++;
+      res.errors.push_back(std::string(st.message()));
+      continue;
+    }
+    backend_ids_[addr] = id;
+    backends_[id] = want;
+    res.backends_written++;
+  }
+
+  // 2. Frontends.
+  std::vector<std::pair<uint16_t, uint32_t>> dropped_pairs;  // (rev-NAT id, backend id)
+  for (const auto& [key, fe] : desired.frontends) {
+    if (key.vip.family != 4) continue;
+    bool missing_backend = false;
+    for (const auto& b : fe.backends)
+      if (failed_backends.count(BackendAddr{b.ip, b.port, static_cast<uint8_t>(key.proto)}))
+        missing_backend = true;
+    if (missing_backend) {
+      fail(&fe, key,
+           absl::ResourceExhaustedError(absl::StrCat("a backend could not be written to map ",
+                                                     t_.backends->name(),
+                                                     "; the frontend keeps its last good state")));
+      continue;
+    }
+    if (fe.backends.size() > SKIFF_LB_MAX_BACKENDS_PER_SERVICE) {
+      fail(&fe, key,
+           absl::InvalidArgumentError(
+               absl::StrCat(fe.backends.size(), " backends exceed the limit of ",
+                            SKIFF_LB_MAX_BACKENDS_PER_SERVICE, " per frontend")));
+      continue;
+    }
+    bool fresh = !frontends_.count(key);
+    FrontendRecord& rec = frontends_[key];
+    if (rec.rev_nat_id == 0) {
+      auto id = revnat_pool_.Allocate();
+      if (!id) {
+        frontends_.erase(key);
+        fail(&fe, key, absl::ResourceExhaustedError("no free rev-NAT id (65535 frontends)"));
+        continue;
+      }
+      rec.rev_nat_id = static_cast<uint16_t>(*id);
+    }
+    skiff_lb4_revnat rn;
+    std::memset(&rn, 0, sizeof(rn));
+    rn.address = V4(key.vip);
+    rn.port = htons(key.port);
+    auto have_rn = revnat_.find(rec.rev_nat_id);
+    if (have_rn == revnat_.end() || std::memcmp(&have_rn->second, &rn, sizeof(rn)) != 0) {
+      if (auto st = t_.revnat->Update(rec.rev_nat_id, rn); !st.ok()) {
+        if (fresh) {
+          revnat_pool_.Release(rec.rev_nat_id);
+          frontends_.erase(key);
+        }
+        fail(&fe, key, st);
+        continue;
+      }
+      revnat_[rec.rev_nat_id] = rn;
+    }
+    // Backends this frontend used before and no longer does: their affinity entries go.
+    std::set<uint32_t> before(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
+    bool changed = false;
+    if (auto st = WriteFrontend(fe, backend_ids_, rec, &changed); !st.ok()) {
+      fail(&fe, key, st);
+      continue;
+    }
+    if (changed) res.frontends_written++;
+    std::set<uint32_t> after(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
+    for (uint32_t id : before)
+      if (!after.count(id)) dropped_pairs.push_back({rec.rev_nat_id, id});
+  }
+
+  // 3. Deletions, only once every source has been read completely.
+  std::vector<uint16_t> dropped_services;
+  if (synced) {
+    for (auto it = frontends_.begin(); it != frontends_.end();) {
+      if (desired.frontends.count(it->first)) {
+        ++it;
+        continue;
+      }
+      if (auto st = DeleteFrontend(it->first, it->second); !st.ok()) {
+        fail(nullptr, it->first, st);
+        ++it;
+        continue;
+      }
+      uint16_t rn = it->second.rev_nat_id;
+      if (auto st = t_.revnat->Delete(rn); st.ok()) {
+        revnat_.erase(rn);
+        revnat_pool_.Release(rn);
+      }
+      dropped_services.push_back(rn);
+      res.frontends_deleted++;
+      it = frontends_.erase(it);
+    }
+    std::set<uint32_t> referenced;
+    for (const auto& [k, rec] : frontends_)
+      for (const auto& s : rec.scopes) referenced.insert(s.slots.begin(), s.slots.end());
+    for (auto it = backend_ids_.begin(); it != backend_ids_.end();) {
+      if (referenced.count(it->second)) {
+        ++it;
+        continue;
+      }
+      if (auto st = t_.backends->Delete(it->second); !st.ok()) {
+        res.errors.push_back(std::string(st.message()));
+        ++it;
+        continue;
+      }
+      backends_.erase(it->second);
+      backend_pool_.Release(it->second);
+      res.backends_deleted++;
+      it = backend_ids_.erase(it);
+    }
+  }
+  if (auto st = ForgetAffinity(dropped_pairs, dropped_services); !st.ok())
+    res.errors.push_back(std::string(st.message()));
+  return res;
+}
+
+}  // namespace skiff::reconcile

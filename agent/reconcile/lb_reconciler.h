@@ -1,0 +1,105 @@
+// Writes the desired services into the LB maps (maps/lb.h), changing only what differs.
+//
+// Order of writes (make-before-break, DESIGN.md §3): backends, then revnat, then a
+// frontend's backend slots, then its slot 0 (the count the datapath trusts), and only then
+// deletions of slots past the new count, of frontends no longer wanted and of backends no
+// longer referenced. A packet therefore never sees a count that points at missing slots.
+//
+// Ids (backend, rev-NAT) are rebuilt from the maps by Restore(), so a restarted agent keeps
+// every id and rewrites nothing that is already right. Before every source has completed its
+// first read (synced == false) nothing is deleted: a restarting agent must not wipe services
+// it has not heard about yet (Cilium #27215).
+//
+// Thread: owned by the agent's reconcile loop; not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "agent/model/desired_state.h"
+#include "agent/reconcile/id_pool.h"
+#include "agent/reconcile/kv_table.h"
+#include "maps/lb.h"
+
+namespace skiff::reconcile {
+
+struct LbTables {
+  KvTable<skiff_lb4_key, skiff_lb4_service>* services = nullptr;
+  KvTable<__u32, skiff_lb4_backend>* backends = nullptr;
+  KvTable<__u16, skiff_lb4_revnat>* revnat = nullptr;
+  KvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val>* affinity = nullptr;
+};
+
+struct ApplyResult {
+  int frontends_written = 0;  // frontends whose entries changed
+  int frontends_deleted = 0;
+  int backends_written = 0;
+  int backends_deleted = 0;
+  int map_full_errors = 0;
+  std::vector<std::string> errors;  // one per frontend left at its last good state
+  bool ok() const { return errors.empty(); }
+};
+
+// Identity of a backend entry: the same pod address:port:protocol shares one id across
+// every service that selects it.
+struct BackendAddr {
+  model::IpAddr ip;
+  uint16_t port = 0;
+  uint8_t proto = 0;
+  auto operator<=>(const BackendAddr&) const = default;
+};
+
+class LbReconciler {
+ public:
+  explicit LbReconciler(LbTables tables);
+
+  // Reads the maps and rebuilds the cache and the id pools. Call once before Apply.
+  absl::Status Restore();
+
+  ApplyResult Apply(const model::DesiredState& desired, bool synced);
+
+  std::optional<uint16_t> RevNatId(const model::FrontendKey& key) const;
+  std::optional<uint32_t> BackendId(const BackendAddr& addr) const;
+  size_t frontend_count() const { return frontends_.size(); }
+  size_t backend_count() const { return backend_ids_.size(); }
+
+ private:
+  // What one frontend holds in the services map, per scope.
+  struct ScopeEntries {
+    bool present = false;
+    skiff_lb4_service slot0{};
+    std::vector<uint32_t> slots;  // backend ids of slots 1..n
+  };
+  struct FrontendRecord {
+    uint16_t rev_nat_id = 0;
+    ScopeEntries scopes[2];  // SKIFF_SCOPE_EXTERNAL, SKIFF_SCOPE_INTERNAL
+  };
+
+  absl::Status WriteFrontend(const model::Frontend& fe, const std::map<BackendAddr, uint32_t>& ids,
+                             FrontendRecord& rec, bool* changed);
+  absl::Status WriteScope(const model::FrontendKey& key, uint8_t scope,
+                          const skiff_lb4_service& slot0, const std::vector<uint32_t>& slots,
+                          ScopeEntries& have, bool* changed);
+  absl::Status DeleteScope(const model::FrontendKey& key, uint8_t scope, ScopeEntries& have);
+  absl::Status DeleteFrontend(const model::FrontendKey& key, FrontendRecord& rec);
+  absl::Status ForgetAffinity(const std::vector<std::pair<uint16_t, uint32_t>>& pairs,
+                              const std::vector<uint16_t>& rev_nat_ids);
+
+  LbTables t_;
+  std::map<model::FrontendKey, FrontendRecord> frontends_;
+  std::map<BackendAddr, uint32_t> backend_ids_;
+  std::map<uint32_t, skiff_lb4_backend> backends_;
+  std::map<uint16_t, skiff_lb4_revnat> revnat_;
+  IdPool backend_pool_{1, 0xfffffffe};
+  IdPool revnat_pool_{1, 0xffff};
+};
+
+// Map keys and values built field by field from zeroed memory, so padding is always zero
+// (the kernel hashes every byte of a key).
+skiff_lb4_key MakeLb4Key(const model::FrontendKey& key, uint8_t scope, uint16_t slot);
+
+}  // namespace skiff::reconcile

@@ -1,0 +1,311 @@
+// The reconciler against in-memory tables: what it writes, in which order, what it keeps
+// across a restart and what it refuses to delete before the sources are synced.
+#include "agent/reconcile/lb_reconciler.h"
+
+#include <arpa/inet.h>
+
+#include <gtest/gtest.h>
+
+namespace skiff::reconcile {
+namespace {
+
+using model::Backend;
+using model::BackendState;
+using model::DesiredState;
+using model::Frontend;
+using model::FrontendKey;
+using model::IpAddr;
+using model::Protocol;
+
+IpAddr Ip(const char* s) {
+  IpAddr a;
+  a.family = 4;
+  inet_pton(AF_INET, s, a.bytes.data());
+  return a;
+}
+
+Backend B(const char* ip, uint16_t port, BackendState st = BackendState::kActive,
+          bool local = false) {
+  Backend b;
+  b.ip = Ip(ip);
+  b.port = port;
+  b.state = st;
+  b.node_local = local;
+  return b;
+}
+
+FrontendKey Key(const char* vip, uint16_t port, Protocol p = Protocol::kTcp) {
+  return FrontendKey{Ip(vip), port, p};
+}
+
+Frontend Fe(FrontendKey k, std::vector<Backend> backends, std::string svc = "default/web") {
+  Frontend f;
+  f.key = k;
+  f.service = svc;
+  f.backends = std::move(backends);
+  return f;
+}
+
+struct Tables {
+  FakeKvTable<skiff_lb4_key, skiff_lb4_service> services{"skiff_lb4_services_v1", 1000};
+  FakeKvTable<__u32, skiff_lb4_backend> backends{"skiff_lb4_backends_v1", 1000};
+  FakeKvTable<__u16, skiff_lb4_revnat> revnat{"skiff_lb4_revnat_v1", 1000};
+  FakeKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity{"skiff_lb4_affinity_v1",
+                                                                      1000};
+  LbTables View() { return LbTables{&services, &backends, &revnat, &affinity}; }
+  void ClearLogs() {
+    services.ClearLog();
+    backends.ClearLog();
+    revnat.ClearLog();
+    affinity.ClearLog();
+  }
+  std::optional<skiff_lb4_service> Slot(const FrontendKey& k, uint16_t slot,
+                                        uint8_t scope = SKIFF_SCOPE_EXTERNAL) {
+    auto it = services.entries().find(MakeLb4Key(k, scope, slot));
+    if (it == services.entries().end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+DesiredState State(std::vector<Frontend> fes) {
+  DesiredState s;
+  for (auto& f : fes) s.frontends[f.key] = f;
+  return s;
+}
+
+TEST(LbReconciler, WritesFrontendSlotsBackendsAndRevNat) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto k = Key("10.96.0.10", 80);
+  auto res = r.Apply(State({Fe(k, {B("10.244.1.11", 8080), B("10.244.1.12", 8080)})}), true);
+  ASSERT_TRUE(res.ok()) << res.errors[0];
+  auto s0 = t.Slot(k, 0);
+  ASSERT_TRUE(s0);
+  EXPECT_EQ(s0->count, 2);
+  EXPECT_EQ(s0->terminating_count, 0);
+  EXPECT_NE(s0->rev_nat_id, 0);
+  EXPECT_TRUE(s0->flags & SKIFF_SVC_F_CLUSTER_IP);
+  ASSERT_TRUE(t.Slot(k, 1));
+  ASSERT_TRUE(t.Slot(k, 2));
+  EXPECT_FALSE(t.Slot(k, 3));
+  EXPECT_EQ(t.backends.entries().size(), 2u);
+  auto rn = t.revnat.entries().at(s0->rev_nat_id);
+  EXPECT_EQ(rn.address, Ip("10.96.0.10").bytes[0] | Ip("10.96.0.10").bytes[1] << 8 |
+                            Ip("10.96.0.10").bytes[2] << 16 | Ip("10.96.0.10").bytes[3] << 24);
+  EXPECT_EQ(ntohs(rn.port), 80);
+  auto b1 = t.backends.entries().at(t.Slot(k, 1)->backend_id);
+  EXPECT_EQ(ntohs(b1.port), 8080);
+  EXPECT_EQ(b1.state, SKIFF_BACKEND_ACTIVE);
+}
+
+TEST(LbReconciler, BackendsAndSlotsBeforeSlotZero) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto k = Key("10.96.0.10", 80);
+  r.Apply(State({Fe(k, {B("10.244.1.11", 8080)})}), true);
+  t.ClearLogs();
+  r.Apply(State({Fe(k, {B("10.244.1.11", 8080), B("10.244.1.12", 8080)})}), true);
+  // The new backend entry exists before any slot is written; slot 2 before slot 0.
+  ASSERT_EQ(t.backends.log().size(), 1u);
+  ASSERT_EQ(t.services.log().size(), 2u);
+  EXPECT_EQ(t.services.log()[0].key.slot, 2);
+  EXPECT_EQ(t.services.log()[1].key.slot, 0);
+  EXPECT_EQ(t.Slot(k, 0)->count, 2);
+}
+
+TEST(LbReconciler, ShrinkWritesCountBeforeDeletingSlots) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto k = Key("10.96.0.10", 80);
+  r.Apply(State({Fe(k, {B("10.244.1.11", 8080), B("10.244.1.12", 8080), B("10.244.1.13", 8080)})}),
+          true);
+  t.ClearLogs();
+  r.Apply(State({Fe(k, {B("10.244.1.11", 8080)})}), true);
+  const auto& log = t.services.log();
+  ASSERT_GE(log.size(), 3u);
+  EXPECT_TRUE(log[0].update);
+  EXPECT_EQ(log[0].key.slot, 0);  // count 1 first
+  EXPECT_FALSE(log[1].update);
+  EXPECT_FALSE(log[2].update);
+  EXPECT_EQ(t.Slot(k, 0)->count, 1);
+  EXPECT_FALSE(t.Slot(k, 2));
+  EXPECT_FALSE(t.Slot(k, 3));
+  // Unreferenced backends are removed after the slots.
+  EXPECT_EQ(t.backends.entries().size(), 1u);
+}
+
+TEST(LbReconciler, UnchangedStateWritesNothing) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto st = State({Fe(Key("10.96.0.10", 80), {B("10.244.1.11", 8080)}),
+                   Fe(Key("10.96.0.11", 53, Protocol::kUdp), {B("10.244.1.11", 5353)})});
+  r.Apply(st, true);
+  t.ClearLogs();
+  auto res = r.Apply(st, true);
+  EXPECT_TRUE(res.ok());
+  EXPECT_EQ(t.services.writes() + t.backends.writes() + t.revnat.writes(), 0);
+}
+
+TEST(LbReconciler, TerminatingBackendsAfterActiveOnes) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto k = Key("10.96.0.10", 80);
+  r.Apply(State({Fe(k, {B("10.244.1.11", 8080, BackendState::kTerminating), B("10.244.1.12", 8080),
+                        B("10.244.1.13", 8080)})}),
+          true);
+  auto s0 = t.Slot(k, 0);
+  EXPECT_EQ(s0->count, 2);
+  EXPECT_EQ(s0->terminating_count, 1);
+  auto last = t.backends.entries().at(t.Slot(k, 3)->backend_id);
+  EXPECT_EQ(last.state, SKIFF_BACKEND_TERMINATING);
+  EXPECT_EQ(last.address, *reinterpret_cast<const __be32*>(Ip("10.244.1.11").bytes.data()));
+}
+
+TEST(LbReconciler, InternalTrafficPolicyLocalWritesLocalScope) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto k = Key("10.96.0.10", 80);
+  auto fe = Fe(k, {B("10.244.1.11", 8080, BackendState::kActive, true), B("10.244.2.12", 8080)});
+  fe.internal_traffic_local = true;
+  r.Apply(State({fe}), true);
+  EXPECT_EQ(t.Slot(k, 0)->count, 2);
+  EXPECT_TRUE(t.Slot(k, 0)->flags & SKIFF_SVC_F_INT_LOCAL);
+  auto in0 = t.Slot(k, 0, SKIFF_SCOPE_INTERNAL);
+  ASSERT_TRUE(in0);
+  EXPECT_EQ(in0->count, 1);
+  EXPECT_FALSE(t.Slot(k, 2, SKIFF_SCOPE_INTERNAL));
+  // Turning the policy off removes the local scope.
+  fe.internal_traffic_local = false;
+  r.Apply(State({fe}), true);
+  EXPECT_FALSE(t.Slot(k, 0, SKIFF_SCOPE_INTERNAL));
+  EXPECT_FALSE(t.Slot(k, 1, SKIFF_SCOPE_INTERNAL));
+  EXPECT_FALSE(t.Slot(k, 0)->flags & SKIFF_SVC_F_INT_LOCAL);
+}
+
+TEST(LbReconciler, NothingDeletedBeforeSync) {
+  Tables t;
+  auto a = Key("10.96.0.10", 80), b = Key("10.96.0.11", 80);
+  {
+    LbReconciler r(t.View());
+    ASSERT_TRUE(r.Restore().ok());
+    r.Apply(State({Fe(a, {B("10.244.1.11", 8080)}), Fe(b, {B("10.244.1.12", 8080)})}), true);
+  }
+  LbReconciler r(t.View());  // a restarted agent
+  ASSERT_TRUE(r.Restore().ok());
+  t.ClearLogs();
+  r.Apply(State({Fe(a, {B("10.244.1.11", 8080)})}), /*synced=*/false);
+  EXPECT_TRUE(t.Slot(b, 0)) << "a frontend not yet heard of was deleted before sync";
+  EXPECT_EQ(t.services.writes() + t.backends.writes() + t.revnat.writes(), 0);
+  r.Apply(State({Fe(a, {B("10.244.1.11", 8080)})}), /*synced=*/true);
+  EXPECT_FALSE(t.Slot(b, 0));
+  EXPECT_FALSE(t.Slot(b, 1));
+  EXPECT_EQ(t.revnat.entries().size(), 1u);
+  EXPECT_EQ(t.backends.entries().size(), 1u);
+}
+
+TEST(LbReconciler, IdsSurviveRestart) {
+  Tables t;
+  auto a = Key("10.96.0.10", 80), b = Key("10.96.0.11", 53, Protocol::kUdp);
+  auto st = State(
+      {Fe(a, {B("10.244.1.11", 8080), B("10.244.1.12", 8080)}), Fe(b, {B("10.244.1.13", 5353)})});
+  uint16_t rn_a, rn_b;
+  uint32_t be;
+  {
+    LbReconciler r(t.View());
+    ASSERT_TRUE(r.Restore().ok());
+    r.Apply(st, true);
+    rn_a = *r.RevNatId(a);
+    rn_b = *r.RevNatId(b);
+    be = *r.BackendId(BackendAddr{Ip("10.244.1.12"), 8080, 6});
+  }
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  EXPECT_EQ(*r.RevNatId(a), rn_a);
+  EXPECT_EQ(*r.RevNatId(b), rn_b);
+  EXPECT_EQ(*r.BackendId(BackendAddr{Ip("10.244.1.12"), 8080, 6}), be);
+  t.ClearLogs();
+  r.Apply(st, true);
+  EXPECT_EQ(t.services.writes() + t.backends.writes() + t.revnat.writes(), 0)
+      << "a restart rewrote entries that were already right";
+  // A new frontend after the restart does not reuse a live id.
+  auto c = Key("10.96.0.12", 80);
+  st.frontends[c] = Fe(c, {B("10.244.1.14", 8080)});
+  r.Apply(st, true);
+  EXPECT_NE(*r.RevNatId(c), rn_a);
+  EXPECT_NE(*r.RevNatId(c), rn_b);
+}
+
+TEST(LbReconciler, SharedBackendHasOneIdAcrossServices) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto a = Key("10.96.0.10", 80), b = Key("10.96.0.20", 80);
+  r.Apply(State({Fe(a, {B("10.244.1.11", 8080)}), Fe(b, {B("10.244.1.11", 8080)})}), true);
+  EXPECT_EQ(t.backends.entries().size(), 1u);
+  EXPECT_EQ(t.Slot(a, 1)->backend_id, t.Slot(b, 1)->backend_id);
+  EXPECT_NE(t.Slot(a, 0)->rev_nat_id, t.Slot(b, 0)->rev_nat_id);
+}
+
+TEST(LbReconciler, MapFullIsNamedAndLeavesLastGoodState) {
+  Tables t;
+  t.services = FakeKvTable<skiff_lb4_key, skiff_lb4_service>("skiff_lb4_services_v1", 4);
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto a = Key("10.96.0.10", 80), b = Key("10.96.0.11", 80);
+  auto res = r.Apply(State({Fe(a, {B("10.244.1.11", 8080)})}), true);
+  ASSERT_TRUE(res.ok());
+  // b needs 4 entries, only 2 are left: it must fail without a slot 0 that points nowhere.
+  res = r.Apply(
+      State({Fe(a, {B("10.244.1.11", 8080)}),
+             Fe(b, {B("10.244.1.12", 8080), B("10.244.1.13", 8080), B("10.244.1.14", 8080)})}),
+      true);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.map_full_errors, 1);
+  EXPECT_NE(res.errors[0].find("skiff_lb4_services_v1 is full (4 entries)"), std::string::npos)
+      << res.errors[0];
+  EXPECT_NE(res.errors[0].find("default/web"), std::string::npos) << res.errors[0];
+  EXPECT_NE(res.errors[0].find("10.96.0.11:80/TCP"), std::string::npos) << res.errors[0];
+  EXPECT_FALSE(t.Slot(b, 0)) << "half-written frontend visible to the datapath";
+  EXPECT_TRUE(t.Slot(a, 0));
+  // Once b goes away, its leftover slots are cleaned up.
+  res = r.Apply(State({Fe(a, {B("10.244.1.11", 8080)})}), true);
+  EXPECT_TRUE(res.ok());
+  EXPECT_EQ(t.services.entries().size(), 2u);
+}
+
+TEST(LbReconciler, RemovedBackendLosesAffinityEntries) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto k = Key("10.96.0.10", 80);
+  auto fe = Fe(k, {B("10.244.1.11", 8080), B("10.244.1.12", 8080)});
+  fe.affinity_client_ip = true;
+  fe.affinity_timeout_s = 10800;
+  r.Apply(State({fe}), true);
+  EXPECT_EQ(t.Slot(k, 0)->affinity_timeout, 10800u);
+  uint16_t rn = t.Slot(k, 0)->rev_nat_id;
+  uint32_t gone = *r.BackendId(BackendAddr{Ip("10.244.1.12"), 8080, 6});
+  uint32_t kept = *r.BackendId(BackendAddr{Ip("10.244.1.11"), 8080, 6});
+  skiff_lb4_affinity_key ak{};
+  ak.client = 1;
+  ak.rev_nat_id = rn;
+  skiff_lb_affinity_val av{};
+  av.backend_id = gone;
+  ASSERT_TRUE(t.affinity.Update(ak, av).ok());
+  ak.client = 2;
+  av.backend_id = kept;
+  ASSERT_TRUE(t.affinity.Update(ak, av).ok());
+  fe.backends = {B("10.244.1.11", 8080)};
+  r.Apply(State({fe}), true);
+  ASSERT_EQ(t.affinity.entries().size(), 1u);
+  EXPECT_EQ(t.affinity.entries().begin()->second.backend_id, kept);
+}
+
+}  // namespace
+}  // namespace skiff::reconcile
