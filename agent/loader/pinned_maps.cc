@@ -1,0 +1,134 @@
+#include "agent/loader/pinned_maps.h"
+
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "agent/loader/skeleton.h"
+
+namespace skiff::loader {
+namespace {
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+bool IsLru(uint32_t type) {
+  return type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+bool IsPerCpu(uint32_t type) {
+  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+bool IsArray(uint32_t type) {
+  return type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY;
+}
+
+uint64_t CountEntries(int fd, uint32_t key_size) {
+  std::vector<char> cur(key_size), next(key_size);
+  uint64_t n = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    n++;
+    cur.swap(next);
+    prev = cur.data();
+  }
+  return n;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<MapMigration>> PreparePinnedMaps(bpf_object* obj,
+                                                            const std::string& root) {
+  std::vector<MapMigration> out;
+  bpf_map* map;
+  bpf_object__for_each_map(map, obj) {
+    // Only maps declared with LIBBPF_PIN_BY_NAME are pinned; .rodata/.bss are not.
+    if (!bpf_map__is_pinned(map) && bpf_map__pin_path(map) == nullptr) continue;
+    std::string name = bpf_map__name(map);
+    std::string path = absl::StrCat(root, "/", name);
+    if (int err = bpf_map__set_pin_path(map, path.c_str()))
+      return ErrnoStatus(err, absl::StrCat("setting pin path of map ", name));
+    Fd pinned{bpf_obj_get(path.c_str())};
+    if (pinned.fd < 0) {
+      if (errno == ENOENT) continue;  // first start: created at load
+      return ErrnoStatus(errno, absl::StrCat("opening pinned map ", path));
+    }
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(pinned.fd, &info, &len) != 0)
+      return ErrnoStatus(errno, absl::StrCat("reading info of pinned map ", path));
+    auto mismatch = [&](const char* field, uint64_t have, uint64_t want) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "pinned map ", path, " has ", field, " ", have, " but this agent expects ", want,
+          ": its layout changed without a new version suffix; remove it with "
+          "`skiff-agent --cleanup` (drops conntrack) or run a matching agent"));
+    };
+    if (info.type != bpf_map__type(map)) return mismatch("type", info.type, bpf_map__type(map));
+    if (info.key_size != bpf_map__key_size(map))
+      return mismatch("key size", info.key_size, bpf_map__key_size(map));
+    if (info.value_size != bpf_map__value_size(map))
+      return mismatch("value size", info.value_size, bpf_map__value_size(map));
+    if (info.map_flags != bpf_map__map_flags(map))
+      return mismatch("flags", info.map_flags, bpf_map__map_flags(map));
+    uint32_t want_max = bpf_map__max_entries(map);
+    if (info.max_entries == want_max) continue;
+    if (!IsLru(info.type) && !IsArray(info.type)) {
+      uint64_t n = CountEntries(pinned.fd, info.key_size);
+      if (n > want_max)
+        return absl::FailedPreconditionError(
+            absl::StrCat("map ", name, " holds ", n, " entries, more than the requested size ",
+                         want_max, "; keep the size at least ", n));
+    }
+    std::string aside = path + ".migrating";
+    unlink(aside.c_str());
+    if (rename(path.c_str(), aside.c_str()) != 0)
+      return ErrnoStatus(errno, absl::StrCat("moving ", path, " aside for resizing"));
+    out.push_back(MapMigration{name, aside, info.max_entries, want_max});
+  }
+  return out;
+}
+
+absl::Status FinishMigrations(bpf_object* obj, const std::vector<MapMigration>& migrations) {
+  for (const auto& m : migrations) {
+    bpf_map* map = bpf_object__find_map_by_name(obj, m.name.c_str());
+    if (!map) return absl::InternalError(absl::StrCat("map ", m.name, " vanished from object"));
+    Fd old{bpf_obj_get(m.old_pin.c_str())};
+    if (old.fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", m.old_pin));
+    int new_fd = bpf_map__fd(map);
+    uint32_t ks = bpf_map__key_size(map), vs = bpf_map__value_size(map);
+    int ncpu = IsPerCpu(bpf_map__type(map)) ? libbpf_num_possible_cpus() : 1;
+    size_t vbuf = IsPerCpu(bpf_map__type(map)) ? ((vs + 7) / 8 * 8) * ncpu : vs;
+    std::vector<char> cur(ks), next(ks), val(vbuf);
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(old.fd, prev, next.data()) == 0) {
+      if (bpf_map_lookup_elem(old.fd, next.data(), val.data()) == 0) {
+        // Arrays shrink by dropping the tail; LRU maps evict on their own.
+        if (bpf_map_update_elem(new_fd, next.data(), val.data(), BPF_ANY) != 0 &&
+            !(IsArray(bpf_map__type(map)) && errno == E2BIG))
+          return ErrnoStatus(errno, absl::StrCat("copying entries into resized map ", m.name));
+      }
+      cur.swap(next);
+      prev = cur.data();
+    }
+    unlink(m.old_pin.c_str());
+  }
+  return absl::OkStatus();
+}
+
+void AbortMigrations(const std::vector<MapMigration>& migrations, const std::string& root) {
+  for (const auto& m : migrations) {
+    std::string path = absl::StrCat(root, "/", m.name);
+    unlink(path.c_str());
+    rename(m.old_pin.c_str(), path.c_str());
+  }
+}
+
+}  // namespace skiff::loader
