@@ -55,6 +55,9 @@ struct Frontend {
   std::vector<Backend> backends;
   bool affinity_client_ip = false;
   uint32_t affinity_timeout_s = 0;  // 10800 by default in Kubernetes
+  // Each flag is set only on the frontend kinds it governs (as in Kubernetes):
+  // internal_traffic_local on kClusterIp, external_traffic_local on kExternalIp, kNodePort and
+  // kLoadBalancer (kube-proxy: in-cluster clients of an external address ignore ITP).
   bool internal_traffic_local = false;
   bool external_traffic_local = false;
   bool operator==(const Frontend&) const = default;

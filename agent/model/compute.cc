@@ -1,0 +1,147 @@
+#include "agent/model/compute.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace skiff::model {
+namespace {
+
+using SlicesByService = std::map<NamespacedName, std::vector<const EndpointSlice*>>;
+
+SlicesByService IndexSlices(const ObjectSnapshot& objects) {
+  SlicesByService index;
+  // endpoint_slices is ordered by (namespace, name), so each service's list is too: the
+  // dedupe below then picks the same duplicate every time.
+  for (const auto& [id, slice] : objects.endpoint_slices) {
+    const std::string service = slice->service_name();
+    if (service.empty()) continue;
+    index[NamespacedName{id.namespace_, service}].push_back(slice.get());
+  }
+  return index;
+}
+
+bool Skipped(const Service& svc) {
+  return svc.spec.type == ServiceType::kExternalName || svc.spec.headless ||
+         svc.metadata.labels.count(kServiceProxyNameLabel) > 0;
+}
+
+std::string PodOf(const Endpoint& ep, const EndpointSlice& slice) {
+  if (!ep.target_ref || ep.target_ref->kind != "Pod") return "";
+  const std::string& ns =
+      ep.target_ref->namespace_.empty() ? slice.metadata.namespace_ : ep.target_ref->namespace_;
+  return absl::StrCat(ns, "/", ep.target_ref->name);
+}
+
+std::vector<Backend> BackendsFor(const ServicePort& svc_port,
+                                 const std::vector<const EndpointSlice*>& slices,
+                                 absl::string_view node_name) {
+  std::map<std::pair<IpAddr, uint16_t>, Backend> unique;
+  for (const EndpointSlice* slice : slices) {
+    if (slice->address_type != AddressType::kIpv4) continue;
+    auto port_it = std::find_if(slice->ports.begin(), slice->ports.end(), [&](const auto& p) {
+      return p.name == svc_port.name && p.protocol == svc_port.protocol;
+    });
+    if (port_it == slice->ports.end() || !port_it->port) continue;
+    const uint16_t port = *port_it->port;
+
+    for (const Endpoint& ep : slice->endpoints) {
+      if (ep.addresses.empty()) continue;
+      BackendState state;
+      if (ep.conditions.ready) {
+        state = BackendState::kActive;
+      } else if (ep.conditions.serving && ep.conditions.terminating) {
+        state = BackendState::kTerminating;
+      } else {
+        continue;
+      }
+      std::optional<IpAddr> ip = IpAddr::Parse(ep.addresses.front());
+      if (!ip || ip->family != 4) continue;
+
+      Backend backend;
+      backend.ip = *ip;
+      backend.port = port;
+      backend.state = state;
+      backend.node_local = !node_name.empty() && ep.node_name == node_name;
+      backend.pod = PodOf(ep, *slice);
+
+      auto [it, inserted] = unique.try_emplace({*ip, port}, backend);
+      // Slices may overlap while the EndpointSlice controller moves endpoints between them;
+      // the most usable copy wins so a pod is never demoted by a stale duplicate.
+      if (!inserted && it->second.state == BackendState::kTerminating &&
+          state == BackendState::kActive) {
+        it->second = backend;
+      }
+    }
+  }
+  std::vector<Backend> backends;
+  backends.reserve(unique.size());
+  for (auto& [key, backend] : unique) backends.push_back(std::move(backend));
+  return backends;  // std::map order is (ip, port)
+}
+
+}  // namespace
+
+DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,
+                                 std::vector<std::string>* warnings) {
+  DesiredState state;
+  const SlicesByService slices_by_service = IndexSlices(objects);
+  static const std::vector<const EndpointSlice*> kNoSlices;
+
+  for (const auto& [id, svc_ptr] : objects.services) {
+    const Service& svc = *svc_ptr;
+    if (Skipped(svc)) continue;
+    auto slices_it = slices_by_service.find(id);
+    const auto& slices = slices_it == slices_by_service.end() ? kNoSlices : slices_it->second;
+
+    std::vector<std::pair<IpAddr, FrontendKind>> vips;
+    for (const IpAddr& ip : svc.spec.cluster_ips) vips.emplace_back(ip, FrontendKind::kClusterIp);
+    for (const IpAddr& ip : svc.spec.external_ips) {
+      vips.emplace_back(ip, FrontendKind::kExternalIp);
+    }
+    if (svc.spec.type == ServiceType::kLoadBalancer) {
+      for (const IpAddr& ip : svc.load_balancer_ingress_ips) {
+        vips.emplace_back(ip, FrontendKind::kLoadBalancer);
+      }
+    }
+
+    for (const ServicePort& port : svc.spec.ports) {
+      const std::vector<Backend> backends = BackendsFor(port, slices, node_name);
+      for (const auto& [vip, kind] : vips) {
+        if (vip.family != 4) continue;
+        Frontend fe;
+        fe.key = FrontendKey{vip, port.port, port.protocol};
+        fe.kind = kind;
+        fe.service = id.ToString();
+        fe.port_name = port.name;
+        fe.backends = backends;
+        fe.affinity_client_ip = svc.spec.session_affinity_client_ip;
+        fe.affinity_timeout_s =
+            svc.spec.session_affinity_client_ip ? svc.spec.session_affinity_timeout_s : 0;
+        if (kind == FrontendKind::kClusterIp) {
+          fe.internal_traffic_local = svc.spec.internal_traffic_policy == TrafficPolicy::kLocal;
+        } else {
+          fe.external_traffic_local = svc.spec.external_traffic_policy == TrafficPolicy::kLocal;
+        }
+        auto [it, inserted] = state.frontends.try_emplace(fe.key, std::move(fe));
+        if (!inserted && warnings != nullptr) {
+          warnings->push_back(absl::StrCat("Service ", id.ToString(), ": ", vip.ToString(), ":",
+                                           port.port, "/", ProtocolName(port.protocol),
+                                           " is already used by Service ", it->second.service,
+                                           "; ignored"));
+        }
+      }
+    }
+  }
+  return state;
+}
+
+DesiredState ComputeDesiredState(const ObjectStore& store, absl::string_view node_name,
+                                 std::vector<std::string>* warnings) {
+  return ComputeDesiredState(store.Snapshot(), node_name, warnings);
+}
+
+}  // namespace skiff::model

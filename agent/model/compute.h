@@ -1,0 +1,38 @@
+// Model -> desired datapath state: which frontends exist and which backends each one load
+// balances to. Pure: the same snapshot and node name always give the same DesiredState, so the
+// reconciler can recompute it from scratch on every change and diff.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "agent/model/desired_state.h"
+#include "agent/model/object_store.h"
+
+namespace skiff::model {
+
+// Rules (kube-proxy's, so Skiff is a drop-in replacement):
+//  - Services of type ExternalName, headless ones (clusterIP None) and ones labelled
+//    service.kubernetes.io/service-proxy-name (owned by another proxy) get no frontends.
+//  - One frontend per Service port per IPv4 clusterIP, externalIP and (type LoadBalancer)
+//    status.loadBalancer.ingress IP. IPv6 addresses are skipped until the datapath has them.
+//  - Backends come from every EndpointSlice in the Service's namespace labelled
+//    kubernetes.io/service-name=<service>, addressType IPv4. A Service port uses the slice
+//    port with the same name and protocol (that is how named targetPorts resolve: the
+//    EndpointSlice controller already wrote the number). Only addresses[0] of an endpoint is
+//    used, as kube-proxy does (the API says the addresses are fungible).
+//  - ready -> kActive; not ready but serving and terminating -> kTerminating; anything else
+//    is left out. An address:port present in several slices appears once, kActive winning.
+//  - Backends are sorted by (ip, port). A frontend with no backends is still emitted: the
+//    datapath must reject connections to it rather than let them hang.
+//  - When two Services claim the same (vip, port, protocol), the first in namespace/name
+//    order keeps it and the clash is reported in `warnings`.
+DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,
+                                 std::vector<std::string>* warnings = nullptr);
+
+// Convenience for callers holding the store: computes from a fresh snapshot.
+DesiredState ComputeDesiredState(const ObjectStore& store, absl::string_view node_name,
+                                 std::vector<std::string>* warnings = nullptr);
+
+}  // namespace skiff::model

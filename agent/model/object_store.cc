@@ -1,0 +1,149 @@
+#include "agent/model/object_store.h"
+
+#include <type_traits>
+#include <utility>
+
+namespace skiff::model {
+namespace {
+
+template <typename T>
+ObjectMap<T>& MapFor(ObjectSnapshot& s) {
+  if constexpr (std::is_same_v<T, Namespace>) return s.namespaces;
+  if constexpr (std::is_same_v<T, Node>) return s.nodes;
+  if constexpr (std::is_same_v<T, Pod>) return s.pods;
+  if constexpr (std::is_same_v<T, Service>) return s.services;
+  if constexpr (std::is_same_v<T, EndpointSlice>) return s.endpoint_slices;
+  if constexpr (std::is_same_v<T, NetworkPolicy>) return s.network_policies;
+}
+
+// Calls fn(map) with the typed map for `kind`, whatever the alternative type.
+template <typename Snapshot, typename Fn>
+auto WithMap(Snapshot& s, ObjectKind kind, Fn&& fn) {
+  switch (kind) {
+    case ObjectKind::kNamespace:
+      return fn(s.namespaces);
+    case ObjectKind::kNode:
+      return fn(s.nodes);
+    case ObjectKind::kPod:
+      return fn(s.pods);
+    case ObjectKind::kService:
+      return fn(s.services);
+    case ObjectKind::kEndpointSlice:
+      return fn(s.endpoint_slices);
+    case ObjectKind::kNetworkPolicy:
+      return fn(s.network_policies);
+  }
+  return fn(s.services);
+}
+
+}  // namespace
+
+size_t ObjectSnapshot::size() const {
+  return namespaces.size() + nodes.size() + pods.size() + services.size() + endpoint_slices.size() +
+         network_policies.size();
+}
+
+const Service* ObjectSnapshot::FindService(const NamespacedName& id) const {
+  auto it = services.find(id);
+  return it == services.end() ? nullptr : it->second.get();
+}
+
+const EndpointSlice* ObjectSnapshot::FindEndpointSlice(const NamespacedName& id) const {
+  auto it = endpoint_slices.find(id);
+  return it == endpoint_slices.end() ? nullptr : it->second.get();
+}
+
+bool ObjectSnapshot::Contains(const ObjectKey& key) const {
+  return WithMap(*this, key.kind, [&](const auto& m) { return m.count(key.id) > 0; });
+}
+
+void ObjectStore::AddSource(absl::string_view source) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sources_[std::string(source)] = false;
+  BumpLocked();
+}
+
+void ObjectStore::MarkSynced(absl::string_view source) {
+  std::lock_guard<std::mutex> lock(mu_);
+  bool& synced = sources_[std::string(source)];
+  if (synced) return;
+  synced = true;
+  BumpLocked();
+}
+
+bool ObjectStore::IsSynced(absl::string_view source) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sources_.find(std::string(source));
+  return it != sources_.end() && it->second;
+}
+
+bool ObjectStore::AllSynced() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return AllSyncedLocked();
+}
+
+bool ObjectStore::AllSyncedLocked() const {
+  if (sources_.empty()) return false;
+  for (const auto& [name, synced] : sources_) {
+    if (!synced) return false;
+  }
+  return true;
+}
+
+bool ObjectStore::Upsert(Object object) {
+  const ObjectKey key = KeyOf(object);
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool changed = std::visit(
+      [&](auto& typed) {
+        using T = std::decay_t<decltype(typed)>;
+        auto& map = MapFor<T>(objects_);
+        auto it = map.find(key.id);
+        if (it != map.end() && *it->second == typed) return false;
+        map[key.id] = std::make_shared<const T>(std::move(typed));
+        return true;
+      },
+      object);
+  if (changed) BumpLocked();
+  return changed;
+}
+
+bool ObjectStore::Delete(const ObjectKey& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool changed = WithMap(objects_, key.kind, [&](auto& m) { return m.erase(key.id) > 0; });
+  if (changed) BumpLocked();
+  return changed;
+}
+
+std::optional<Object> ObjectStore::Get(const ObjectKey& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return WithMap(objects_, key.kind, [&](const auto& m) -> std::optional<Object> {
+    auto it = m.find(key.id);
+    if (it == m.end()) return std::nullopt;
+    return Object(*it->second);
+  });
+}
+
+ObjectSnapshot ObjectStore::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ObjectSnapshot copy = objects_;
+  copy.synced = AllSyncedLocked();
+  return copy;
+}
+
+uint64_t ObjectStore::generation() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return objects_.generation;
+}
+
+uint64_t ObjectStore::WaitForChange(uint64_t seen, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait_for(lock, timeout, [&] { return objects_.generation > seen; });
+  return objects_.generation;
+}
+
+void ObjectStore::BumpLocked() {
+  ++objects_.generation;
+  changed_.notify_all();
+}
+
+}  // namespace skiff::model

@@ -1,0 +1,84 @@
+// The agent's view of the cluster: every typed object the sources delivered, keyed by
+// (kind, namespace, name), plus whether each source has completed its first full read.
+//
+// Threads: sources call AddSource/Upsert/Delete/MarkSynced from their own threads (the
+// manifest watcher thread, later the Kubernetes watch threads); the reconcile loop calls
+// Snapshot()/WaitForChange() from its thread. All members are guarded by one mutex; readers
+// work on an immutable ObjectSnapshot so ComputeDesiredState never holds the lock.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "agent/model/objects.h"
+
+namespace skiff::model {
+
+template <typename T>
+using ObjectMap = std::map<NamespacedName, std::shared_ptr<const T>>;
+
+// A consistent copy of the store at one generation. Objects are shared, never copied.
+struct ObjectSnapshot {
+  uint64_t generation = 0;
+  // True once at least one source is registered and every registered source has completed
+  // its first full read. Until then, a missing object may just not have arrived yet, so the
+  // reconciler must not delete anything.
+  bool synced = false;
+  ObjectMap<Namespace> namespaces;
+  ObjectMap<Node> nodes;
+  ObjectMap<Pod> pods;
+  ObjectMap<Service> services;
+  ObjectMap<EndpointSlice> endpoint_slices;
+  ObjectMap<NetworkPolicy> network_policies;
+
+  size_t size() const;
+  // Lookups return nullptr when absent.
+  const Service* FindService(const NamespacedName& id) const;
+  const EndpointSlice* FindEndpointSlice(const NamespacedName& id) const;
+  bool Contains(const ObjectKey& key) const;
+};
+
+class ObjectStore {
+ public:
+  ObjectStore() = default;
+  ObjectStore(const ObjectStore&) = delete;
+  ObjectStore& operator=(const ObjectStore&) = delete;
+
+  // A source registers before it delivers anything, so the store is not "synced" while a
+  // registered source is still reading. Registering again resets that source to unsynced.
+  void AddSource(absl::string_view source);
+  void MarkSynced(absl::string_view source);
+  bool IsSynced(absl::string_view source) const;
+  bool AllSynced() const;
+
+  // Both return whether the store changed; an identical upsert does not bump the generation,
+  // so a source may re-deliver freely (e.g. after a relist) without waking the reconciler.
+  bool Upsert(Object object);
+  bool Delete(const ObjectKey& key);
+
+  std::optional<Object> Get(const ObjectKey& key) const;
+  ObjectSnapshot Snapshot() const;
+  uint64_t generation() const;
+
+  // Blocks until generation() > seen or the timeout passes; returns the current generation.
+  // Sync-state changes count as changes, so a reconciler waiting here wakes on MarkSynced.
+  uint64_t WaitForChange(uint64_t seen, std::chrono::milliseconds timeout) const;
+
+ private:
+  bool AllSyncedLocked() const;
+  void BumpLocked();
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable changed_;
+  ObjectSnapshot objects_;               // generation/synced kept current under mu_
+  std::map<std::string, bool> sources_;  // source name -> synced
+};
+
+}  // namespace skiff::model

@@ -1,0 +1,267 @@
+// Typed Kubernetes objects: only the fields Skiff reads, already defaulted the way the API
+// server defaults them (so consumers never re-implement "nil means ..." rules). Every source
+// (manifest directory, Kubernetes API) converts into these types; nothing downstream knows
+// where an object came from.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "agent/model/desired_state.h"
+
+namespace skiff::model {
+
+using Labels = std::map<std::string, std::string>;
+
+// An address range such as 10.244.1.0/24 (address bits beyond the prefix are zero).
+struct Cidr {
+  IpAddr addr;
+  uint8_t prefix_len = 0;
+  auto operator<=>(const Cidr&) const = default;
+  static std::optional<Cidr> Parse(const std::string& text);
+  std::string ToString() const;
+  bool Contains(const IpAddr& ip) const;
+};
+
+// intstr.IntOrString: a Service targetPort or NetworkPolicy port is a number or a port name.
+struct IntOrString {
+  std::variant<int32_t, std::string> value = int32_t{0};
+  bool is_name() const { return std::holds_alternative<std::string>(value); }
+  int32_t number() const { return is_name() ? 0 : std::get<int32_t>(value); }
+  const std::string& name() const;
+  std::string ToString() const;
+  bool operator==(const IntOrString&) const = default;
+};
+
+// Cluster-scoped objects leave namespace_ empty.
+struct ObjectMeta {
+  std::string namespace_;
+  std::string name;
+  Labels labels;
+  std::map<std::string, std::string> annotations;
+  bool operator==(const ObjectMeta&) const = default;
+};
+
+// ---- core/v1 Service ----
+
+enum class ServiceType : uint8_t { kClusterIp, kNodePort, kLoadBalancer, kExternalName };
+enum class IpFamily : uint8_t { kIpv4, kIpv6 };
+enum class TrafficPolicy : uint8_t { kCluster, kLocal };
+
+struct ServicePort {
+  std::string name;
+  Protocol protocol = Protocol::kTcp;
+  uint16_t port = 0;
+  IntOrString target_port;  // defaulted to `port` when the manifest leaves it out
+  uint16_t node_port = 0;   // 0 = none
+  bool operator==(const ServicePort&) const = default;
+};
+
+inline constexpr uint32_t kDefaultAffinityTimeoutSeconds = 10800;
+
+struct ServiceSpec {
+  ServiceType type = ServiceType::kClusterIp;
+  // clusterIP "None": no virtual IP, clients resolve endpoints by DNS; Skiff ignores it.
+  bool headless = false;
+  std::vector<IpAddr> cluster_ips;  // clusterIPs, falling back to clusterIP; empty when unset
+  std::vector<IpFamily> ip_families;
+  std::vector<ServicePort> ports;
+  bool session_affinity_client_ip = false;
+  uint32_t session_affinity_timeout_s = kDefaultAffinityTimeoutSeconds;
+  TrafficPolicy internal_traffic_policy = TrafficPolicy::kCluster;
+  TrafficPolicy external_traffic_policy = TrafficPolicy::kCluster;
+  std::vector<IpAddr> external_ips;
+  std::vector<Cidr> load_balancer_source_ranges;
+  uint16_t health_check_node_port = 0;
+  std::string external_name;
+  bool operator==(const ServiceSpec&) const = default;
+};
+
+struct Service {
+  ObjectMeta metadata;
+  ServiceSpec spec;
+  std::vector<IpAddr> load_balancer_ingress_ips;  // status.loadBalancer.ingress[].ip
+  bool operator==(const Service&) const = default;
+};
+
+// ---- discovery.k8s.io/v1 EndpointSlice ----
+
+enum class AddressType : uint8_t { kIpv4, kIpv6, kFqdn };
+
+inline constexpr char kServiceNameLabel[] = "kubernetes.io/service-name";
+inline constexpr char kServiceProxyNameLabel[] = "service.kubernetes.io/service-proxy-name";
+
+struct EndpointPort {
+  std::string name;
+  Protocol protocol = Protocol::kTcp;
+  std::optional<uint16_t> port;  // nil means "all ports" in the API; Skiff cannot use those
+  bool operator==(const EndpointPort&) const = default;
+};
+
+struct ObjectReference {
+  std::string kind;
+  std::string namespace_;
+  std::string name;
+  bool operator==(const ObjectReference&) const = default;
+};
+
+// Conditions with the API's nil rules already applied: ready nil = true, serving nil = ready,
+// terminating nil = false.
+struct EndpointConditions {
+  bool ready = true;
+  bool serving = true;
+  bool terminating = false;
+  bool operator==(const EndpointConditions&) const = default;
+};
+
+struct Endpoint {
+  std::vector<std::string> addresses;  // IPs (typed by the slice's addressType) or FQDNs
+  EndpointConditions conditions;
+  std::string node_name;
+  std::optional<ObjectReference> target_ref;
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct EndpointSlice {
+  ObjectMeta metadata;  // metadata.labels[kServiceNameLabel] names the owning Service
+  AddressType address_type = AddressType::kIpv4;
+  std::vector<EndpointPort> ports;
+  std::vector<Endpoint> endpoints;
+  std::string service_name() const;
+  bool operator==(const EndpointSlice&) const = default;
+};
+
+// ---- core/v1 Pod, Namespace, Node ----
+
+struct ContainerPort {
+  std::string name;
+  uint16_t container_port = 0;
+  Protocol protocol = Protocol::kTcp;
+  bool operator==(const ContainerPort&) const = default;
+};
+
+struct Pod {
+  ObjectMeta metadata;
+  std::string node_name;
+  std::string phase;  // Pending, Running, Succeeded, Failed, Unknown; "" when absent
+  std::vector<IpAddr> pod_ips;
+  std::vector<ContainerPort> container_ports;  // across all containers
+  bool operator==(const Pod&) const = default;
+};
+
+struct Namespace {
+  ObjectMeta metadata;
+  bool operator==(const Namespace&) const = default;
+};
+
+struct NodeAddress {
+  std::string type;  // InternalIP, ExternalIP, Hostname, ...
+  std::string address;
+  bool operator==(const NodeAddress&) const = default;
+};
+
+struct Node {
+  ObjectMeta metadata;
+  std::vector<NodeAddress> addresses;
+  std::vector<Cidr> pod_cidrs;
+  bool operator==(const Node&) const = default;
+};
+
+// ---- networking.k8s.io/v1 NetworkPolicy ----
+
+enum class SelectorOperator : uint8_t { kIn, kNotIn, kExists, kDoesNotExist };
+
+struct LabelSelectorRequirement {
+  std::string key;
+  SelectorOperator op = SelectorOperator::kIn;
+  std::vector<std::string> values;
+  bool operator==(const LabelSelectorRequirement&) const = default;
+};
+
+// An empty selector selects everything; an absent one (std::nullopt where optional) selects
+// per the field's own rule, which is why fields that may be absent are optional.
+struct LabelSelector {
+  Labels match_labels;
+  std::vector<LabelSelectorRequirement> match_expressions;
+  bool Matches(const Labels& labels) const;
+  bool operator==(const LabelSelector&) const = default;
+};
+
+struct IpBlock {
+  Cidr cidr;
+  std::vector<Cidr> except;
+  bool operator==(const IpBlock&) const = default;
+};
+
+struct NetworkPolicyPeer {
+  std::optional<LabelSelector> pod_selector;
+  std::optional<LabelSelector> namespace_selector;
+  std::optional<IpBlock> ip_block;
+  bool operator==(const NetworkPolicyPeer&) const = default;
+};
+
+struct NetworkPolicyPort {
+  Protocol protocol = Protocol::kTcp;
+  std::optional<IntOrString> port;  // absent = every port
+  std::optional<uint16_t> end_port;
+  bool operator==(const NetworkPolicyPort&) const = default;
+};
+
+// An empty peers list matches every peer; an empty ports list matches every port.
+struct NetworkPolicyRule {
+  std::vector<NetworkPolicyPeer> peers;  // ingress[].from / egress[].to
+  std::vector<NetworkPolicyPort> ports;
+  bool operator==(const NetworkPolicyRule&) const = default;
+};
+
+enum class PolicyType : uint8_t { kIngress, kEgress };
+
+struct NetworkPolicy {
+  ObjectMeta metadata;
+  LabelSelector pod_selector;
+  // Defaulted as the API server does: Ingress always, Egress when egress rules are present.
+  std::vector<PolicyType> policy_types;
+  std::vector<NetworkPolicyRule> ingress;
+  std::vector<NetworkPolicyRule> egress;
+  bool operator==(const NetworkPolicy&) const = default;
+};
+
+// ---- identity of any object ----
+
+enum class ObjectKind : uint8_t {
+  kNamespace,
+  kNode,
+  kPod,
+  kService,
+  kEndpointSlice,
+  kNetworkPolicy,
+};
+
+std::string KindName(ObjectKind kind);  // "Service", "EndpointSlice", ...
+
+struct NamespacedName {
+  std::string namespace_;  // empty for cluster-scoped kinds
+  std::string name;
+  auto operator<=>(const NamespacedName&) const = default;
+  std::string ToString() const;  // "ns/name", or "name" when cluster-scoped
+};
+
+struct ObjectKey {
+  ObjectKind kind = ObjectKind::kService;
+  NamespacedName id;
+  auto operator<=>(const ObjectKey&) const = default;
+  std::string ToString() const;  // "Service default/web"
+};
+
+using Object = std::variant<Namespace, Node, Pod, Service, EndpointSlice, NetworkPolicy>;
+
+ObjectKey KeyOf(const Object& object);
+
+std::string ProtocolName(Protocol protocol);  // "TCP", "UDP", "SCTP"
+
+}  // namespace skiff::model

@@ -1,0 +1,204 @@
+#include "agent/sources/manifest_directory.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace skiff::sources {
+namespace {
+
+enum class ReadResult { kOk, kMissing, kError };
+
+// Follows symlinks (ConfigMap volumes are symlink farms); anything but a regular file at the
+// end of the chain counts as missing.
+ReadResult ReadRegularFile(const std::string& path, std::string* out, std::string* error) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) return ReadResult::kMissing;
+    *error = std::strerror(errno);
+    return ReadResult::kError;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return ReadResult::kMissing;
+  }
+  out->clear();
+  char buf[65536];
+  while (true) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n > 0) {
+      out->append(buf, static_cast<size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      *error = std::strerror(errno);
+      close(fd);
+      return ReadResult::kError;
+    }
+  }
+  close(fd);
+  return ReadResult::kOk;
+}
+
+}  // namespace
+
+ManifestDirectory::ManifestDirectory(std::string dir, model::ObjectStore* store)
+    : dir_(std::move(dir)), store_(store) {
+  while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
+}
+
+std::string ManifestDirectory::DisplayPath(const std::string& name) const {
+  return absl::StrCat(dir_, "/", name);
+}
+
+absl::Status ManifestDirectory::Rescan() {
+  DIR* d = opendir(dir_.c_str());
+  if (d == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("manifest directory ", dir_, ": ", std::strerror(errno)));
+  }
+  std::set<std::string> names;
+  while (dirent* e = readdir(d)) {
+    if (IsManifestFileName(e->d_name)) names.insert(e->d_name);
+  }
+  closedir(d);
+  for (const std::string& name : names) Refresh(name);
+  std::vector<std::string> gone;
+  for (const auto& [name, state] : files_) {
+    if (!names.count(name)) gone.push_back(name);
+  }
+  for (const std::string& name : gone) Remove(name);
+  return absl::OkStatus();
+}
+
+void ManifestDirectory::Refresh(const std::string& name) {
+  if (!IsManifestFileName(name)) return;
+  std::string contents, error;
+  switch (ReadRegularFile(DisplayPath(name), &contents, &error)) {
+    case ReadResult::kMissing:
+      Remove(name);
+      return;
+    case ReadResult::kError:
+      // Unreadable is not gone (e.g. a permission slip): keep what the file defined.
+      ++stats_.files_failed;
+      spdlog::warn("{}: cannot read: {}; keeping the objects it defined", DisplayPath(name), error);
+      return;
+    case ReadResult::kOk:
+      Apply(name, contents);
+      return;
+  }
+}
+
+void ManifestDirectory::Apply(const std::string& name, const std::string& contents) {
+  const size_t hash = std::hash<std::string>{}(contents);
+  auto existing = files_.find(name);
+  // inotify reports a rename and a close-write for one save, and a full rescan re-reads
+  // everything: identical bytes change nothing and should log nothing.
+  if (existing != files_.end() && existing->second.content_hash == hash) return;
+
+  ++stats_.files_read;
+  ManifestParseResult parsed = ParseManifestFile(DisplayPath(name), contents);
+  FileState& state = files_[name];
+  state.content_hash = hash;
+  state.errors = parsed.errors;
+  for (const ManifestError& e : parsed.errors) spdlog::warn("{}", e.ToString());
+  if (parsed.file_failed) {
+    ++stats_.files_failed;
+    stats_.files = files_.size();
+    return;
+  }
+
+  std::map<model::ObjectKey, model::Object> next;
+  for (model::Object& obj : parsed.objects) {
+    model::ObjectKey key = model::KeyOf(obj);
+    next.insert_or_assign(std::move(key), std::move(obj));
+  }
+  std::set<model::ObjectKey> invalid;
+  for (const ManifestError& e : parsed.errors) {
+    if (e.key) invalid.insert(*e.key);
+  }
+  stats_.objects_invalid += invalid.size();
+  for (const model::ObjectKey& key : invalid) {
+    auto old = state.objects.find(key);
+    if (old != state.objects.end() && !next.count(key)) {
+      spdlog::warn("{}: {}: keeping the last good version", DisplayPath(name), key.ToString());
+      next.insert(*old);
+    }
+  }
+  // Counted among invalid objects too: unnamed ones cannot keep a previous version.
+  for (const ManifestError& e : parsed.errors) {
+    if (!e.key && !e.object.empty()) ++stats_.objects_invalid;
+  }
+
+  std::set<model::ObjectKey> touched;
+  for (const auto& [key, obj] : state.objects) touched.insert(key);
+  for (const auto& [key, obj] : next) touched.insert(key);
+  for (const auto& [key, obj] : state.objects) {
+    if (!next.count(key)) definers_[key].erase(name);
+  }
+  for (const auto& [key, obj] : next) definers_[key].insert(name);
+  state.objects = std::move(next);
+  for (const model::ObjectKey& key : touched) Resolve(key);
+  stats_.files = files_.size();
+  spdlog::debug("{}: {} objects, {} errors, {} other documents ignored", DisplayPath(name),
+                state.objects.size(), parsed.errors.size(), parsed.ignored_documents);
+}
+
+void ManifestDirectory::Remove(const std::string& name) {
+  auto it = files_.find(name);
+  if (it == files_.end()) return;
+  std::vector<model::ObjectKey> keys;
+  for (const auto& [key, obj] : it->second.objects) keys.push_back(key);
+  files_.erase(it);
+  for (const model::ObjectKey& key : keys) {
+    definers_[key].erase(name);
+    Resolve(key);
+  }
+  stats_.files = files_.size();
+  spdlog::info("{}: removed; {} objects it defined are gone unless another file defines them",
+               DisplayPath(name), keys.size());
+}
+
+void ManifestDirectory::Resolve(const model::ObjectKey& key) {
+  auto it = definers_.find(key);
+  if (it == definers_.end() || it->second.empty()) {
+    if (it != definers_.end()) definers_.erase(it);
+    if (store_->Delete(key)) {
+      ++stats_.deletes;
+      spdlog::info("{}: deleted", key.ToString());
+    }
+    stats_.objects = definers_.size();
+    return;
+  }
+  const std::string& winner = *it->second.rbegin();
+  if (it->second.size() > 1) {
+    spdlog::warn("{} is defined in {} files; using {}", key.ToString(), it->second.size(),
+                 DisplayPath(winner));
+  }
+  if (store_->Upsert(files_.at(winner).objects.at(key))) {
+    ++stats_.upserts;
+    spdlog::info("{}: applied from {}", key.ToString(), DisplayPath(winner));
+  }
+  stats_.objects = definers_.size();
+}
+
+std::vector<ManifestError> ManifestDirectory::errors() const {
+  std::vector<ManifestError> out;
+  for (const auto& [name, state] : files_) {
+    out.insert(out.end(), state.errors.begin(), state.errors.end());
+  }
+  return out;
+}
+
+}  // namespace skiff::sources

@@ -1,0 +1,66 @@
+// The bookkeeping half of the manifest source: which file defines which objects, and how a
+// re-read file turns into upserts and deletes in the store. No inotify and no threads here,
+// so the "last good version stays" rules are unit-tested without timing.
+//
+// Threads: not thread-safe; one thread (ManifestSource's watcher thread, or a test) owns it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "agent/model/object_store.h"
+#include "agent/sources/manifest_parse.h"
+
+namespace skiff::sources {
+
+struct ManifestStats {
+  uint64_t files_read = 0;       // parses attempted (unchanged files are not re-read)
+  uint64_t files_failed = 0;     // whole file unreadable or not YAML/JSON
+  uint64_t objects_invalid = 0;  // objects rejected by validation
+  uint64_t upserts = 0;          // store changes made
+  uint64_t deletes = 0;
+  size_t files = 0;    // manifest files currently known
+  size_t objects = 0;  // objects currently in force from this directory
+};
+
+class ManifestDirectory {
+ public:
+  // `dir` is used as given in error messages ("examples/bad.yaml: ...").
+  ManifestDirectory(std::string dir, model::ObjectStore* store);
+
+  // Reads every manifest file and forgets files that are gone. Fails (changing nothing for
+  // files it could not see) only when the directory itself cannot be listed.
+  absl::Status Rescan();
+  // Re-reads one file by name (relative to the directory); a missing file is removed.
+  void Refresh(const std::string& name);
+
+  const ManifestStats& stats() const { return stats_; }
+  // The errors of the last read of every file still present, in file order.
+  std::vector<ManifestError> errors() const;
+
+ private:
+  struct FileState {
+    size_t content_hash = 0;
+    std::map<model::ObjectKey, model::Object> objects;  // in force from this file
+    std::vector<ManifestError> errors;
+  };
+
+  void Apply(const std::string& name, const std::string& contents);
+  void Remove(const std::string& name);
+  // Pushes the current winner for `key` (the last file by name that defines it) to the store,
+  // or deletes it when no file defines it any more.
+  void Resolve(const model::ObjectKey& key);
+  std::string DisplayPath(const std::string& name) const;
+
+  std::string dir_;
+  model::ObjectStore* store_;
+  std::map<std::string, FileState> files_;
+  std::map<model::ObjectKey, std::set<std::string>> definers_;
+  ManifestStats stats_;
+};
+
+}  // namespace skiff::sources

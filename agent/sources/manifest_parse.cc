@@ -1,0 +1,189 @@
+#include "agent/sources/manifest_parse.h"
+
+#include <exception>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/ascii.h"
+#include "agent/sources/manifest_decode.h"
+#include "agent/sources/yaml_fields.h"
+
+namespace skiff::sources {
+namespace {
+
+struct KindInfo {
+  const char* kind;
+  const char* api_version;
+  model::ObjectKind object_kind;
+  bool namespaced;
+};
+
+constexpr KindInfo kKinds[] = {
+    {"Service", "v1", model::ObjectKind::kService, true},
+    {"EndpointSlice", "discovery.k8s.io/v1", model::ObjectKind::kEndpointSlice, true},
+    {"Pod", "v1", model::ObjectKind::kPod, true},
+    {"Namespace", "v1", model::ObjectKind::kNamespace, false},
+    {"Node", "v1", model::ObjectKind::kNode, false},
+    {"NetworkPolicy", "networking.k8s.io/v1", model::ObjectKind::kNetworkPolicy, true},
+};
+
+const KindInfo* FindKind(const std::string& kind) {
+  for (const KindInfo& k : kKinds) {
+    if (kind == k.kind) return &k;
+  }
+  return nullptr;
+}
+
+model::Object Decode(const KindInfo& info, FieldReader& r, const Field& doc) {
+  switch (info.object_kind) {
+    case model::ObjectKind::kService:
+      return DecodeService(r, doc);
+    case model::ObjectKind::kEndpointSlice:
+      return DecodeEndpointSlice(r, doc);
+    case model::ObjectKind::kPod:
+      return DecodePod(r, doc);
+    case model::ObjectKind::kNamespace:
+      return DecodeNamespace(r, doc);
+    case model::ObjectKind::kNode:
+      return DecodeNode(r, doc);
+    case model::ObjectKind::kNetworkPolicy:
+      return DecodeNetworkPolicy(r, doc);
+  }
+  return DecodeService(r, doc);
+}
+
+class FileParser {
+ public:
+  explicit FileParser(absl::string_view path) : file_(path) {}
+
+  void Document(const YAML::Node& node, const std::string& where) {
+    Field doc(node, "");
+    if (!doc.present()) return;  // an empty document (e.g. a trailing "---")
+    if (!doc.is_map()) {
+      AddError(where, "", "expected a Kubernetes object (a mapping with apiVersion and kind)");
+      return;
+    }
+    FieldReader r;
+    const std::string kind = r.StringOr(doc["kind"], "");
+    if (!r.ok() || kind.empty()) {
+      AddError(where, "kind", r.ok() ? "is required" : r.errors().front().message);
+      return;
+    }
+    if (kind == "List") {
+      if (!where.empty() && absl::StrContains(where, "items[")) {
+        AddError(where, "kind", "a List inside a List is not supported");
+        return;
+      }
+      if (!doc["items"].present()) return;
+      if (!doc["items"].is_sequence()) {
+        AddError(where, "items", "expected a list of objects");
+        return;
+      }
+      for (size_t i = 0; i < doc["items"].size(); ++i) {
+        Document(doc["items"][i].node(), absl::StrCat(where, " items[", i, "]"));
+      }
+      return;
+    }
+    const KindInfo* info = FindKind(kind);
+    if (info == nullptr) {
+      ++result_.ignored_documents;
+      return;
+    }
+
+    // Name the object as soon as its name is readable, so every error says which object.
+    std::string object = absl::StrCat(where, " (", kind, ")");
+    std::optional<model::ObjectKey> key;
+    FieldReader name_reader;
+    const std::string name = name_reader.StringOr(doc["metadata"]["name"], "");
+    if (!name.empty()) {
+      std::string ns;
+      if (info->namespaced) ns = name_reader.StringOr(doc["metadata"]["namespace"], "default");
+      if (ns.empty() && info->namespaced) ns = "default";
+      key = model::ObjectKey{info->object_kind, model::NamespacedName{ns, name}};
+      object = key->ToString();
+    }
+
+    const std::string api_version = r.StringOr(doc["apiVersion"], "");
+    if (api_version != info->api_version) {
+      AddError(object, "apiVersion",
+               api_version.empty() ? absl::StrCat("is required (", info->api_version, ")")
+                                   : absl::StrCat("\"", api_version, "\" is not supported for ",
+                                                  kind, " (want ", info->api_version, ")"),
+               key);
+      return;
+    }
+    model::Object decoded = Decode(*info, r, doc);
+    if (!r.ok()) {
+      for (FieldError& e : r.errors())
+        AddError(object, std::move(e.field), std::move(e.message), key);
+      return;
+    }
+    result_.objects.push_back(std::move(decoded));
+  }
+
+  void FileError(std::string message) {
+    result_.file_failed = true;
+    AddError("", "", std::move(message));
+  }
+
+  ManifestParseResult Take() { return std::move(result_); }
+
+ private:
+  void AddError(std::string object, std::string field, std::string message,
+                std::optional<model::ObjectKey> key = std::nullopt) {
+    result_.errors.push_back(ManifestError{file_,
+                                           std::string(absl::StripLeadingAsciiWhitespace(object)),
+                                           std::move(field), std::move(message), std::move(key)});
+  }
+
+  std::string file_;
+  ManifestParseResult result_;
+};
+
+}  // namespace
+
+std::string ManifestError::ToString() const {
+  std::vector<std::string> parts;
+  for (const std::string* s : {&file, &object, &field, &message}) {
+    if (!s->empty()) parts.push_back(*s);
+  }
+  return absl::StrJoin(parts, ": ");
+}
+
+ManifestParseResult ParseManifestFile(absl::string_view path, absl::string_view contents) {
+  FileParser parser(path);
+  std::vector<YAML::Node> docs;
+  // yaml-cpp reports syntax errors (and some conversions) by throwing; nothing past this
+  // boundary may see an exception.
+  try {
+    docs = YAML::LoadAll(std::string(contents));
+  } catch (const YAML::ParserException& e) {
+    parser.FileError(absl::StrCat("line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ",
+                                  e.msg, " (the file is skipped; what it defined before stays)"));
+    return parser.Take();
+  } catch (const std::exception& e) {
+    parser.FileError(
+        absl::StrCat(e.what(), " (the file is skipped; what it defined before stays)"));
+    return parser.Take();
+  }
+  for (size_t i = 0; i < docs.size(); ++i) {
+    try {
+      parser.Document(docs[i], absl::StrCat("document ", i + 1));
+    } catch (const std::exception& e) {
+      // Defensive: the readers avoid throwing operations, but a yaml-cpp surprise must cost
+      // one document, not the agent.
+      parser.FileError(absl::StrCat("document ", i + 1, ": ", e.what()));
+    }
+  }
+  return parser.Take();
+}
+
+bool IsManifestFileName(absl::string_view name) {
+  if (name.empty() || name.front() == '.') return false;
+  return absl::EndsWith(name, ".yaml") || absl::EndsWith(name, ".yml") ||
+         absl::EndsWith(name, ".json");
+}
+
+}  // namespace skiff::sources

@@ -1,0 +1,286 @@
+// The manifest directory source: which objects a file change upserts or deletes, that a bad
+// file keeps the last good objects, and that the inotify watcher applies writes, renames and
+// deletes within a second.
+#include "agent/sources/manifest_source.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace skiff::sources {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string Service(const std::string& name, const std::string& ip, int port = 80) {
+  return absl::StrCat("apiVersion: v1\nkind: Service\nmetadata: {name: ", name,
+                      ", namespace: demo}\nspec: {clusterIP: ", ip, ", ports: [{port: ", port,
+                      "}]}\n");
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "skiff-manifests-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  // Writes in place (truncate + write + close), as `kubectl ... > file` or `cat >` would.
+  void Write(const std::string& name, const std::string& contents) const {
+    std::ofstream(fs::path(path_) / name) << contents;
+  }
+
+ private:
+  std::string path_;
+};
+
+class ManifestDirectoryTest : public ::testing::Test {
+ protected:
+  int Port(const std::string& name) {
+    const model::Service* svc = store_.Snapshot().FindService({"demo", name});
+    return svc == nullptr ? -1 : svc->spec.ports[0].port;
+  }
+  TempDir dir_;
+  model::ObjectStore store_;
+  ManifestDirectory md_{dir_.path(), &store_};
+};
+
+TEST_F(ManifestDirectoryTest, ReadsEveryManifestFileAndIgnoresOthers) {
+  dir_.Write("a.yaml", Service("a", "10.96.0.1") + "---\n" + Service("b", "10.96.0.2"));
+  dir_.Write("c.json",
+             R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"c","namespace":"demo"},)"
+             R"("spec":{"clusterIP":"10.96.0.3","ports":[{"port":80}]}})");
+  dir_.Write("d.yml", Service("d", "10.96.0.4"));
+  dir_.Write("notes.txt", Service("x", "10.96.0.9"));
+  dir_.Write(".hidden.yaml", Service("y", "10.96.0.9"));
+  ASSERT_TRUE(md_.Rescan().ok());
+  EXPECT_EQ(store_.Snapshot().services.size(), 4u);
+  EXPECT_EQ(md_.stats().files, 3u);
+  EXPECT_EQ(md_.stats().objects, 4u);
+}
+
+TEST_F(ManifestDirectoryTest, ChangedFileUpsertsAndDropsWhatItNoLongerHas) {
+  dir_.Write("a.yaml", Service("a", "10.96.0.1") + "---\n" + Service("b", "10.96.0.2"));
+  ASSERT_TRUE(md_.Rescan().ok());
+  dir_.Write("a.yaml", Service("a", "10.96.0.1", 81));
+  md_.Refresh("a.yaml");
+  EXPECT_EQ(Port("a"), 81);
+  EXPECT_EQ(Port("b"), -1);
+}
+
+TEST_F(ManifestDirectoryTest, DeletedFileDeletesItsObjects) {
+  dir_.Write("a.yaml", Service("a", "10.96.0.1"));
+  dir_.Write("b.yaml", Service("b", "10.96.0.2"));
+  ASSERT_TRUE(md_.Rescan().ok());
+  fs::remove(fs::path(dir_.path()) / "a.yaml");
+  ASSERT_TRUE(md_.Rescan().ok());
+  EXPECT_EQ(Port("a"), -1);
+  EXPECT_EQ(Port("b"), 80);
+}
+
+TEST_F(ManifestDirectoryTest, UnparseableFileKeepsEverythingItDefined) {
+  dir_.Write("a.yaml", Service("a", "10.96.0.1") + "---\n" + Service("b", "10.96.0.2"));
+  ASSERT_TRUE(md_.Rescan().ok());
+  dir_.Write("a.yaml", "apiVersion: v1\nkind: [Service\n");
+  md_.Refresh("a.yaml");
+  EXPECT_EQ(Port("a"), 80);
+  EXPECT_EQ(Port("b"), 80);
+  EXPECT_EQ(md_.stats().files_failed, 1u);
+  ASSERT_EQ(md_.errors().size(), 1u);
+  EXPECT_THAT(md_.errors()[0].ToString(), HasSubstr("/a.yaml: line "));
+  // Once fixed, the file rules again, including dropping what it no longer defines.
+  dir_.Write("a.yaml", Service("a", "10.96.0.1", 82));
+  md_.Refresh("a.yaml");
+  EXPECT_EQ(Port("a"), 82);
+  EXPECT_EQ(Port("b"), -1);
+  EXPECT_TRUE(md_.errors().empty());
+}
+
+TEST_F(ManifestDirectoryTest, InvalidObjectKeepsItsLastGoodVersion) {
+  dir_.Write("a.yaml", Service("a", "10.96.0.1") + "---\n" + Service("b", "10.96.0.2"));
+  ASSERT_TRUE(md_.Rescan().ok());
+  // a turns invalid, b changes: b's change applies, a stays as it was.
+  dir_.Write("a.yaml", Service("a", "10.96.0.1", 70000) + "---\n" + Service("b", "10.96.0.2", 90));
+  md_.Refresh("a.yaml");
+  EXPECT_EQ(Port("a"), 80);
+  EXPECT_EQ(Port("b"), 90);
+  EXPECT_EQ(md_.stats().objects_invalid, 1u);
+  ASSERT_EQ(md_.errors().size(), 1u);
+  EXPECT_EQ(md_.errors()[0].ToString(),
+            absl::StrCat(dir_.path(),
+                         "/a.yaml: Service demo/a: spec.ports[0].port: 70000 is out of range "
+                         "1-65535"));
+  // A new object that is invalid from the start simply does not appear.
+  dir_.Write("c.yaml", Service("c", "10.96.0.300"));
+  md_.Refresh("c.yaml");
+  EXPECT_EQ(Port("c"), -1);
+}
+
+TEST_F(ManifestDirectoryTest, ObjectDefinedInTwoFilesSurvivesRemovalOfOne) {
+  dir_.Write("a.yaml", Service("s", "10.96.0.1", 80));
+  dir_.Write("b.yaml", Service("s", "10.96.0.1", 81));
+  ASSERT_TRUE(md_.Rescan().ok());
+  EXPECT_EQ(Port("s"), 81);  // the last file by name wins
+  fs::remove(fs::path(dir_.path()) / "b.yaml");
+  ASSERT_TRUE(md_.Rescan().ok());
+  EXPECT_EQ(Port("s"), 80);
+  fs::remove(fs::path(dir_.path()) / "a.yaml");
+  ASSERT_TRUE(md_.Rescan().ok());
+  EXPECT_EQ(Port("s"), -1);
+}
+
+TEST_F(ManifestDirectoryTest, UnchangedFileIsNotReparsed) {
+  dir_.Write("a.yaml", Service("a", "10.96.0.1"));
+  ASSERT_TRUE(md_.Rescan().ok());
+  const uint64_t gen = store_.generation();
+  ASSERT_TRUE(md_.Rescan().ok());
+  EXPECT_EQ(md_.stats().files_read, 1u);
+  EXPECT_EQ(store_.generation(), gen);
+}
+
+TEST_F(ManifestDirectoryTest, MissingDirectoryIsAnErrorAndDeletesNothing) {
+  dir_.Write("a.yaml", Service("a", "10.96.0.1"));
+  ASSERT_TRUE(md_.Rescan().ok());
+  ManifestDirectory gone(dir_.path() + "/nope", &store_);
+  EXPECT_FALSE(gone.Rescan().ok());
+  EXPECT_EQ(Port("a"), 80);
+}
+
+// ---- the watcher ----
+
+constexpr auto kWithin = std::chrono::milliseconds(1000);
+
+class ManifestSourceTest : public ::testing::Test {
+ protected:
+  void StartSource() {
+    auto source = ManifestSource::Create({.dir = dir_.path()}, &store_);
+    ASSERT_TRUE(source.ok()) << source.status();
+    source_ = std::move(*source);
+    EXPECT_FALSE(store_.AllSynced());
+    ASSERT_TRUE(source_->Start().ok());
+    EXPECT_TRUE(store_.IsSynced("manifests"));
+  }
+  int Port(const std::string& name) {
+    const model::Service* svc = store_.Snapshot().FindService({"demo", name});
+    return svc == nullptr ? -1 : svc->spec.ports[0].port;
+  }
+  // Waits (on store changes, not sleeps) until Port(name) == want; false after `within`.
+  bool WaitForPort(const std::string& name, int want, std::chrono::milliseconds within = kWithin) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    uint64_t gen = store_.generation();
+    while (Port(name) != want) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      gen = store_.WaitForChange(gen, left);
+    }
+    return true;
+  }
+  std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
+
+  TempDir dir_;
+  model::ObjectStore store_;
+  std::unique_ptr<ManifestSource> source_;
+};
+
+TEST_F(ManifestSourceTest, InitialReadCompletesBeforeSynced) {
+  dir_.Write("a.yaml", Service("a", "10.96.0.1"));
+  StartSource();
+  EXPECT_EQ(Port("a"), 80);  // already there when Start returns: no waiting
+  EXPECT_EQ(source_->stats().objects, 1u);
+}
+
+TEST_F(ManifestSourceTest, CreateFailsForMissingDirectory) {
+  auto source = ManifestSource::Create({.dir = dir_.path() + "/missing"}, &store_);
+  EXPECT_FALSE(source.ok());
+  EXPECT_THAT(std::string(source.status().message()), HasSubstr("/missing"));
+}
+
+TEST_F(ManifestSourceTest, WriteRenameAndDeleteApplyWithinASecond) {
+  StartSource();
+  // A plain write (IN_CREATE + IN_CLOSE_WRITE).
+  dir_.Write("a.yaml", Service("a", "10.96.0.1"));
+  EXPECT_TRUE(WaitForPort("a", 80));
+  // An in-place rewrite.
+  dir_.Write("a.yaml", Service("a", "10.96.0.1", 81));
+  EXPECT_TRUE(WaitForPort("a", 81));
+  // Atomic replace by rename from a non-manifest name (IN_MOVED_TO).
+  dir_.Write("a.yaml.tmp", Service("a", "10.96.0.1", 82));
+  fs::rename(Path("a.yaml.tmp"), Path("a.yaml"));
+  EXPECT_TRUE(WaitForPort("a", 82));
+  // Renamed away to a non-manifest name (IN_MOVED_FROM): its objects go.
+  fs::rename(Path("a.yaml"), Path("a.yaml.bak"));
+  EXPECT_TRUE(WaitForPort("a", -1));
+  // Renamed into a manifest name from outside the directory.
+  {
+    TempDir other;
+    other.Write("b.yaml", Service("b", "10.96.0.2"));
+    fs::rename(fs::path(other.path()) / "b.yaml", Path("b.yaml"));
+  }
+  EXPECT_TRUE(WaitForPort("b", 80));
+  // Deleted (IN_DELETE).
+  fs::remove(Path("b.yaml"));
+  EXPECT_TRUE(WaitForPort("b", -1));
+}
+
+TEST_F(ManifestSourceTest, SymlinkedFileIsRead) {
+  TempDir target;
+  target.Write("real.yaml", Service("l", "10.96.0.5"));
+  StartSource();
+  fs::create_symlink(fs::path(target.path()) / "real.yaml", Path("link.yaml"));
+  EXPECT_TRUE(WaitForPort("l", 80));
+}
+
+TEST_F(ManifestSourceTest, BadFileKeepsLastGoodObjectAndIsReported) {
+  dir_.Write("a.yaml", Service("a", "10.96.0.1"));
+  dir_.Write("keep.yaml", Service("k", "10.96.0.2"));
+  StartSource();
+  // Broken YAML: nothing from a.yaml changes. Then a valid change elsewhere shows the
+  // watcher processed the broken file (events are applied in order) without dropping a.
+  dir_.Write("a.yaml", "kind: [\n");
+  const auto deadline = std::chrono::steady_clock::now() + kWithin;
+  while (source_->stats().files_failed == 0 && std::chrono::steady_clock::now() < deadline) {
+    store_.WaitForChange(store_.generation(), std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(source_->stats().files_failed, 1u);
+  dir_.Write("keep.yaml", Service("k", "10.96.0.2", 81));
+  EXPECT_TRUE(WaitForPort("k", 81));
+  EXPECT_EQ(Port("a"), 80);
+  ASSERT_EQ(source_->errors().size(), 1u);
+  EXPECT_THAT(source_->errors()[0].ToString(),
+              HasSubstr("/a.yaml: line 2, column 1: end of sequence flow not found"));
+
+  // An invalid object: its last good version stays.
+  dir_.Write("a.yaml", Service("a", "10.96.0.1", 70000));
+  dir_.Write("keep.yaml", Service("k", "10.96.0.2", 82));
+  EXPECT_TRUE(WaitForPort("k", 82));
+  EXPECT_EQ(Port("a"), 80);
+  // Fixed: applies.
+  dir_.Write("a.yaml", Service("a", "10.96.0.1", 83));
+  EXPECT_TRUE(WaitForPort("a", 83));
+  EXPECT_TRUE(source_->errors().empty());
+}
+
+TEST_F(ManifestSourceTest, StopIsPromptAndIdempotent) {
+  StartSource();
+  const auto start = std::chrono::steady_clock::now();
+  source_->Stop();
+  source_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+}
+
+}  // namespace
+}  // namespace skiff::sources
