@@ -136,10 +136,12 @@ void ManifestDirectory::Apply(const std::string& name, const std::string& conten
       next.insert(*old);
     }
   }
-  // Counted among invalid objects too: unnamed ones cannot keep a previous version.
+  // Unnamed invalid objects count too, though they have no previous version to keep.
+  std::set<std::string> unnamed;
   for (const ManifestError& e : parsed.errors) {
-    if (!e.key && !e.object.empty()) ++stats_.objects_invalid;
+    if (!e.key && !e.object.empty()) unnamed.insert(e.object);
   }
+  stats_.objects_invalid += unnamed.size();
 
   std::set<model::ObjectKey> touched;
   for (const auto& [key, obj] : state.objects) touched.insert(key);
