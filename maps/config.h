@@ -7,7 +7,8 @@
 #include <linux/types.h>
 
 /* Link-local address a hairpinned connection (a pod reaching itself through its service)
- * appears to come from: 169.254.42.1, as Cilium does. Network byte order. */
+ * appears to come from: 169.254.42.1, as Cilium does. The macro is in host byte order; the
+ * config field holds it in network byte order (the BPF default is htonl of this). */
 #define SKIFF_HAIRPIN_IPV4 0xa9fe2a01U /* 169.254.42.1, host byte order */
 
 struct skiff_config {

@@ -8,7 +8,15 @@
  *  - SKIFF_CT_REPLY, keyed by the reply tuple {backend -> client}: carries the vip and port
  *    to restore as the reply's source (reverse NAT), again without any service lookup.
  * Keys hold the vip (service entry) and the client port (reply entry), so two vips that share
- * a backend never share an entry (Cilium #11810).
+ * a backend never share an entry (Cilium #11810). Should one client reuse the same source port
+ * towards two vips that share a backend, both flows would reach the backend with one and the
+ * same 4-tuple; the second is dropped (SKIFF_DROP_CT_TUPLE_CLASH) rather than corrupting the
+ * first.
+ *
+ * Both entries of a flow carry the same TCP state flags (FIN/RST and the first non-SYN
+ * packet update both); each refreshes its own `expires` when a packet uses it. A hairpin
+ * flow's reply entry is keyed {backend -> hairpin address} and its orig_addr/orig_port name
+ * the client; the service entry's orig_addr/orig_port are the client's own address/port.
  */
 #ifndef SKIFF_MAPS_CT_H_
 #define SKIFF_MAPS_CT_H_
@@ -27,6 +35,8 @@
 #define SKIFF_CT_F_RX_CLOSING 0x04   /* TCP: FIN or RST from the backend side */
 #define SKIFF_CT_F_HAIRPIN 0x08      /* client == backend: source rewritten too */
 #define SKIFF_CT_F_AFFINITY 0x10     /* backend chosen through session affinity */
+
+#define SKIFF_CT_MAP_SIZE_DEFAULT 262144
 
 /* Default lifetimes in seconds (overridable at load time, see maps/config.h). */
 #define SKIFF_CT_LIFETIME_TCP_SYN 60

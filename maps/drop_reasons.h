@@ -24,7 +24,9 @@
   X(SKIFF_DROP_FRAG_NOT_SUPPORTED, -141, "fragmented packet to a service")          \
   X(SKIFF_DROP_BACKEND_MISSING, -142, "service slot points at a missing backend")    \
   X(SKIFF_DROP_REJECT_FAILED, -143, "could not build the reject reply")             \
-  X(SKIFF_DROP_POLICY_DENIED, -144, "denied by network policy")
+  X(SKIFF_DROP_POLICY_DENIED, -144, "denied by network policy")                    \
+  X(SKIFF_DROP_NO_LOCAL_BACKEND, -145, "internalTrafficPolicy Local: no node-local backend") \
+  X(SKIFF_DROP_CT_TUPLE_CLASH, -146, "reply tuple already used by another frontend's flow")
 
 enum skiff_drop_reason {
 #define SKIFF_DROP_ENUM_(name, code, desc) name = code,
@@ -34,7 +36,7 @@ enum skiff_drop_reason {
 
 /* Codes run from SKIFF_DROP_MIN down to SKIFF_DROP_MAX_CODE; a metrics index is -code - 130. */
 #define SKIFF_DROP_MIN (-130)
-#define SKIFF_DROP_COUNT 15
+#define SKIFF_DROP_COUNT 17
 #define SKIFF_DROP_INDEX(code) ((unsigned int)(-(code) + SKIFF_DROP_MIN))
 
 #ifdef __cplusplus

@@ -10,12 +10,37 @@
  * backends: backend id -> {ip, port, proto, state}
  * revnat:   rev-NAT id -> {vip, port}: the frontend a reply must appear to come from.
  * affinity: {client ip, rev-NAT id} -> {backend id, last used}: sessionAffinity ClientIP.
+ *
+ * What the datapath (bpf/lib/lb.h, docs/datapath.md) relies on:
+ *  - Key and value bytes are hashed whole: zero every padding byte.
+ *  - backends is keyed by a __u32 backend id, revnat by a __u16 rev-NAT id.
+ *  - Which backends are terminating *for this frontend* is told by slot position alone
+ *    (slots after `count`); skiff_lb4_backend.state is only a hint used for affinity.
+ *  - A new flow picks uniformly among slots 1..count, or among 1..terminating_count when
+ *    count == 0. count == 0 && terminating_count == 0 in the SKIFF_SCOPE_EXTERNAL slot 0
+ *    means "no endpoints": new flows are rejected with ICMP port unreachable.
+ *  - The SKIFF_SCOPE_EXTERNAL slot 0 is authoritative for flags, rev_nat_id and
+ *    affinity_timeout. With SKIFF_SVC_F_INT_LOCAL set there, pod traffic takes its counts
+ *    and slots from the SKIFF_SCOPE_INTERNAL entries; a missing internal slot 0 or one with
+ *    no backends drops new flows (SKIFF_DROP_NO_LOCAL_BACKEND), as kube-proxy does.
+ *  - revnat is not read per packet (conntrack carries the frontend); it names frontends
+ *    for tools and later hooks.
+ *  - affinity entries are written by BPF on every new connection of an affinity frontend.
+ *    The datapath re-checks that the remembered backend still exists (and is not
+ *    quarantined, nor terminating while active ones exist, nor remote under
+ *    internalTrafficPolicy Local), but it cannot see slot membership: the agent must delete
+ *    {*, rev_nat_id} entries whose backend left that frontend, and all entries of a deleted
+ *    frontend. Expired entries (last_used_ns older than affinity_timeout) are ignored and
+ *    overwritten; LRU eviction bounds the rest.
  */
 #ifndef SKIFF_MAPS_LB_H_
 #define SKIFF_MAPS_LB_H_
 
 #include <linux/types.h>
 
+/* The lxc skeleton's rodata embeds struct skiff_config: any C++ file that sees the LB maps may
+ * include lxc.skel.h without caring about include order. */
+#include "maps/config.h"
 #include "maps/names.h"
 
 /* skiff_lb4_key.scope. A frontend with SKIFF_SVC_F_INT_LOCAL has a second set of entries
@@ -44,6 +69,10 @@
 
 /* skiff_lb_backend.flags */
 #define SKIFF_BACKEND_F_LOCAL 0x01 /* the backend is a pod on this node */
+
+/* Default map sizes; the agent overrides them with bpf_map__set_max_entries before load. */
+#define SKIFF_LB_MAP_SIZE_DEFAULT 65536
+#define SKIFF_LB_AFFINITY_SIZE_DEFAULT 65536
 
 /* The most backends one frontend may have (active + terminating). */
 #define SKIFF_LB_MAX_BACKENDS_PER_SERVICE 4096

@@ -43,6 +43,12 @@ struct icmphdr {
 #define ICMP_PORT_UNREACH 3
 #define ICMP_FRAG_NEEDED 4
 
+/* TCP flag bits as they sit in byte 13 of the TCP header (skiff_pkt.tcp_flags). */
+#define SKIFF_TCP_FIN 0x01
+#define SKIFF_TCP_SYN 0x02
+#define SKIFF_TCP_RST 0x04
+#define SKIFF_TCP_ACK 0x10
+
 #ifndef likely
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)

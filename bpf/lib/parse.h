@@ -67,7 +67,7 @@ static __always_inline int skiff_parse_l4(void *data, void *data_end, void *l4,
   }
 }
 
-static __always_inline int skiff_parse_ipv4(void *data, void *data_end, void *l3,
+static __always_inline int skiff_parse_ipv4(void *data, void *data_end, __u32 frame_len, void *l3,
                                             struct skiff_pkt *pkt) {
   struct iphdr *iph = l3;
   if ((void *)(iph + 1) > data_end) return SKIFF_DROP_TRUNCATED_L3;
@@ -77,7 +77,7 @@ static __always_inline int skiff_parse_ipv4(void *data, void *data_end, void *l3
   if (l3 + hlen > data_end) return SKIFF_DROP_TRUNCATED_L3;
   __u16 tot_len = bpf_ntohs(iph->tot_len);
   /* A frame may carry Ethernet padding after the IP packet, never less than it claims. */
-  if (tot_len < hlen || l3 + tot_len > data_end) return SKIFF_DROP_BAD_IP_LENGTH;
+  if (tot_len < hlen || (__u32)(l3 - data) + tot_len > frame_len) return SKIFF_DROP_BAD_IP_LENGTH;
 
   pkt->family = SKIFF_AF_INET;
   pkt->l4_proto = iph->protocol;
@@ -98,13 +98,13 @@ static __always_inline int skiff_parse_ipv4(void *data, void *data_end, void *l3
   return skiff_parse_l4(data, data_end, l3 + hlen, pkt);
 }
 
-static __always_inline int skiff_parse_ipv6(void *data, void *data_end, void *l3,
+static __always_inline int skiff_parse_ipv6(void *data, void *data_end, __u32 frame_len, void *l3,
                                             struct skiff_pkt *pkt) {
   struct ipv6hdr *ip6 = l3;
   if ((void *)(ip6 + 1) > data_end) return SKIFF_DROP_TRUNCATED_L3;
   if (ip6->version != 6) return SKIFF_DROP_BAD_IP_VERSION;
   __u16 plen = bpf_ntohs(ip6->payload_len);
-  if (l3 + sizeof(*ip6) + plen > data_end) return SKIFF_DROP_BAD_IP_LENGTH;
+  if ((__u32)(l3 - data) + sizeof(*ip6) + plen > frame_len) return SKIFF_DROP_BAD_IP_LENGTH;
 
   pkt->family = SKIFF_AF_INET6;
   __builtin_memcpy(pkt->saddr, &ip6->saddr, 16);
@@ -160,20 +160,28 @@ static __always_inline int skiff_parse_ipv6(void *data, void *data_end, void *l3
   return SKIFF_DROP_IPV6_EXT_HEADERS;
 }
 
-/* Entry point: parses an Ethernet frame. */
-static __always_inline int skiff_parse(void *data, void *data_end, struct skiff_pkt *pkt) {
+/* Entry point for frames whose headers are in [data, data_end) but whose payload may go on
+ * beyond it (a non-linear skb: GSO payload in page fragments, as veth delivers large TCP
+ * sends): IP lengths are checked against frame_len (skb->len), headers against data_end. */
+static __always_inline int skiff_parse_frame(void *data, void *data_end, __u32 frame_len,
+                                             struct skiff_pkt *pkt) {
   __builtin_memset(pkt, 0, sizeof(*pkt));
   struct ethhdr *eth = data;
   if ((void *)(eth + 1) > data_end) return SKIFF_DROP_TRUNCATED_L2;
   pkt->l3_off = sizeof(*eth);
   switch (eth->h_proto) {
     case bpf_htons(ETH_P_IP):
-      return skiff_parse_ipv4(data, data_end, data + sizeof(*eth), pkt);
+      return skiff_parse_ipv4(data, data_end, frame_len, data + sizeof(*eth), pkt);
     case bpf_htons(ETH_P_IPV6):
-      return skiff_parse_ipv6(data, data_end, data + sizeof(*eth), pkt);
+      return skiff_parse_ipv6(data, data_end, frame_len, data + sizeof(*eth), pkt);
     default:
       return 0; /* ARP and friends: family stays SKIFF_AF_NONE */
   }
+}
+
+/* Entry point for a linear frame: the whole packet is in [data, data_end). */
+static __always_inline int skiff_parse(void *data, void *data_end, struct skiff_pkt *pkt) {
+  return skiff_parse_frame(data, data_end, (__u32)(data_end - data), pkt);
 }
 
 #endif /* SKIFF_BPF_LIB_PARSE_H_ */

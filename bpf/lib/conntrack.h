@@ -1,0 +1,105 @@
+/* Service conntrack (maps/ct.h): lookups that ignore expired entries, per-packet accounting,
+ * and the TCP state that decides an entry's lifetime. Only the service datapath creates
+ * entries (svc4.h); the agent garbage-collects expired ones. */
+#ifndef SKIFF_BPF_LIB_CONNTRACK_H_
+#define SKIFF_BPF_LIB_CONNTRACK_H_
+
+#include "lib/config.h"
+#include "lib/maps.h"
+
+#define SKIFF_CT_F_TCP_STATE \
+  (SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RX_CLOSING)
+#define SKIFF_NSEC_PER_SEC 1000000000ULL
+
+/* CLOCK_MONOTONIC seconds: the clock of skiff_ct_entry.expires/created. */
+static __always_inline __u32 skiff_now_sec(void) {
+  return (__u32)(bpf_ktime_get_ns() / SKIFF_NSEC_PER_SEC);
+}
+
+static __always_inline void skiff_ct4_key_init(struct skiff_ct4_key *k, __be32 saddr, __be32 daddr,
+                                               __be16 sport, __be16 dport, __u8 proto, __u8 kind) {
+  k->saddr = saddr;
+  k->daddr = daddr;
+  k->sport = sport;
+  k->dport = dport;
+  k->proto = proto;
+  k->kind = kind;
+  k->pad = 0; /* the kernel hashes every key byte */
+}
+
+static __always_inline __u32 skiff_ct_lifetime(__u8 proto, __u8 flags) {
+  if (proto != IPPROTO_TCP) return skiff_config.ct_lifetime_non_tcp;
+  if (flags & (SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RX_CLOSING))
+    return skiff_config.ct_lifetime_tcp_closing;
+  if (flags & SKIFF_CT_F_SEEN_NON_SYN) return skiff_config.ct_lifetime_tcp_established;
+  return skiff_config.ct_lifetime_tcp_syn;
+}
+
+/* Entry flags after a TCP packet: the first packet without SYN (the handshake's final ACK)
+ * makes the flow established; FIN or RST from a side marks that side closing. */
+static __always_inline __u8 skiff_ct_tcp_next(__u8 flags, __u8 tcp_flags, int reply) {
+  if (!(tcp_flags & SKIFF_TCP_SYN)) flags |= SKIFF_CT_F_SEEN_NON_SYN;
+  if (tcp_flags & (SKIFF_TCP_FIN | SKIFF_TCP_RST))
+    flags |= reply ? SKIFF_CT_F_RX_CLOSING : SKIFF_CT_F_TX_CLOSING;
+  return flags;
+}
+
+/* A pure SYN on a closing flow opens a new connection on a reused tuple: it must be
+ * load-balanced afresh rather than follow the old, finishing one. */
+static __always_inline int skiff_ct_is_reopen(const struct skiff_ct_entry *e, __u8 tcp_flags) {
+  return (tcp_flags & (SKIFF_TCP_SYN | SKIFF_TCP_ACK)) == SKIFF_TCP_SYN &&
+         (e->flags & (SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RX_CLOSING));
+}
+
+/* The entry for k, or NULL when absent or expired (an expired entry is dead even before the
+ * agent's GC removes it). */
+static __always_inline struct skiff_ct_entry *skiff_ct4_lookup(const struct skiff_ct4_key *k,
+                                                               __u32 *now) {
+  struct skiff_ct_entry *e = bpf_map_lookup_elem(&SKIFF_MAP_CT4, k);
+  if (!e) return 0;
+  if (!*now) *now = skiff_now_sec();
+  if (e->expires < *now) return 0;
+  return e;
+}
+
+/* The other entry of the same flow. */
+static __always_inline void skiff_ct4_peer_key(const struct skiff_ct4_key *k,
+                                               const struct skiff_ct_entry *e,
+                                               struct skiff_ct4_key *peer) {
+  int hairpin = e->flags & SKIFF_CT_F_HAIRPIN;
+  if (k->kind == SKIFF_CT_SERVICE)
+    skiff_ct4_key_init(peer, e->nat_addr, hairpin ? skiff_config.hairpin_ipv4 : k->saddr,
+                       e->nat_port, k->sport, k->proto, SKIFF_CT_REPLY);
+  else
+    skiff_ct4_key_init(peer, hairpin ? e->orig_addr : k->daddr, e->nat_addr, k->dport, e->nat_port,
+                       k->proto, SKIFF_CT_SERVICE);
+}
+
+/* Accounts one packet on a live entry and refreshes its lifetime. TCP state changes are rare
+ * (handshake end, FIN, RST) and are copied to the peer entry, so both directions expire on
+ * the same schedule without a second lookup per packet. */
+static __always_inline void skiff_ct4_account(const struct skiff_ct4_key *k,
+                                              struct skiff_ct_entry *e, __u8 tcp_flags, __u32 bytes,
+                                              __u32 now) {
+  __sync_fetch_and_add(&e->packets, 1);
+  __sync_fetch_and_add(&e->bytes, bytes);
+  if (k->proto == IPPROTO_TCP) {
+    if ((e->tcp_flags | tcp_flags) != e->tcp_flags) e->tcp_flags |= tcp_flags;
+    __u8 next = skiff_ct_tcp_next(e->flags, tcp_flags, k->kind == SKIFF_CT_REPLY);
+    if (next != e->flags) {
+      e->flags = next;
+      struct skiff_ct4_key pk;
+      skiff_ct4_peer_key(k, e, &pk);
+      struct skiff_ct_entry *peer = bpf_map_lookup_elem(&SKIFF_MAP_CT4, &pk);
+      if (peer) {
+        peer->flags |= next & SKIFF_CT_F_TCP_STATE;
+        peer->expires = now + skiff_ct_lifetime(IPPROTO_TCP, peer->flags);
+      }
+    }
+  }
+  __u32 expires = now + skiff_ct_lifetime(k->proto, e->flags);
+  /* Skip the store within the same second: keeps the cache line clean on busy flows. */
+  if (e->expires != expires) e->expires = expires;
+}
+
+#endif /* SKIFF_BPF_LIB_CONNTRACK_H_ */

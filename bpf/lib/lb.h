@@ -1,0 +1,111 @@
+/* Service frontends and backend selection (maps/lb.h slot model): random among active
+ * backends, terminating ones only when no active one is left, sessionAffinity ClientIP
+ * through the affinity map, and the node-local set for internalTrafficPolicy Local. */
+#ifndef SKIFF_BPF_LIB_LB_H_
+#define SKIFF_BPF_LIB_LB_H_
+
+#include "lib/conntrack.h"
+#include "lib/maps.h"
+
+static __always_inline void skiff_lb4_key_init(struct skiff_lb4_key *k, __be32 vip, __be16 port,
+                                               __u8 proto, __u8 scope, __u16 slot) {
+  k->address = vip;
+  k->dport = port;
+  k->proto = proto;
+  k->scope = scope;
+  k->slot = slot;
+  k->pad = 0;
+}
+
+/* The frontend (external-scope slot 0) for vip:port/proto, or NULL. */
+static __always_inline const struct skiff_lb4_service *skiff_lb4_frontend(__be32 vip, __be16 port,
+                                                                          __u8 proto) {
+  struct skiff_lb4_key k;
+  skiff_lb4_key_init(&k, vip, port, proto, SKIFF_SCOPE_EXTERNAL, 0);
+  return bpf_map_lookup_elem(&SKIFF_MAP_LB4_SERVICES, &k);
+}
+
+struct skiff_lb4_choice {
+  __u32 backend_id;
+  __be32 address;
+  __be16 port;
+  __u8 ct_flags; /* SKIFF_CT_F_AFFINITY when affinity decided */
+};
+
+/* Whether a remembered affinity backend may still take a new connection. Slot membership is
+ * the agent's to maintain (it deletes affinity entries of backends that left the frontend);
+ * this only refuses what the datapath can see. */
+static __always_inline int skiff_lb4_affinity_usable(const struct skiff_lb4_backend *be,
+                                                     const struct skiff_lb4_service *scope,
+                                                     __u8 svc_flags) {
+  if (be->state == SKIFF_BACKEND_QUARANTINED) return 0;
+  if (be->state == SKIFF_BACKEND_TERMINATING && scope->count) return 0;
+  if ((svc_flags & SKIFF_SVC_F_INT_LOCAL) && !(be->flags & SKIFF_BACKEND_F_LOCAL)) return 0;
+  return 1;
+}
+
+/* Picks the backend of a new flow to fe (external slot 0, with at least one backend).
+ * Returns 0 or a negative SKIFF_DROP_* code. */
+static __always_inline int skiff_lb4_select(const struct skiff_lb4_service *fe, __be32 vip,
+                                            __be16 port, __u8 proto, __be32 client,
+                                            struct skiff_lb4_choice *out) {
+  struct skiff_lb4_key k;
+  const struct skiff_lb4_service *scope = fe;
+  __u8 svc_flags = fe->flags;
+  __u16 rev_nat_id = fe->rev_nat_id;
+  __u32 affinity_timeout = fe->affinity_timeout;
+
+  if (svc_flags & SKIFF_SVC_F_INT_LOCAL) {
+    skiff_lb4_key_init(&k, vip, port, proto, SKIFF_SCOPE_INTERNAL, 0);
+    scope = bpf_map_lookup_elem(&SKIFF_MAP_LB4_SERVICES, &k);
+    if (!scope || !(scope->count | scope->terminating_count)) return SKIFF_DROP_NO_LOCAL_BACKEND;
+  }
+  __u8 key_scope =
+      (svc_flags & SKIFF_SVC_F_INT_LOCAL) ? SKIFF_SCOPE_INTERNAL : SKIFF_SCOPE_EXTERNAL;
+
+  const struct skiff_lb4_backend *be = 0;
+  __u32 backend_id = 0;
+  __u64 now_ns = 0;
+  struct skiff_lb4_affinity_key ak = {.client = client, .rev_nat_id = rev_nat_id, .pad = 0};
+  out->ct_flags = 0;
+
+  if (svc_flags & SKIFF_SVC_F_AFFINITY) {
+    now_ns = bpf_ktime_get_ns();
+    struct skiff_lb_affinity_val *av = bpf_map_lookup_elem(&SKIFF_MAP_LB4_AFFINITY, &ak);
+    if (av && now_ns - av->last_used_ns <= (__u64)affinity_timeout * SKIFF_NSEC_PER_SEC) {
+      be = bpf_map_lookup_elem(&SKIFF_MAP_LB4_BACKENDS, &av->backend_id);
+      if (be && skiff_lb4_affinity_usable(be, scope, svc_flags)) {
+        backend_id = av->backend_id;
+        out->ct_flags = SKIFF_CT_F_AFFINITY;
+      } else {
+        be = 0;
+      }
+    }
+  }
+
+  if (!be) {
+    /* Active backends fill slots 1..count; terminating ones follow and are used only when
+     * no active one is left (Kubernetes' serving+terminating fallback). */
+    __u16 n = scope->count ? scope->count : scope->terminating_count;
+    if (!n) return SKIFF_DROP_NO_SERVICE_BACKEND;
+    __u16 slot = 1 + bpf_get_prandom_u32() % n;
+    skiff_lb4_key_init(&k, vip, port, proto, key_scope, slot);
+    const struct skiff_lb4_service *sv = bpf_map_lookup_elem(&SKIFF_MAP_LB4_SERVICES, &k);
+    if (!sv) return SKIFF_DROP_BACKEND_MISSING;
+    backend_id = sv->backend_id;
+    be = bpf_map_lookup_elem(&SKIFF_MAP_LB4_BACKENDS, &backend_id);
+    if (!be) return SKIFF_DROP_BACKEND_MISSING;
+  }
+
+  if (svc_flags & SKIFF_SVC_F_AFFINITY) {
+    struct skiff_lb_affinity_val nv = {.last_used_ns = now_ns, .backend_id = backend_id, .pad = 0};
+    /* Best effort: an LRU map makes room itself; failing to remember only costs stickiness. */
+    bpf_map_update_elem(&SKIFF_MAP_LB4_AFFINITY, &ak, &nv, BPF_ANY);
+  }
+  out->backend_id = backend_id;
+  out->address = be->address;
+  out->port = be->port;
+  return 0;
+}
+
+#endif /* SKIFF_BPF_LIB_LB_H_ */

@@ -1,0 +1,62 @@
+/* Every map of the service datapath, declared once. Names come from maps/names.h (the C
+ * identifier is the pin name); sizes are defaults the agent overrides with
+ * bpf_map__set_max_entries before load. LIBBPF_PIN_BY_NAME makes libbpf pin (or re-use) each
+ * map under the pin root path given at open time, so maps survive program reloads. */
+#ifndef SKIFF_BPF_LIB_MAPS_H_
+#define SKIFF_BPF_LIB_MAPS_H_
+
+#include "lib/common.h"
+#include "maps/ct.h"
+#include "maps/lb.h"
+#include "maps/metrics.h"
+#include "maps/names.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SKIFF_LB_MAP_SIZE_DEFAULT);
+  __type(key, struct skiff_lb4_key);
+  __type(value, struct skiff_lb4_service);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_LB4_SERVICES SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SKIFF_LB_MAP_SIZE_DEFAULT);
+  __type(key, __u32); /* backend id */
+  __type(value, struct skiff_lb4_backend);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_LB4_BACKENDS SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SKIFF_LB_MAP_SIZE_DEFAULT);
+  __type(key, __u16); /* rev-NAT id */
+  __type(value, struct skiff_lb4_revnat);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_LB4_REVNAT SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, SKIFF_LB_AFFINITY_SIZE_DEFAULT);
+  __type(key, struct skiff_lb4_affinity_key);
+  __type(value, struct skiff_lb_affinity_val);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_LB4_AFFINITY SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, SKIFF_CT_MAP_SIZE_DEFAULT);
+  __type(key, struct skiff_ct4_key);
+  __type(value, struct skiff_ct_entry);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_CT4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SKIFF_METRICS_ENTRIES);
+  __type(key, __u32);
+  __type(value, struct skiff_metrics_val);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_METRICS SEC(".maps");
+
+#endif /* SKIFF_BPF_LIB_MAPS_H_ */

@@ -1,0 +1,152 @@
+/* IPv4 service translation for packets leaving a pod (from-container):
+ *   1. a flow's service entry -> DNAT to its backend (established flows never consult the
+ *      service maps, so they survive terminating or deleted backends and services);
+ *   2. a flow's reply entry   -> reverse NAT: the reply appears to come from the frontend;
+ *   3. a frontend             -> new flow: pick a backend, create both entries, DNAT;
+ *      a frontend without backends rejects with ICMP port unreachable;
+ *   4. anything else passes untouched.
+ * Fragments: docs/datapath.md. */
+#ifndef SKIFF_BPF_LIB_SVC4_H_
+#define SKIFF_BPF_LIB_SVC4_H_
+
+#include "lib/conntrack.h"
+#include "lib/icmp_nat.h"
+#include "lib/lb.h"
+#include "lib/metrics.h"
+#include "lib/nat.h"
+#include "lib/reject.h"
+
+/* Client -> frontend becomes client (or hairpin address) -> backend. */
+static __always_inline int skiff_svc4_dnat(struct __sk_buff *skb, const struct skiff_pkt *pkt,
+                                           const struct skiff_ct_entry *e) {
+  __be32 backend = e->nat_addr;
+  __be16 backend_port = e->nat_port;
+  int rc;
+  if (e->flags & SKIFF_CT_F_HAIRPIN) {
+    /* The pod talks to itself: from its own address, its reply would never leave it. */
+    rc = skiff_nat4_addr(skb, pkt, SKIFF_IPV4_SADDR_OFF, pkt->saddr[0], skiff_config.hairpin_ipv4);
+    if (rc) return rc;
+  }
+  rc = skiff_nat4_addr(skb, pkt, SKIFF_IPV4_DADDR_OFF, pkt->daddr[0], backend);
+  if (rc) return rc;
+  if (backend_port != pkt->dport) {
+    rc = skiff_nat4_port(skb, pkt, SKIFF_L4_DPORT_OFF, pkt->dport, backend_port);
+    if (rc) return rc;
+  }
+  return TC_ACT_OK;
+}
+
+/* Backend -> client (or hairpin address) becomes frontend -> client. */
+static __always_inline int skiff_svc4_rev_nat(struct __sk_buff *skb, const struct skiff_pkt *pkt,
+                                              const struct skiff_ct_entry *e) {
+  __be32 vip = e->nat_addr, client = e->orig_addr;
+  __be16 vport = e->nat_port;
+  int hairpin = e->flags & SKIFF_CT_F_HAIRPIN;
+  int rc = skiff_nat4_addr(skb, pkt, SKIFF_IPV4_SADDR_OFF, pkt->saddr[0], vip);
+  if (rc) return rc;
+  if (vport != pkt->sport) {
+    rc = skiff_nat4_port(skb, pkt, SKIFF_L4_SPORT_OFF, pkt->sport, vport);
+    if (rc) return rc;
+  }
+  if (hairpin) {
+    rc = skiff_nat4_addr(skb, pkt, SKIFF_IPV4_DADDR_OFF, pkt->daddr[0], client);
+    if (rc) return rc;
+  }
+  return TC_ACT_OK;
+}
+
+static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const struct skiff_pkt *pkt,
+                                               const struct skiff_lb4_service *fe, __u32 now) {
+  __be32 client = pkt->saddr[0], vip = pkt->daddr[0];
+  __be16 cport = pkt->sport, vport = pkt->dport;
+  __u8 proto = pkt->l4_proto;
+
+  if (!(fe->count | fe->terminating_count)) {
+    int rc = skiff_reject4(skb, pkt);
+    if (rc == TC_ACT_REDIRECT)
+      skiff_metrics_count(SKIFF_DIR_FROM_CONTAINER, SKIFF_DROP_NO_SERVICE_BACKEND, pkt->l3_len);
+    return rc;
+  }
+
+  struct skiff_lb4_choice c;
+  __u16 rev_nat_id = fe->rev_nat_id;
+  int rc = skiff_lb4_select(fe, vip, vport, proto, client, &c);
+  if (rc) return rc;
+
+  __u8 flags = c.ct_flags;
+  if (c.address == client) flags |= SKIFF_CT_F_HAIRPIN;
+  if (proto == IPPROTO_TCP) flags = skiff_ct_tcp_next(flags, pkt->tcp_flags, 0);
+  if (!now) now = skiff_now_sec();
+
+  struct skiff_ct4_key rk, sk;
+  skiff_ct4_key_init(&rk, c.address,
+                     (flags & SKIFF_CT_F_HAIRPIN) ? skiff_config.hairpin_ipv4 : client, c.port,
+                     cport, proto, SKIFF_CT_REPLY);
+  /* The same client port towards two frontends sharing this backend would reach it as one
+   * 4-tuple: refuse the newcomer rather than steal the live flow's replies. */
+  struct skiff_ct_entry *old = skiff_ct4_lookup(&rk, &now);
+  if (old && (old->nat_addr != vip || old->nat_port != vport)) return SKIFF_DROP_CT_TUPLE_CLASH;
+
+  struct skiff_ct_entry e = {
+      .packets = 0,
+      .bytes = 0,
+      .expires = now + skiff_ct_lifetime(proto, flags),
+      .created = now,
+      .backend_id = c.backend_id,
+      .rev_nat_id = rev_nat_id,
+      .flags = flags,
+      .tcp_flags = 0,
+      .nat_addr = vip,
+      .nat_port = vport,
+      .orig_addr = client,
+      .orig_port = cport,
+  };
+  /* Reply entry first: the reply may come back before this function returns on another CPU. */
+  if (bpf_map_update_elem(&SKIFF_MAP_CT4, &rk, &e, BPF_ANY) < 0) return SKIFF_DROP_CT_MAP_FULL;
+  e.packets = 1;
+  e.bytes = pkt->l3_len;
+  e.tcp_flags = proto == IPPROTO_TCP ? pkt->tcp_flags : 0;
+  e.nat_addr = c.address;
+  e.nat_port = c.port;
+  skiff_ct4_key_init(&sk, client, vip, cport, vport, proto, SKIFF_CT_SERVICE);
+  if (bpf_map_update_elem(&SKIFF_MAP_CT4, &sk, &e, BPF_ANY) < 0) return SKIFF_DROP_CT_MAP_FULL;
+  return skiff_svc4_dnat(skb, pkt, &e);
+}
+
+/* Returns TC_ACT_OK (possibly translated), TC_ACT_REDIRECT (reject sent, already counted) or
+ * a negative SKIFF_DROP_* code. */
+static __always_inline int skiff_svc4_from_container(struct __sk_buff *skb,
+                                                     const struct skiff_pkt *pkt) {
+  __u8 proto = pkt->l4_proto;
+  if (proto == IPPROTO_ICMP) return skiff_icmp4_error_xlate(skb, pkt);
+  if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return TC_ACT_OK;
+  /* A later fragment has no ports to match: it passes untouched (docs/datapath.md). */
+  if (pkt->flags & SKIFF_PKT_F_LATER_FRAGMENT) return TC_ACT_OK;
+  int frag = pkt->flags & SKIFF_PKT_F_FRAGMENT;
+
+  __u32 now = 0;
+  struct skiff_ct4_key k;
+  skiff_ct4_key_init(&k, pkt->saddr[0], pkt->daddr[0], pkt->sport, pkt->dport, proto,
+                     SKIFF_CT_SERVICE);
+  struct skiff_ct_entry *e = skiff_ct4_lookup(&k, &now);
+  if (e && !(proto == IPPROTO_TCP && skiff_ct_is_reopen(e, pkt->tcp_flags))) {
+    if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
+    skiff_ct4_account(&k, e, pkt->tcp_flags, pkt->l3_len, now);
+    return skiff_svc4_dnat(skb, pkt, e);
+  }
+  if (!e) {
+    k.kind = SKIFF_CT_REPLY;
+    e = skiff_ct4_lookup(&k, &now);
+    if (e) {
+      if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
+      skiff_ct4_account(&k, e, pkt->tcp_flags, pkt->l3_len, now);
+      return skiff_svc4_rev_nat(skb, pkt, e);
+    }
+  }
+  const struct skiff_lb4_service *fe = skiff_lb4_frontend(pkt->daddr[0], pkt->dport, proto);
+  if (!fe) return TC_ACT_OK;
+  if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
+  return skiff_svc4_new_flow(skb, pkt, fe, now);
+}
+
+#endif /* SKIFF_BPF_LIB_SVC4_H_ */
