@@ -22,41 +22,41 @@ constexpr uint32_t kWatchMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | I
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ManifestSource>> ManifestSource::Create(Options options,
-                                                                       model::ObjectStore* store) {
-  struct stat st {};
-  if (stat(options.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return absl::NotFoundError(absl::StrCat("--manifests ", options.dir, ": ",
-                                            errno != 0 ? std::strerror(errno) : "not a directory"));
-  }
-  UniqueFd inotify(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  if (!inotify.valid()) {
-    return absl::InternalError(absl::StrCat("inotify_init1: ", std::strerror(errno)));
-  }
-  if (inotify_add_watch(inotify.get(), options.dir.c_str(), kWatchMask) < 0) {
-    return absl::InternalError(
-        absl::StrCat("inotify_add_watch ", options.dir, ": ", std::strerror(errno)));
-  }
-  UniqueFd wake(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wake.valid()) return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
-  store->AddSource(options.source_name);
-  return std::unique_ptr<ManifestSource>(
-      new ManifestSource(std::move(options), store, std::move(inotify), std::move(wake)));
+ManifestSource::ManifestSource(Options options, model::ObjectStore* store)
+    : options_(std::move(options)), store_(store), directory_(options_.dir, store) {
+  store_->AddSource(options_.source_name);
 }
 
-ManifestSource::ManifestSource(Options options, model::ObjectStore* store, UniqueFd inotify,
-                               UniqueFd wake)
-    : options_(std::move(options)),
-      store_(store),
-      inotify_(std::move(inotify)),
-      wake_(std::move(wake)),
-      directory_(options_.dir, store) {}
+ManifestSource::ManifestSource(std::string dir, model::ObjectStore* store)
+    : ManifestSource(Options{.dir = std::move(dir)}, store) {}
 
 ManifestSource::~ManifestSource() { Stop(); }
 
 absl::Status ManifestSource::Start() {
   if (thread_.joinable()) return absl::FailedPreconditionError("manifest source already started");
-  if (absl::Status st = directory_.Rescan(); !st.ok()) return st;
+  struct stat st {};
+  if (stat(options_.dir.c_str(), &st) != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("--manifests ", options_.dir, ": ", std::strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--manifests ", options_.dir, ": not a directory"));
+  }
+  UniqueFd inotify(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!inotify.valid()) {
+    return absl::InternalError(absl::StrCat("inotify_init1: ", std::strerror(errno)));
+  }
+  if (inotify_add_watch(inotify.get(), options_.dir.c_str(), kWatchMask) < 0) {
+    return absl::InternalError(
+        absl::StrCat("inotify_add_watch ", options_.dir, ": ", std::strerror(errno)));
+  }
+  UniqueFd wake(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wake.valid()) return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
+
+  if (absl::Status status = directory_.Rescan(); !status.ok()) return status;
+  inotify_ = std::move(inotify);
+  wake_ = std::move(wake);
   PublishStatus();
   store_->MarkSynced(options_.source_name);
   const ManifestStats s = stats();

@@ -1,7 +1,7 @@
 // Standalone mode's "cluster": a directory of Kubernetes manifests, read once and then
 // watched with inotify; every change reaches the ObjectStore within a second.
 //
-// Threads: Create() and Start() run on the caller's thread. Start() performs the first full
+// Threads: the constructor and Start() run on the caller's thread. Start() performs the first full
 // read synchronously, marks the source synced in the store, then starts one watcher thread
 // that owns the inotify fd and the per-file bookkeeping until Stop() (or the destructor) joins
 // it. stats() and errors() may be called from any thread. The store is the only state shared
@@ -9,9 +9,8 @@
 //
 // Usage:
 //   model::ObjectStore store;
-//   auto source = ManifestSource::Create({.dir = "examples"}, &store);  // registers, unsynced
-//   if (!source.ok()) ...;
-//   if (auto st = (*source)->Start(); !st.ok()) ...;  // store.IsSynced("manifests") now true
+//   ManifestSource manifests("examples", &store);      // registers "manifests", unsynced
+//   if (auto st = manifests.Start(); !st.ok()) ...;    // store.IsSynced("manifests") now true
 //   ... store.WaitForChange(...) / store.Snapshot() on the reconcile thread ...
 #pragma once
 
@@ -24,7 +23,6 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "agent/model/object_store.h"
 #include "agent/sources/manifest_directory.h"
 #include "agent/sources/unique_fd.h"
@@ -42,25 +40,25 @@ class ManifestSource {
     std::chrono::milliseconds max_delay{300};
   };
 
-  // Sets up the watch (before any read, so no change can slip between read and watch) and
-  // registers the source in the store as not yet synced.
-  static absl::StatusOr<std::unique_ptr<ManifestSource>> Create(Options options,
-                                                                model::ObjectStore* store);
-  ~ManifestSource();
+  // No I/O: registers the source in the store (not yet synced), so the reconciler knows to
+  // wait for it even before Start().
+  ManifestSource(Options options, model::ObjectStore* store);
+  ManifestSource(std::string dir, model::ObjectStore* store);
+  ~ManifestSource();  // Stop()
   ManifestSource(const ManifestSource&) = delete;
   ManifestSource& operator=(const ManifestSource&) = delete;
 
-  // First full read, then MarkSynced, then the watcher thread. Fails without marking the
-  // source synced when the directory cannot be listed.
+  // Sets up the inotify watch (before reading, so no change slips between read and watch),
+  // reads the whole directory, marks the source synced, then starts the watcher thread.
+  // Fails, leaving the source unsynced, when the directory is missing or cannot be watched.
   absl::Status Start();
+  // Joins the watcher thread; prompt (an eventfd wakes it). Objects stay in the store.
   void Stop();
 
   ManifestStats stats() const;
   std::vector<ManifestError> errors() const;  // from the last read of each file
 
  private:
-  ManifestSource(Options options, model::ObjectStore* store, UniqueFd inotify, UniqueFd wake);
-
   struct Pending {
     std::set<std::string> names;
     bool rescan = false;

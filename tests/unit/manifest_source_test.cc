@@ -166,11 +166,10 @@ constexpr auto kWithin = std::chrono::milliseconds(1000);
 class ManifestSourceTest : public ::testing::Test {
  protected:
   void StartSource() {
-    auto source = ManifestSource::Create({.dir = dir_.path()}, &store_);
-    ASSERT_TRUE(source.ok()) << source.status();
-    source_ = std::move(*source);
+    source_ = std::make_unique<ManifestSource>(dir_.path(), &store_);
     EXPECT_FALSE(store_.AllSynced());
-    ASSERT_TRUE(source_->Start().ok());
+    absl::Status st = source_->Start();
+    ASSERT_TRUE(st.ok()) << st;
     EXPECT_TRUE(store_.IsSynced("manifests"));
   }
   int Port(const std::string& name) {
@@ -203,10 +202,15 @@ TEST_F(ManifestSourceTest, InitialReadCompletesBeforeSynced) {
   EXPECT_EQ(source_->stats().objects, 1u);
 }
 
-TEST_F(ManifestSourceTest, CreateFailsForMissingDirectory) {
-  auto source = ManifestSource::Create({.dir = dir_.path() + "/missing"}, &store_);
-  EXPECT_FALSE(source.ok());
-  EXPECT_THAT(std::string(source.status().message()), HasSubstr("/missing"));
+TEST_F(ManifestSourceTest, StartFailsForMissingDirectoryAndStaysUnsynced) {
+  ManifestSource source(dir_.path() + "/missing", &store_);
+  absl::Status st = source.Start();
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("/missing"));
+  EXPECT_FALSE(store_.IsSynced("manifests"));
+  dir_.Write("file.yaml", "");
+  ManifestSource not_dir(dir_.path() + "/file.yaml", &store_);
+  EXPECT_EQ(not_dir.Start().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ManifestSourceTest, WriteRenameAndDeleteApplyWithinASecond) {
