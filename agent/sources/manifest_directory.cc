@@ -151,10 +151,14 @@ void ManifestDirectory::Apply(const std::string& name, const std::string& conten
   }
   for (const auto& [key, obj] : next) definers_[key].insert(name);
   state.objects = std::move(next);
-  for (const model::ObjectKey& key : touched) Resolve(key);
+  Changes changes;
+  for (const model::ObjectKey& key : touched) Resolve(key, changes);
   stats_.files = files_.size();
-  spdlog::debug("{}: {} objects, {} errors, {} other documents ignored", DisplayPath(name),
-                state.objects.size(), parsed.errors.size(), parsed.ignored_documents);
+  // One line per file read, not per object: a directory of thousands of objects must not
+  // flood the log at start; per-object lines are at debug level.
+  spdlog::info("{}: {} objects ({} applied, {} deleted), {} invalid, {} other documents ignored",
+               DisplayPath(name), state.objects.size(), changes.applied, changes.deleted,
+               invalid.size(), parsed.ignored_documents);
 }
 
 void ManifestDirectory::Remove(const std::string& name) {
@@ -163,22 +167,24 @@ void ManifestDirectory::Remove(const std::string& name) {
   std::vector<model::ObjectKey> keys;
   for (const auto& [key, obj] : it->second.objects) keys.push_back(key);
   files_.erase(it);
+  Changes changes;
   for (const model::ObjectKey& key : keys) {
     definers_[key].erase(name);
-    Resolve(key);
+    Resolve(key, changes);
   }
   stats_.files = files_.size();
-  spdlog::info("{}: removed; {} objects it defined are gone unless another file defines them",
-               DisplayPath(name), keys.size());
+  spdlog::info("{}: removed; {} objects deleted, {} still defined by other files",
+               DisplayPath(name), changes.deleted, keys.size() - changes.deleted);
 }
 
-void ManifestDirectory::Resolve(const model::ObjectKey& key) {
+void ManifestDirectory::Resolve(const model::ObjectKey& key, Changes& changes) {
   auto it = definers_.find(key);
   if (it == definers_.end() || it->second.empty()) {
     if (it != definers_.end()) definers_.erase(it);
     if (store_->Delete(key)) {
       ++stats_.deletes;
-      spdlog::info("{}: deleted", key.ToString());
+      ++changes.deleted;
+      spdlog::debug("{}: deleted", key.ToString());
     }
     stats_.objects = definers_.size();
     return;
@@ -190,7 +196,8 @@ void ManifestDirectory::Resolve(const model::ObjectKey& key) {
   }
   if (store_->Upsert(files_.at(winner).objects.at(key))) {
     ++stats_.upserts;
-    spdlog::info("{}: applied from {}", key.ToString(), DisplayPath(winner));
+    ++changes.applied;
+    spdlog::debug("{}: applied from {}", key.ToString(), DisplayPath(winner));
   }
   stats_.objects = definers_.size();
 }

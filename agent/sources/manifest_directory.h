@@ -53,7 +53,11 @@ class ManifestDirectory {
   void Remove(const std::string& name);
   // Pushes the current winner for `key` (the last file by name that defines it) to the store,
   // or deletes it when no file defines it any more.
-  void Resolve(const model::ObjectKey& key);
+  struct Changes {
+    size_t applied = 0;
+    size_t deleted = 0;
+  };
+  void Resolve(const model::ObjectKey& key, Changes& changes);
   std::string DisplayPath(const std::string& name) const;
 
   std::string dir_;

@@ -88,8 +88,9 @@ std::optional<bool> FieldReader::Bool(const Field& f) {
   if (f.is_scalar() && !f.is_quoted()) {
     std::string s = f.node().Scalar();
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (s == "true") return true;
-    if (s == "false") return false;
+    // YAML 1.1 booleans too, as kubectl's YAML decoder (go-yaml v2) accepts them.
+    if (s == "true" || s == "yes" || s == "y" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "n" || s == "off") return false;
   }
   Error(f, absl::StrCat("expected true or false, got ", Describe(f)));
   return std::nullopt;
