@@ -70,7 +70,7 @@ static __always_inline int skiff_lb4_select(const struct skiff_lb4_service *fe, 
   out->ct_flags = 0;
 
   if (svc_flags & SKIFF_SVC_F_AFFINITY) {
-    now_ns = bpf_ktime_get_ns();
+    now_ns = skiff_now_ns();
     struct skiff_lb_affinity_val *av = bpf_map_lookup_elem(&SKIFF_MAP_LB4_AFFINITY, &ak);
     if (av && now_ns - av->last_used_ns <= (__u64)affinity_timeout * SKIFF_NSEC_PER_SEC) {
       be = bpf_map_lookup_elem(&SKIFF_MAP_LB4_BACKENDS, &av->backend_id);

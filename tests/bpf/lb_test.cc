@@ -109,8 +109,12 @@ void ExpectCt(const LbEnv& env, const CtWant& w) {
   EXPECT_EQ(ntohs(e->nat_port), w.nat_port);
   EXPECT_EQ(e->backend_id, w.backend_id);
   EXPECT_EQ(e->flags, w.flags) << "CT flags";
-  if (w.tcp_flags >= 0) EXPECT_EQ(e->tcp_flags, w.tcp_flags) << "CT tcp_flags";
-  if (w.packets >= 0) EXPECT_EQ(e->packets, static_cast<uint64_t>(w.packets));
+  if (w.tcp_flags >= 0) {
+    EXPECT_EQ(e->tcp_flags, w.tcp_flags) << "CT tcp_flags";
+  }
+  if (w.packets >= 0) {
+    EXPECT_EQ(e->packets, static_cast<uint64_t>(w.packets));
+  }
   if (w.lifetime >= 0) {
     uint32_t now = MonotonicSec();
     EXPECT_GE(e->expires + 2, now + w.lifetime) << "CT lifetime too short";
@@ -132,7 +136,9 @@ void ExpectFlow(const LbEnv& env, const char* client, uint16_t cport, const char
 
 void ExpectMetrics(const LbEnv& env, uint64_t forwarded, int drop_code = 0, uint64_t drops = 0) {
   EXPECT_EQ(env.Metric(kDir, 0), forwarded) << "forwarded packets";
-  if (drop_code) EXPECT_EQ(env.Metric(kDir, drop_code), drops) << SkiffDropReasonName(drop_code);
+  if (drop_code) {
+    EXPECT_EQ(env.Metric(kDir, drop_code), drops) << SkiffDropReasonName(drop_code);
+  }
   EXPECT_EQ(env.MetricTotal(kDir), forwarded + drops) << "no other outcome counted";
 }
 
