@@ -73,16 +73,22 @@ absl::Status ManifestDirectory::Rescan() {
     if (IsManifestFileName(e->d_name)) names.insert(e->d_name);
   }
   closedir(d);
-  for (const std::string& name : names) Refresh(name);
+  for (const std::string& name : names) Stage(name);
   std::vector<std::string> gone;
   for (const auto& [name, state] : files_) {
     if (!names.count(name)) gone.push_back(name);
   }
   for (const std::string& name : gone) Remove(name);
+  Commit();
   return absl::OkStatus();
 }
 
-void ManifestDirectory::Refresh(const std::string& name) {
+void ManifestDirectory::Refresh(const std::set<std::string>& names) {
+  for (const std::string& name : names) Stage(name);
+  Commit();
+}
+
+void ManifestDirectory::Stage(const std::string& name) {
   if (!IsManifestFileName(name)) return;
   std::string contents, error;
   switch (ReadRegularFile(DisplayPath(name), &contents, &error)) {
@@ -143,22 +149,18 @@ void ManifestDirectory::Apply(const std::string& name, const std::string& conten
   }
   stats_.objects_invalid += unnamed.size();
 
-  std::set<model::ObjectKey> touched;
-  for (const auto& [key, obj] : state.objects) touched.insert(key);
-  for (const auto& [key, obj] : next) touched.insert(key);
+  for (const auto& [key, obj] : state.objects) touched_.insert(key);
+  for (const auto& [key, obj] : next) touched_.insert(key);
   for (const auto& [key, obj] : state.objects) {
     if (!next.count(key)) definers_[key].erase(name);
   }
   for (const auto& [key, obj] : next) definers_[key].insert(name);
   state.objects = std::move(next);
-  Changes changes;
-  for (const model::ObjectKey& key : touched) Resolve(key, changes);
   stats_.files = files_.size();
   // One line per file read, not per object: a directory of thousands of objects must not
   // flood the log at start; per-object lines are at debug level.
-  spdlog::info("{}: {} objects ({} applied, {} deleted), {} invalid, {} other documents ignored",
-               DisplayPath(name), state.objects.size(), changes.applied, changes.deleted,
-               invalid.size(), parsed.ignored_documents);
+  spdlog::info("{}: {} objects, {} invalid, {} other documents ignored", DisplayPath(name),
+               state.objects.size(), invalid.size(), parsed.ignored_documents);
 }
 
 void ManifestDirectory::Remove(const std::string& name) {
@@ -167,39 +169,49 @@ void ManifestDirectory::Remove(const std::string& name) {
   std::vector<model::ObjectKey> keys;
   for (const auto& [key, obj] : it->second.objects) keys.push_back(key);
   files_.erase(it);
-  Changes changes;
   for (const model::ObjectKey& key : keys) {
     definers_[key].erase(name);
-    Resolve(key, changes);
+    touched_.insert(key);
   }
   stats_.files = files_.size();
-  spdlog::info("{}: removed; {} objects deleted, {} still defined by other files",
-               DisplayPath(name), changes.deleted, keys.size() - changes.deleted);
+  spdlog::info("{}: removed; it defined {} objects", DisplayPath(name), keys.size());
 }
 
-void ManifestDirectory::Resolve(const model::ObjectKey& key, Changes& changes) {
-  auto it = definers_.find(key);
-  if (it == definers_.end() || it->second.empty()) {
-    if (it != definers_.end()) definers_.erase(it);
+void ManifestDirectory::Commit() {
+  // Upserts before deletes, and only after every file of the batch was read: an object that
+  // moved between files, or a file renamed within the directory, never disappears on the way.
+  size_t applied = 0, deleted = 0;
+  std::vector<model::ObjectKey> gone;
+  for (const model::ObjectKey& key : touched_) {
+    auto it = definers_.find(key);
+    if (it == definers_.end() || it->second.empty()) {
+      if (it != definers_.end()) definers_.erase(it);
+      gone.push_back(key);
+      continue;
+    }
+    const std::string& winner = *it->second.rbegin();
+    if (it->second.size() > 1) {
+      spdlog::warn("{} is defined in {} files; using {}", key.ToString(), it->second.size(),
+                   DisplayPath(winner));
+    }
+    if (store_->Upsert(files_.at(winner).objects.at(key))) {
+      ++applied;
+      spdlog::debug("{}: applied from {}", key.ToString(), DisplayPath(winner));
+    }
+  }
+  for (const model::ObjectKey& key : gone) {
     if (store_->Delete(key)) {
-      ++stats_.deletes;
-      ++changes.deleted;
+      ++deleted;
       spdlog::debug("{}: deleted", key.ToString());
     }
-    stats_.objects = definers_.size();
-    return;
   }
-  const std::string& winner = *it->second.rbegin();
-  if (it->second.size() > 1) {
-    spdlog::warn("{} is defined in {} files; using {}", key.ToString(), it->second.size(),
-                 DisplayPath(winner));
-  }
-  if (store_->Upsert(files_.at(winner).objects.at(key))) {
-    ++stats_.upserts;
-    ++changes.applied;
-    spdlog::debug("{}: applied from {}", key.ToString(), DisplayPath(winner));
-  }
+  touched_.clear();
+  stats_.upserts += applied;
+  stats_.deletes += deleted;
   stats_.objects = definers_.size();
+  if (applied + deleted > 0) {
+    spdlog::info("manifests {}: {} objects applied, {} deleted", dir_, applied, deleted);
+  }
 }
 
 std::vector<ManifestError> ManifestDirectory::errors() const {

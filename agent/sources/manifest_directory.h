@@ -35,8 +35,10 @@ class ManifestDirectory {
   // Reads every manifest file and forgets files that are gone. Fails (changing nothing for
   // files it could not see) only when the directory itself cannot be listed.
   absl::Status Rescan();
-  // Re-reads one file by name (relative to the directory); a missing file is removed.
-  void Refresh(const std::string& name);
+  // Re-reads files by name (relative to the directory) as one batch; missing ones are
+  // removed. The store sees the batch's upserts first, then its deletes.
+  void Refresh(const std::set<std::string>& names);
+  void Refresh(const std::string& name) { Refresh(std::set<std::string>{name}); }
 
   const ManifestStats& stats() const { return stats_; }
   // The errors of the last read of every file still present, in file order.
@@ -49,21 +51,20 @@ class ManifestDirectory {
     std::vector<ManifestError> errors;
   };
 
+  // Stage/Apply/Remove update the per-file state and collect touched keys; Commit pushes the
+  // winner for each touched key (the last file by name that defines it) to the store, or
+  // deletes the key when no file defines it any more.
+  void Stage(const std::string& name);
   void Apply(const std::string& name, const std::string& contents);
   void Remove(const std::string& name);
-  // Pushes the current winner for `key` (the last file by name that defines it) to the store,
-  // or deletes it when no file defines it any more.
-  struct Changes {
-    size_t applied = 0;
-    size_t deleted = 0;
-  };
-  void Resolve(const model::ObjectKey& key, Changes& changes);
+  void Commit();
   std::string DisplayPath(const std::string& name) const;
 
   std::string dir_;
   model::ObjectStore* store_;
   std::map<std::string, FileState> files_;
   std::map<model::ObjectKey, std::set<std::string>> definers_;
+  std::set<model::ObjectKey> touched_;  // by the batch being staged
   ManifestStats stats_;
 };
 

@@ -145,7 +145,7 @@ void ManifestSource::ApplyPending(Pending& pending) {
       spdlog::error("manifests {}: {}; keeping every object", options_.dir, st.ToString());
     }
   } else {
-    for (const std::string& name : pending.names) directory_.Refresh(name);
+    directory_.Refresh(pending.names);
   }
   pending = Pending{};
   PublishStatus();

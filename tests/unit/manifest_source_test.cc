@@ -143,6 +143,22 @@ TEST_F(ManifestDirectoryTest, ObjectDefinedInTwoFilesSurvivesRemovalOfOne) {
   EXPECT_EQ(Port("s"), -1);
 }
 
+TEST_F(ManifestDirectoryTest, MovesWithinABatchNeverDelete) {
+  dir_.Write("a.yaml", Service("s", "10.96.0.1") + "---\n" + Service("t", "10.96.0.2"));
+  ASSERT_TRUE(md_.Rescan().ok());
+  // Service s moves from a.yaml to b.yaml; both files change in one batch.
+  dir_.Write("a.yaml", Service("t", "10.96.0.2"));
+  dir_.Write("b.yaml", Service("s", "10.96.0.1", 81));
+  md_.Refresh(std::set<std::string>{"a.yaml", "b.yaml"});
+  EXPECT_EQ(Port("s"), 81);
+  // a.yaml renamed to z.yaml: the rename's two names arrive in one batch.
+  fs::rename(fs::path(dir_.path()) / "a.yaml", fs::path(dir_.path()) / "z.yaml");
+  md_.Refresh(std::set<std::string>{"a.yaml", "z.yaml"});
+  EXPECT_EQ(Port("t"), 80);
+  EXPECT_EQ(md_.stats().deletes, 0u);
+  EXPECT_EQ(md_.stats().objects, 2u);
+}
+
 TEST_F(ManifestDirectoryTest, UnchangedFileIsNotReparsed) {
   dir_.Write("a.yaml", Service("a", "10.96.0.1"));
   ASSERT_TRUE(md_.Rescan().ok());
