@@ -1,0 +1,181 @@
+#include "agent/agent.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/loader/attacher.h"
+#include "agent/loader/bpffs.h"
+#include "agent/loader/datapath.h"
+#include "agent/loader/libbpf_log.h"
+#include "agent/loader/links.h"
+#include "agent/loader/tc.h"
+#include "agent/model/compute.h"
+#include "agent/model/object_store.h"
+#include "agent/reconcile/lb_reconciler.h"
+#include "agent/sources/manifest_source.h"
+
+namespace skiff {
+namespace {
+
+// Blocks SIGTERM/SIGINT for the process and returns a signalfd that reports them.
+absl::StatusOr<int> SignalFd() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  if (pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0)
+    return absl::InternalError("blocking SIGTERM/SIGINT failed");
+  int fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd < 0) return absl::InternalError("signalfd failed");
+  return fd;
+}
+
+loader::DatapathOptions DatapathOptionsFrom(const AgentConfig& cfg) {
+  loader::DatapathOptions o;
+  o.bpffs_root = cfg.bpffs_root;
+  o.ct_max = cfg.ct_max;
+  o.lb_services_max = cfg.lb_map_max;
+  o.lb_backends_max = cfg.lb_backends_max;
+  o.lb_revnat_max = cfg.lb_revnat_max;
+  o.lb_affinity_max = cfg.lb_affinity_max;
+  return o;
+}
+
+// Re-applies the desired state whenever the store changes, and retries after errors.
+class ReconcileLoop {
+ public:
+  ReconcileLoop(model::ObjectStore* store, reconcile::LbReconciler* rec, std::string node)
+      : store_(store), rec_(rec), node_(std::move(node)) {}
+
+  void MaybeRun() {
+    auto now = std::chrono::steady_clock::now();
+    uint64_t gen = store_->generation();
+    bool retry = failing_ && now - last_run_ > std::chrono::seconds(5);
+    if (gen == applied_generation_ && !retry) return;
+    last_run_ = now;
+    model::ObjectSnapshot snap = store_->Snapshot();
+    std::vector<std::string> warnings;
+    model::DesiredState desired = model::ComputeDesiredState(snap, node_, &warnings);
+    for (const auto& w : warnings) spdlog::warn("{}", w);
+    reconcile::ApplyResult res = rec_->Apply(desired, snap.synced);
+    applied_generation_ = snap.generation;
+    if (res.frontends_written || res.frontends_deleted || res.backends_written ||
+        res.backends_deleted || !res.ok())
+      spdlog::info(
+          "reconciled generation {} (synced={}): {} frontends, {} written, {} deleted; "
+          "backends {} written, {} deleted",
+          snap.generation, snap.synced, desired.frontends.size(), res.frontends_written,
+          res.frontends_deleted, res.backends_written, res.backends_deleted);
+    for (const auto& e : res.errors) spdlog::error("reconcile: {}", e);
+    failing_ = !res.ok();
+    if (snap.synced && !synced_logged_) {
+      spdlog::info("all sources synced; deletions enabled");
+      synced_logged_ = true;
+    }
+  }
+
+ private:
+  model::ObjectStore* store_;
+  reconcile::LbReconciler* rec_;
+  std::string node_;
+  uint64_t applied_generation_ = ~0ull;
+  bool failing_ = false;
+  bool synced_logged_ = false;
+  std::chrono::steady_clock::time_point last_run_{};
+};
+
+}  // namespace
+
+absl::Status RunAgent(const AgentConfig& cfg) {
+  loader::InstallLibbpfLogger();
+  spdlog::info("skiff-agent {} starting: node {}, manifests {}, endpoint ifaces {}, bpffs {}",
+               SKIFF_VERSION, cfg.node_name, cfg.manifests, cfg.endpoint_ifaces, cfg.bpffs_root);
+  auto sigfd = SignalFd();
+  if (!sigfd.ok()) return sigfd.status();
+
+  if (auto st = loader::EnsureBpffs(cfg.bpffs_root); !st.ok()) return st;
+  auto dp = loader::Datapath::Load(DatapathOptionsFrom(cfg));
+  if (!dp.ok()) return dp.status();
+  for (const auto& m : (*dp)->migrated()) spdlog::warn("resized pinned map {}", m);
+
+  reconcile::LbReconciler rec((*dp)->tables());
+  if (auto st = rec.Restore(); !st.ok())
+    return absl::Status(st.code(), absl::StrCat("reading pinned maps: ", st.message()));
+  spdlog::info("restored {} frontends and {} backends from pinned maps", rec.frontend_count(),
+               rec.backend_count());
+
+  model::ObjectStore store;
+  sources::ManifestSource manifests(cfg.manifests, &store);
+  if (auto st = manifests.Start(); !st.ok()) return st;
+
+  loader::Attacher attacher(loader::IfaceMatcher(cfg.endpoint_ifaces), (*dp)->from_container_fd());
+  auto watcher = loader::LinkWatcher::Open();
+  if (!watcher.ok()) return watcher.status();
+  auto links = loader::ListLinks();
+  if (!links.ok()) return links.status();
+  attacher.Sync(*links);
+
+  ReconcileLoop loop(&store, &rec, cfg.node_name);
+  spdlog::info("running");
+  while (true) {
+    loop.MaybeRun();
+    pollfd fds[2] = {{*sigfd, POLLIN, 0}, {watcher->fd(), POLLIN, 0}};
+    int n = poll(fds, 2, 100);
+    if (n < 0 && errno != EINTR) return absl::InternalError("poll failed");
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si;
+      if (read(*sigfd, &si, sizeof(si)) == sizeof(si)) {
+        spdlog::info("received {}; exiting, the datapath stays attached and serving",
+                     si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+      }
+    }
+    if (fds[1].revents & POLLIN) {
+      bool overflow = false;
+      auto events = watcher->ReadEvents(&overflow);
+      if (!events.ok()) {
+        spdlog::warn("link events: {}", events.status().ToString());
+        continue;
+      }
+      for (const auto& ev : *events) attacher.OnEvent(ev);
+      if (overflow) {
+        spdlog::warn("link events were lost; re-listing interfaces");
+        if (auto l = loader::ListLinks(); l.ok()) attacher.Sync(*l);
+      }
+    }
+  }
+  manifests.Stop();
+  close(*sigfd);
+  return absl::OkStatus();
+}
+
+absl::Status Cleanup(const AgentConfig& cfg) {
+  loader::InstallLibbpfLogger();
+  auto links = loader::ListLinks();
+  if (!links.ok()) return links.status();
+  int detached = 0;
+  loader::QuietLibbpf quiet;  // most links have no Skiff filter; the kernel says so loudly
+  for (const auto& l : *links) {
+    for (auto dir : {loader::TcDirection::kIngress, loader::TcDirection::kEgress}) {
+      if (!loader::TcQuery(l.ifindex, dir).ok()) continue;
+      if (auto st = loader::TcDetach(l.ifindex, dir); !st.ok()) return st;
+      spdlog::info("detached {} from {}", loader::TcDirectionName(dir), l.name);
+      detached++;
+    }
+  }
+  if (auto st = loader::RemovePins(cfg.bpffs_root); !st.ok()) return st;
+  spdlog::info("cleanup done: {} programs detached, pins under {} removed", detached,
+               cfg.bpffs_root);
+  return absl::OkStatus();
+}
+
+}  // namespace skiff

@@ -1,0 +1,42 @@
+// skiff-agent's configuration: every command-line flag, its default and its meaning. The
+// flag names are a contract (docs/configuration.md, the Helm chart and outside tooling use
+// them); add flags freely, never rename one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace skiff {
+
+struct AgentConfig {
+  // Sources
+  std::string manifests;  // standalone mode: directory of Kubernetes manifests
+  std::string node_name;  // defaults to the host name
+
+  // Datapath
+  std::string endpoint_ifaces = "lxc*";  // comma-separated globs of pod-facing host ifaces
+  std::string bpffs_root = "/sys/fs/bpf/skiff";
+  uint32_t ct_max = 262144;
+  uint32_t lb_map_max = 65536;  // services map entries (frontends + backend slots)
+  uint32_t lb_backends_max = 65536;
+  uint32_t lb_revnat_max = 65536;
+  uint32_t lb_affinity_max = 65536;
+
+  // API
+  std::string api_socket = "/run/skiff/agent.sock";
+
+  // Logging
+  std::string log_level = "info";   // trace, debug, info, warn, error
+  std::string log_format = "text";  // text, json
+
+  bool cleanup = false;  // detach every program, remove every pin, exit
+};
+
+// Parses argv. On --help/--version, prints and returns an error with code kCancelled and an
+// empty message (the caller exits 0); on bad flags returns InvalidArgument naming the flag.
+absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv);
+
+}  // namespace skiff

@@ -1,0 +1,58 @@
+#include "agent/loader/attacher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+namespace skiff::loader {
+
+void Attacher::Attach(const Link& link) {
+  if (attached_.count(link.ifindex) || !matcher_.Matches(link.name)) return;
+  absl::Status st = TcAttach(link.ifindex, TcDirection::kIngress, from_container_fd_);
+  if (!st.ok()) {
+    // The link may have vanished between the event and the attach; the next event or
+    // resync tries again.
+    spdlog::warn("attach from-container to {} (ifindex {}) failed: {}", link.name, link.ifindex,
+                 st.ToString());
+    return;
+  }
+  attached_[link.ifindex] = link.name;
+  spdlog::info("attached from-container to {} (ifindex {}, tc ingress)", link.name, link.ifindex);
+}
+
+void Attacher::Sync(const std::vector<Link>& links) {
+  std::set<int> present;
+  for (const auto& l : links) {
+    present.insert(l.ifindex);
+    Attach(l);
+  }
+  for (auto it = attached_.begin(); it != attached_.end();) {
+    if (present.count(it->first)) {
+      ++it;
+      continue;
+    }
+    spdlog::info("interface {} (ifindex {}) is gone", it->second, it->first);
+    it = attached_.erase(it);
+  }
+}
+
+void Attacher::OnEvent(const LinkEvent& ev) {
+  if (ev.removed) {
+    auto it = attached_.find(ev.link.ifindex);
+    if (it != attached_.end()) {
+      spdlog::info("interface {} (ifindex {}) is gone", it->second, it->first);
+      attached_.erase(it);
+    }
+    return;
+  }
+  Attach(ev.link);
+}
+
+std::vector<Attachment> Attacher::attachments() const {
+  std::vector<Attachment> out;
+  for (const auto& [idx, name] : attached_)
+    out.push_back({name, idx, TcDirection::kIngress, "from_container"});
+  return out;
+}
+
+}  // namespace skiff::loader

@@ -1,0 +1,41 @@
+// Keeps Skiff's tc programs attached to every pod-facing interface that matches
+// --endpoint-ifaces: all matches at start, each new match as it appears, and forgets an
+// interface when it disappears (the kernel drops its filters with it).
+//
+// Thread: the agent's main loop.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "agent/loader/links.h"
+#include "agent/loader/tc.h"
+
+namespace skiff::loader {
+
+struct Attachment {
+  std::string iface;
+  int ifindex = 0;
+  TcDirection dir = TcDirection::kIngress;
+  std::string program;
+};
+
+class Attacher {
+ public:
+  Attacher(IfaceMatcher matcher, int from_container_fd)
+      : matcher_(std::move(matcher)), from_container_fd_(from_container_fd) {}
+
+  // Reconciles against a full list of links (start-up, or after lost netlink events).
+  void Sync(const std::vector<Link>& links);
+  void OnEvent(const LinkEvent& ev);
+  std::vector<Attachment> attachments() const;
+
+ private:
+  void Attach(const Link& link);
+  IfaceMatcher matcher_;
+  int from_container_fd_;
+  std::map<int, std::string> attached_;  // ifindex -> name
+};
+
+}  // namespace skiff::loader

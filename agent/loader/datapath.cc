@@ -1,0 +1,87 @@
+#include "agent/loader/datapath.h"
+
+#include "absl/strings/str_cat.h"
+#include "agent/loader/pinned_maps.h"
+#include "maps/config.h"
+#include "maps/names.h"
+
+namespace skiff::loader {
+namespace {
+
+template <typename K, typename V>
+absl::StatusOr<std::unique_ptr<reconcile::BpfKvTable<K, V>>> Table(bpf_map* m) {
+  auto map = Map<K, V>::From(m);
+  if (!map.ok()) return map.status();
+  return std::make_unique<reconcile::BpfKvTable<K, V>>(*map, bpf_map__max_entries(m));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& o) {
+  std::unique_ptr<Datapath> dp(new Datapath());
+  auto skel = OpenSkeleton<lxc_bpf>(lxc_bpf__open, lxc_bpf__destroy);
+  if (!skel.ok()) return skel.status();
+  dp->skel_ = std::move(*skel);
+  lxc_bpf* s = dp->skel_.get();
+
+  struct Size {
+    bpf_map* map;
+    uint32_t max;
+    const char* flag;
+  } sizes[] = {
+      {s->maps.SKIFF_MAP_CT4, o.ct_max, "--ct-max"},
+      {s->maps.SKIFF_MAP_LB4_SERVICES, o.lb_services_max, "--lb-map-max"},
+      {s->maps.SKIFF_MAP_LB4_BACKENDS, o.lb_backends_max, "--lb-backends-max"},
+      {s->maps.SKIFF_MAP_LB4_REVNAT, o.lb_revnat_max, "--lb-revnat-max"},
+      {s->maps.SKIFF_MAP_LB4_AFFINITY, o.lb_affinity_max, "--lb-affinity-max"},
+  };
+  for (const auto& sz : sizes) {
+    if (sz.max == 0)
+      return absl::InvalidArgumentError(absl::StrCat(sz.flag, " must be greater than 0"));
+    if (int err = bpf_map__set_max_entries(sz.map, sz.max))
+      return ErrnoStatus(err, absl::StrCat("setting ", sz.flag, " = ", sz.max));
+  }
+
+  auto migrations = PreparePinnedMaps(s->obj, o.bpffs_root);
+  if (!migrations.ok()) return migrations.status();
+  if (auto st = dp->skel_.Load(lxc_bpf__load); !st.ok()) {
+    AbortMigrations(*migrations, o.bpffs_root);
+    return absl::Status(st.code(), absl::StrCat("loading the service datapath: ", st.message()));
+  }
+  if (auto st = FinishMigrations(s->obj, *migrations); !st.ok()) return st;
+  for (const auto& m : *migrations)
+    dp->migrated_.push_back(absl::StrCat(m.name, ": ", m.old_max, " -> ", m.new_max, " entries"));
+
+  auto services = Table<skiff_lb4_key, skiff_lb4_service>(s->maps.SKIFF_MAP_LB4_SERVICES);
+  if (!services.ok()) return services.status();
+  dp->services_ = std::move(*services);
+  auto backends = Table<__u32, skiff_lb4_backend>(s->maps.SKIFF_MAP_LB4_BACKENDS);
+  if (!backends.ok()) return backends.status();
+  dp->backends_ = std::move(*backends);
+  auto revnat = Table<__u16, skiff_lb4_revnat>(s->maps.SKIFF_MAP_LB4_REVNAT);
+  if (!revnat.ok()) return revnat.status();
+  dp->revnat_ = std::move(*revnat);
+  auto affinity =
+      Table<skiff_lb4_affinity_key, skiff_lb_affinity_val>(s->maps.SKIFF_MAP_LB4_AFFINITY);
+  if (!affinity.ok()) return affinity.status();
+  dp->affinity_ = std::move(*affinity);
+  return dp;
+}
+
+int Datapath::from_container_fd() const { return bpf_program__fd(skel_->progs.from_container); }
+
+reconcile::LbTables Datapath::tables() {
+  return reconcile::LbTables{services_.get(), backends_.get(), revnat_.get(), affinity_.get()};
+}
+
+std::vector<MapStatus> Datapath::maps() const {
+  std::vector<MapStatus> out;
+  bpf_map* m;
+  bpf_object__for_each_map(m, skel_->obj) {
+    if (bpf_map__pin_path(m) == nullptr) continue;
+    out.push_back({bpf_map__name(m), bpf_map__max_entries(m)});
+  }
+  return out;
+}
+
+}  // namespace skiff::loader

@@ -1,0 +1,56 @@
+// The service datapath as loaded into the kernel: the lxc object (bpf/lxc.bpf.c) opened with
+// the configured map sizes, its maps pinned under the bpffs root (re-used or migrated, see
+// pinned_maps.h), and typed tables over those maps for the reconciler.
+//
+// Thread: created and used by the agent's main thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/loader/skeleton.h"
+#include "agent/reconcile/kv_table.h"
+#include "agent/reconcile/lb_reconciler.h"
+#include "lxc.skel.h"
+#include "maps/ct.h"
+#include "maps/lb.h"
+
+namespace skiff::loader {
+
+struct DatapathOptions {
+  std::string bpffs_root = "/sys/fs/bpf/skiff";
+  uint32_t ct_max = 262144;
+  uint32_t lb_services_max = 65536;
+  uint32_t lb_backends_max = 65536;
+  uint32_t lb_revnat_max = 65536;
+  uint32_t lb_affinity_max = 65536;
+};
+
+struct MapStatus {
+  std::string name;
+  uint32_t max_entries = 0;
+};
+
+class Datapath {
+ public:
+  static absl::StatusOr<std::unique_ptr<Datapath>> Load(const DatapathOptions& opts);
+
+  int from_container_fd() const;
+  reconcile::LbTables tables();
+  std::vector<MapStatus> maps() const;
+  std::vector<std::string> migrated() const { return migrated_; }
+  lxc_bpf* skel() const { return skel_.get(); }
+
+ private:
+  Datapath() = default;
+  Skeleton<lxc_bpf> skel_;
+  std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_key, skiff_lb4_service>> services_;
+  std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_lb4_backend>> backends_;
+  std::unique_ptr<reconcile::BpfKvTable<__u16, skiff_lb4_revnat>> revnat_;
+  std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val>> affinity_;
+  std::vector<std::string> migrated_;
+};
+
+}  // namespace skiff::loader
