@@ -69,7 +69,7 @@ class ServicesE2E : public ::testing::Test {
               "---\n" +
               EndpointSliceYaml("web-abc", "web",
                                 Ready({"10.244.1.11", "10.244.1.12", "10.244.1.13"}), kSlicePorts));
-    Write("empty.yaml", ServiceYaml("empty", kEmptyVip, {{"http", 80, "8080", "TCP"}}) + "---\n" +
+    Write("empty.yaml", ServiceYaml("empty", kEmptyVip, {{"http", 80, "8080", "TCP"}, {"dns", 80, "5353", "UDP"}}) + "---\n" +
                             EndpointSliceYaml("empty-abc", "empty", {}, {{"http", 8080, "TCP"}}));
   }
 
@@ -169,13 +169,21 @@ TEST_F(ServicesE2E, TcpAndUdpReachEveryReadyBackend) {
 TEST_F(ServicesE2E, NoEndpointsRefusesAtOnce) {
   StartAgent();
   ASSERT_TRUE(WaitServing(kVip, 80, 10s));
-  auto t0 = std::chrono::steady_clock::now();
-  std::string err;
-  std::string who = TcpHello(pods_["client"].netns, kEmptyVip, 80, 3000, &err);
-  auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_TRUE(who.empty());
-  EXPECT_LT(took, 1s) << "connect to a service without endpoints hung: " << err;
-  EXPECT_NE(err.find("refused"), std::string::npos) << err;
+  for (int i = 0; i < 5; i++) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::string err;
+    std::string who = TcpHello(pods_["client"].netns, kEmptyVip, 80, 3000, &err);
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_TRUE(who.empty());
+    EXPECT_LT(took, 500ms) << "TCP connect to a service without endpoints hung: " << err;
+    EXPECT_NE(err.find("refused"), std::string::npos) << err;
+    t0 = std::chrono::steady_clock::now();
+    who = UdpHello(pods_["client"].netns, kEmptyVip, 80, 3000, &err);
+    took = std::chrono::steady_clock::now() - t0;
+    EXPECT_TRUE(who.empty());
+    EXPECT_LT(took, 500ms) << "UDP to a service without endpoints hung: " << err;
+    EXPECT_NE(err.find("refused"), std::string::npos) << err;
+  }
 }
 
 TEST_F(ServicesE2E, RemovedEndpointStopsNewConnectionsButKeepsEstablished) {
