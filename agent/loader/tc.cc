@@ -3,6 +3,7 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "agent/loader/skeleton.h"
@@ -14,6 +15,22 @@ bpf_tc_attach_point AttachPoint(TcDirection dir) {
   return dir == TcDirection::kIngress ? BPF_TC_INGRESS : BPF_TC_EGRESS;
 }
 
+// The hook and filter identity Skiff owns on an interface: clsact, our handle and priority.
+struct SkiffFilter {
+  bpf_tc_hook hook;
+  bpf_tc_opts opts;
+  SkiffFilter(int ifindex, TcDirection dir) {
+    std::memset(&hook, 0, sizeof(hook));
+    hook.sz = sizeof(hook);
+    hook.ifindex = ifindex;
+    hook.attach_point = AttachPoint(dir);
+    std::memset(&opts, 0, sizeof(opts));
+    opts.sz = sizeof(opts);
+    opts.handle = kSkiffTcHandle;
+    opts.priority = kSkiffTcPriority;
+  }
+};
+
 }  // namespace
 
 const char* TcDirectionName(TcDirection dir) {
@@ -21,18 +38,13 @@ const char* TcDirectionName(TcDirection dir) {
 }
 
 absl::Status TcAttach(int ifindex, TcDirection dir, int prog_fd) {
-  LIBBPF_OPTS(bpf_tc_hook, hook);
-  hook.ifindex = ifindex;
-  hook.attach_point = AttachPoint(dir);
-  int err = bpf_tc_hook_create(&hook);
+  SkiffFilter f(ifindex, dir);
+  int err = bpf_tc_hook_create(&f.hook);
   if (err && err != -EEXIST)
     return ErrnoStatus(err, absl::StrCat("creating clsact on ifindex ", ifindex));
-  LIBBPF_OPTS(bpf_tc_opts, opts);
-  opts.handle = kSkiffTcHandle;
-  opts.priority = kSkiffTcPriority;
-  opts.prog_fd = prog_fd;
-  opts.flags = BPF_TC_F_REPLACE;
-  err = bpf_tc_attach(&hook, &opts);
+  f.opts.prog_fd = prog_fd;
+  f.opts.flags = BPF_TC_F_REPLACE;
+  err = bpf_tc_attach(&f.hook, &f.opts);
   if (err)
     return ErrnoStatus(err,
                        absl::StrCat("attaching ", TcDirectionName(dir), " on ifindex ", ifindex));
@@ -40,13 +52,8 @@ absl::Status TcAttach(int ifindex, TcDirection dir, int prog_fd) {
 }
 
 absl::Status TcDetach(int ifindex, TcDirection dir) {
-  LIBBPF_OPTS(bpf_tc_hook, hook);
-  hook.ifindex = ifindex;
-  hook.attach_point = AttachPoint(dir);
-  LIBBPF_OPTS(bpf_tc_opts, opts);
-  opts.handle = kSkiffTcHandle;
-  opts.priority = kSkiffTcPriority;
-  int err = bpf_tc_detach(&hook, &opts);
+  SkiffFilter f(ifindex, dir);
+  int err = bpf_tc_detach(&f.hook, &f.opts);
   if (err && err != -ENOENT && err != -EINVAL && err != -ENODEV)
     return ErrnoStatus(err,
                        absl::StrCat("detaching ", TcDirectionName(dir), " on ifindex ", ifindex));
@@ -54,15 +61,10 @@ absl::Status TcDetach(int ifindex, TcDirection dir) {
 }
 
 absl::StatusOr<unsigned> TcQuery(int ifindex, TcDirection dir) {
-  LIBBPF_OPTS(bpf_tc_hook, hook);
-  hook.ifindex = ifindex;
-  hook.attach_point = AttachPoint(dir);
-  LIBBPF_OPTS(bpf_tc_opts, opts);
-  opts.handle = kSkiffTcHandle;
-  opts.priority = kSkiffTcPriority;
-  int err = bpf_tc_query(&hook, &opts);
+  SkiffFilter f(ifindex, dir);
+  int err = bpf_tc_query(&f.hook, &f.opts);
   if (err) return ErrnoStatus(err, absl::StrCat("querying tc on ifindex ", ifindex));
-  return opts.prog_id;
+  return f.opts.prog_id;
 }
 
 }  // namespace skiff::loader

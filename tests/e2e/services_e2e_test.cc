@@ -64,13 +64,11 @@ class ServicesE2E : public ::testing::Test {
     bpffs_root_ = "/sys/fs/bpf/skiff-e2e-" + node_->prefix();
     log_ = (dir_.parent_path() / ("skiff-e2e-" + node_->prefix() + ".log")).string();
 
-    Write("web.yaml",
-          ServiceYaml("web", kVip, {{"http", 80, "http", "TCP"}, {"dns", 53, "dns", "UDP"}}) +
-              "---\n" +
-              EndpointSliceYaml("web-abc", "web",
-                                Ready({"10.244.1.11", "10.244.1.12", "10.244.1.13"}), kSlicePorts));
-    Write("empty.yaml", ServiceYaml("empty", kEmptyVip, {{"http", 80, "8080", "TCP"}, {"dns", 80, "5353", "UDP"}}) + "---\n" +
-                            EndpointSliceYaml("empty-abc", "empty", {}, {{"http", 8080, "TCP"}}));
+    WriteWeb(Ready({"10.244.1.11", "10.244.1.12", "10.244.1.13"}));
+    Write(
+        "empty.yaml",
+        ServiceYaml("empty", kEmptyVip, {{"http", 80, "8080", "TCP"}, {"dns", 80, "5353", "UDP"}}) +
+            "---\n" + EndpointSliceYaml("empty-abc", "empty", {}, {{"http", 8080, "TCP"}}));
   }
 
   void TearDown() override {
@@ -100,6 +98,13 @@ class ServicesE2E : public ::testing::Test {
 
   void Write(const std::string& file, const std::string& yaml) {
     WriteFileAtomically((dir_ / file).string(), yaml);
+  }
+
+  // The "web" service (TCP 80 -> http, UDP 53 -> dns) with the given endpoints.
+  void WriteWeb(const std::vector<EndpointSpec>& endpoints) {
+    Write("web.yaml",
+          ServiceYaml("web", kVip, {{"http", 80, "http", "TCP"}, {"dns", 53, "dns", "UDP"}}) +
+              "---\n" + EndpointSliceYaml("web-abc", "web", endpoints, kSlicePorts));
   }
 
   void StartAgent() {
@@ -199,10 +204,7 @@ TEST_F(ServicesE2E, RemovedEndpointStopsNewConnectionsButKeepsEstablished) {
     streams.push_back(std::move(s));
   }
   ASSERT_NE(to_web3, nullptr) << "never reached web-3";
-  Write(
-      "web.yaml",
-      ServiceYaml("web", kVip, {{"http", 80, "http", "TCP"}, {"dns", 53, "dns", "UDP"}}) + "---\n" +
-          EndpointSliceYaml("web-abc", "web", Ready({"10.244.1.11", "10.244.1.12"}), kSlicePorts));
+  WriteWeb(Ready({"10.244.1.11", "10.244.1.12"}));
   std::this_thread::sleep_for(2s);
   int failures = 0;
   auto seen = Spread(kVip, 80, 60, false, &failures);
@@ -213,9 +215,7 @@ TEST_F(ServicesE2E, RemovedEndpointStopsNewConnectionsButKeepsEstablished) {
   std::vector<EndpointSpec> eps = Ready({"10.244.1.11", "10.244.1.12"});
   eps[1].ready = false;
   eps[1].terminating = true;
-  Write("web.yaml",
-        ServiceYaml("web", kVip, {{"http", 80, "http", "TCP"}, {"dns", 53, "dns", "UDP"}}) +
-            "---\n" + EndpointSliceYaml("web-abc", "web", eps, kSlicePorts));
+  WriteWeb(eps);
   std::this_thread::sleep_for(2s);
   seen = Spread(kVip, 80, 40, false, &failures);
   EXPECT_EQ(seen.count("web-2"), 0u) << "new connections reach a terminating endpoint";
@@ -223,9 +223,7 @@ TEST_F(ServicesE2E, RemovedEndpointStopsNewConnectionsButKeepsEstablished) {
   // ...but when every endpoint is terminating, they still serve (serving+terminating fallback).
   eps[0].ready = false;
   eps[0].terminating = true;
-  Write("web.yaml",
-        ServiceYaml("web", kVip, {{"http", 80, "http", "TCP"}, {"dns", 53, "dns", "UDP"}}) +
-            "---\n" + EndpointSliceYaml("web-abc", "web", eps, kSlicePorts));
+  WriteWeb(eps);
   std::this_thread::sleep_for(2s);
   seen = Spread(kVip, 80, 40, false, &failures);
   EXPECT_EQ(failures, 0);
