@@ -87,6 +87,20 @@ Bytes RejectOf(const Bytes& original, const char* vip, const char* client) {
   return f;
 }
 
+// The RST a frontend without backends answers a TCP segment with: addresses and ports
+// swapped, no options, no payload, window 0, DF, TTL 64, IP id 0.
+Bytes RstOf(const char* vip, uint16_t vport, const char* client, uint16_t cport, uint32_t seq,
+            uint32_t ack, uint8_t flags) {
+  return PacketBuilder()
+      .Eth(kHostMac, kPodMac)
+      .Ipv4(vip, client)
+      .IpId(0)
+      .DontFragment()
+      .Tcp(vport, cport, flags, seq, ack)
+      .TcpWindow(0)
+      .Build();
+}
+
 // ---- expectations --------------------------------------------------------------------------
 
 struct CtWant {
@@ -192,6 +206,24 @@ Case Dropped(std::string name, std::string desc, Setup setup, Bytes in, int reas
                 EXPECT_EQ(env.Metric(kDir, reason), 1u) << SkiffDropReasonName(reason);
                 EXPECT_EQ(env.MetricTotal(kDir), 1u);
                 if (expect) expect(env, r);
+              }};
+}
+
+// A reject: verdict redirect, exact bytes, valid checksums, no conntrack, one count under
+// "no service backend" and nothing else.
+Case Rejected(std::string name, std::string desc, Setup setup, Bytes in, Bytes out) {
+  return Case{std::move(name),
+              std::move(desc),
+              std::move(in),
+              std::move(setup),
+              TC_ACT_REDIRECT,
+              std::move(out),
+              [](LbEnv& env, const RunResult& r) {
+                ExpectValid(r);
+                EXPECT_EQ(env.CtSize(), 0u);
+                EXPECT_EQ(env.affinity.Entries()->size(), 0u);
+                EXPECT_EQ(env.Metric(kDir, SKIFF_DROP_NO_SERVICE_BACKEND), 1u);
+                EXPECT_EQ(env.MetricTotal(kDir), 1u);
               }};
 }
 
@@ -407,59 +439,63 @@ std::vector<Case> Cases() {
                            ExpectFlow(env, kClient, 40000, kVip, 80, kB2, 8080, 2);
                          }));
 
-  // --- zero backends: reject ---
-  {
-    Bytes syn = Tcp(kClient, 40000, kVip, 80, kSyn);
-    Case r{"reject_tcp_no_backends",
-           "a TCP SYN to a frontend without backends gets ICMP port unreachable back",
-           syn,
-           WithWeb({}),
-           TC_ACT_REDIRECT,
-           RejectOf(syn, kVip, kClient),
-           [](LbEnv& env, const RunResult& r) {
-             ExpectValid(r);
-             EXPECT_EQ(env.CtSize(), 0u);
-             EXPECT_EQ(env.Metric(kDir, SKIFF_DROP_NO_SERVICE_BACKEND), 1u);
-             EXPECT_EQ(env.MetricTotal(kDir), 1u);
-           }};
-    c.push_back(r);
-  }
+  // --- zero backends: reject (TCP: RST, UDP: ICMP port unreachable) ---
+  auto empty_dns = [](LbEnv& env) {
+    ServiceSpec s = Dns();
+    s.active.clear();
+    Must(env.AddService(s));
+  };
+  c.push_back(Rejected("reject_tcp_syn_rst",
+                       "a SYN to a frontend without backends gets RST|ACK, seq 0, ack = seq + 1",
+                       WithWeb({}), V4(kClient, kVip).Tcp(40000, 80, kSyn, 0x12345678).Build(),
+                       RstOf(kVip, 80, kClient, 40000, 0, 0x12345679, tcp::kRst | kAck)));
+  c.push_back(Rejected(
+      "reject_tcp_syn_trims_options",
+      "a SYN with IP options, an MSS option and data (TFO) gets a bare 54-byte RST; ack covers "
+      "SYN and data",
+      WithWeb({}),
+      V4(kClient, kVip)
+          .Ipv4Options({0x94, 0x04, 0, 0})
+          .Tcp(40000, 80, kSyn, 1000)
+          .ForceTcpDataOffset(6)
+          .Payload(Bytes{0x02, 0x04, 0x05, 0xb4, 'd', 'a', 't', 'a'})
+          .Build(),
+      RstOf(kVip, 80, kClient, 40000, 0, 1000 + 1 + 4, tcp::kRst | kAck)));
+  c.push_back(Rejected("reject_tcp_seq_wraps", "ack = seq + 1 wraps around 2^32", WithWeb({}),
+                       V4(kClient, kVip).Tcp(40000, 80, kSyn, 0xffffffff).Build(),
+                       RstOf(kVip, 80, kClient, 40000, 0, 0, tcp::kRst | kAck)));
+  c.push_back(Rejected(
+      "reject_tcp_ack_segment_rst_seq_from_ack",
+      "a data segment with ACK (a flow whose CT is gone) gets a bare RST with seq = its ack",
+      WithWeb({}),
+      V4(kClient, kVip).Tcp(40000, 80, kAck | tcp::kPsh, 5000, 0xabcdef01).Payload("hello").Build(),
+      RstOf(kVip, 80, kClient, 40000, 0xabcdef01, 0, tcp::kRst)));
+  c.push_back(Rejected("reject_tcp_fin_without_ack",
+                       "a FIN without ACK: RST|ACK with ack = seq + data + 1 (FIN)", WithWeb({}),
+                       V4(kClient, kVip).Tcp(40000, 80, tcp::kFin, 70).Payload("abc").Build(),
+                       RstOf(kVip, 80, kClient, 40000, 0, 70 + 3 + 1, tcp::kRst | kAck)));
+  c.push_back(Dropped(
+      "reject_never_answers_rst", "a RST to a frontend without backends is dropped, never answered",
+      WithWeb({}), Tcp(kClient, 40000, kVip, 80, tcp::kRst | kAck), SKIFF_DROP_NO_SERVICE_BACKEND,
+      [](LbEnv& env, const RunResult&) { EXPECT_EQ(env.CtSize(), 0u); }));
   {
     Bytes q = V4(kClient, kDnsVip).Udp(40000, 53).Payload("a-longer-dns-query").Build();
-    Case r{"reject_udp_no_backends",
-           "a UDP datagram to a frontend without backends gets ICMP port unreachable back",
-           q,
-           [](LbEnv& env) {
-             ServiceSpec s = Dns();
-             s.active.clear();
-             Must(env.AddService(s));
-           },
-           TC_ACT_REDIRECT,
-           RejectOf(q, kDnsVip, kClient),
-           [](LbEnv& env, const RunResult& r) {
-             ExpectValid(r);
-             EXPECT_EQ(env.Metric(kDir, SKIFF_DROP_NO_SERVICE_BACKEND), 1u);
-           }};
-    c.push_back(r);
+    c.push_back(
+        Rejected("reject_udp_no_backends",
+                 "a UDP datagram to a frontend without backends gets ICMP port unreachable back",
+                 empty_dns, q, RejectOf(q, kDnsVip, kClient)));
   }
   {
     // A short UDP datagram: the reply is longer than the request (the packet grows).
     Bytes q = V4(kClient, kDnsVip).Udp(40000, 53).Build();
-    c.push_back(Case{"reject_short_udp_grows", "the reject of an 8-byte UDP datagram", q,
-                     [](LbEnv& env) {
-                       ServiceSpec s = Dns();
-                       s.active.clear();
-                       Must(env.AddService(s));
-                     },
-                     TC_ACT_REDIRECT, RejectOf(q, kDnsVip, kClient),
-                     [](LbEnv&, const RunResult& r) { ExpectValid(r); }});
+    c.push_back(Rejected("reject_short_udp_grows", "the reject of an 8-byte UDP datagram",
+                         empty_dns, q, RejectOf(q, kDnsVip, kClient)));
   }
   {
-    Bytes syn = V4(kClient, kVip).Ipv4Options({0x94, 0x04, 0, 0}).Tcp(40000, 80, tcp::kSyn).Build();
-    c.push_back(Case{"reject_quotes_ip_options",
-                     "the reject quotes the whole IP header, options included", syn, WithWeb({}),
-                     TC_ACT_REDIRECT, RejectOf(syn, kVip, kClient),
-                     [](LbEnv&, const RunResult& r) { ExpectValid(r); }});
+    Bytes q = V4(kClient, kDnsVip).Ipv4Options({0x94, 0x04, 0, 0}).Udp(40000, 53).Build();
+    c.push_back(Rejected("reject_quotes_ip_options",
+                         "the ICMP reject quotes the whole IP header, options included", empty_dns,
+                         q, RejectOf(q, kDnsVip, kClient)));
   }
   c.push_back(Translated("terminating_only_is_not_empty",
                          "a frontend with only terminating backends does not reject",

@@ -300,6 +300,14 @@ PacketBuilder& PacketBuilder::ForceTcpDataOffset(uint8_t doff) {
   force_doff_ = doff;
   return *this;
 }
+PacketBuilder& PacketBuilder::TcpWindow(uint16_t window) {
+  tcp_window_ = window;
+  return *this;
+}
+PacketBuilder& PacketBuilder::DontFragment() {
+  dont_fragment_ = true;
+  return *this;
+}
 PacketBuilder& PacketBuilder::Udp(uint16_t sport, uint16_t dport) {
   l4_ = L4::kUdp;
   sport_ = sport;
@@ -364,9 +372,9 @@ Bytes PacketBuilder::BuildL4(uint8_t* proto_out) const {
       uint8_t doff = force_doff_.value_or(5);
       l4.push_back(doff << 4);
       l4.push_back(tcp_flags_);
-      Put16(l4, 65535);  // window
-      Put16(l4, 0);      // checksum
-      Put16(l4, 0);      // urgent pointer
+      Put16(l4, tcp_window_);
+      Put16(l4, 0);  // checksum
+      Put16(l4, 0);  // urgent pointer
       csum_off = 16;
       break;
     }
@@ -420,6 +428,7 @@ Bytes PacketBuilder::BuildL3() const {
     Put16(ip, ip_id_);
     uint16_t frag = 0;
     if (frag_) frag = (frag_->first / 8) | (frag_->second ? 0x2000 : 0);
+    if (dont_fragment_) frag |= 0x4000;
     Put16(ip, frag);
     ip.push_back(ttl_);
     ip.push_back(proto);

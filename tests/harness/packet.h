@@ -50,6 +50,8 @@ class PacketBuilder {
   PacketBuilder& Tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq = 1,
                      uint32_t ack = 0);
   PacketBuilder& ForceTcpDataOffset(uint8_t doff);
+  PacketBuilder& TcpWindow(uint16_t window);  // default 65535
+  PacketBuilder& DontFragment();              // IPv4 DF bit
   PacketBuilder& Udp(uint16_t sport, uint16_t dport);
   // ICMP (IPv4) or ICMPv6 (IPv6) echo or other message without a quoted packet.
   PacketBuilder& Icmp(uint8_t type, uint8_t code, uint16_t id = 0, uint16_t seq = 0);
@@ -83,6 +85,8 @@ class PacketBuilder {
   uint16_t sport_ = 0, dport_ = 0;
   uint8_t tcp_flags_ = 0;
   uint32_t seq_ = 0, ack_ = 0;
+  uint16_t tcp_window_ = 65535;
+  bool dont_fragment_ = false;
   uint8_t icmp_type_ = 0, icmp_code_ = 0;
   uint16_t icmp_id_ = 0, icmp_seq_ = 0;
   uint32_t icmp_rest_ = 0;
