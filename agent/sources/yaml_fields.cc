@@ -12,20 +12,90 @@ namespace {
 
 // How a malformed value is echoed back: scalars as written, anything else by shape.
 std::string Describe(const Field& f) {
-  if (f.is_scalar())
-    return f.is_quoted() ? absl::StrCat("\"", f.node().Scalar(), "\"") : f.node().Scalar();
+  if (f.is_scalar()) return f.is_quoted() ? absl::StrCat("\"", f.scalar(), "\"") : f.scalar();
   if (f.is_map()) return "a mapping";
   if (f.is_sequence()) return "a list";
   return "null";
 }
 
+using JsonType = simdjson::dom::element_type;
+
 }  // namespace
+
+YAML::Node Field::node() const {
+  if (const YAML::Node* n = yaml()) return *n;
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+
+bool Field::present() const {
+  if (const YAML::Node* n = yaml()) return n->IsDefined() && !n->IsNull();
+  if (const simdjson::dom::element* j = json()) return !j->is_null();
+  return false;
+}
+
+bool Field::is_map() const {
+  if (const YAML::Node* n = yaml()) return present() && n->IsMap();
+  if (const simdjson::dom::element* j = json()) return j->is_object();
+  return false;
+}
+
+bool Field::is_sequence() const {
+  if (const YAML::Node* n = yaml()) return present() && n->IsSequence();
+  if (const simdjson::dom::element* j = json()) return j->is_array();
+  return false;
+}
+
+bool Field::is_scalar() const {
+  if (const YAML::Node* n = yaml()) return present() && n->IsScalar();
+  if (const simdjson::dom::element* j = json()) {
+    return present() && !j->is_object() && !j->is_array();
+  }
+  return false;
+}
+
+bool Field::is_quoted() const {
+  if (const YAML::Node* n = yaml()) return is_scalar() && n->Tag() == "!";
+  if (const simdjson::dom::element* j = json()) return j->is_string();
+  return false;
+}
+
+std::string Field::scalar() const {
+  if (!is_scalar()) return "";
+  if (const YAML::Node* n = yaml()) return n->Scalar();
+  const simdjson::dom::element& j = *json();
+  switch (j.type()) {
+    case JsonType::STRING:
+      return std::string(std::string_view(j.get_string().value_unsafe()));
+    case JsonType::INT64:
+      return std::to_string(j.get_int64().value_unsafe());
+    case JsonType::UINT64:
+      return std::to_string(j.get_uint64().value_unsafe());
+    case JsonType::DOUBLE: {
+      // Keep the fraction visible so 80.0 is reported (and rejected) as a non-integer, as the
+      // API server's strict decoder does.
+      std::string text = absl::StrCat(j.get_double().value_unsafe());
+      if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
+      return text;
+    }
+    case JsonType::BOOL:
+      return j.get_bool().value_unsafe() ? "true" : "false";
+    default:
+      return "";
+  }
+}
 
 Field Field::operator[](const std::string& key) const {
   std::string path = path_.empty() ? key : absl::StrCat(path_, ".", key);
+  if (const simdjson::dom::element* j = json()) {
+    simdjson::dom::element child;
+    if (!j->is_object() || j->get_object().value_unsafe().at_key(key).get(child) != 0) {
+      return Field(std::move(path));
+    }
+    return Field(child, std::move(path));
+  }
   // yaml-cpp throws when a scalar is subscripted, so only mappings are.
   if (!is_map()) return Field(YAML::Node(YAML::NodeType::Undefined), std::move(path));
-  const YAML::Node& n = node_;
+  const YAML::Node& n = *yaml();
   // A missing key yields an invalid "zombie" node on which most calls throw; hand out a plain
   // undefined node instead. (Never assign to a YAML::Node here: operator= writes through to the
   // referenced node.)
@@ -34,13 +104,47 @@ Field Field::operator[](const std::string& key) const {
   return Field(child, std::move(path));
 }
 
+size_t Field::size() const {
+  if (!is_sequence()) return 0;
+  if (const simdjson::dom::element* j = json()) return j->get_array().value_unsafe().size();
+  return yaml()->size();
+}
+
 Field Field::operator[](size_t index) const {
   std::string path = absl::StrCat(path_, "[", index, "]");
-  if (!is_sequence() || index >= node_.size()) {
+  if (const simdjson::dom::element* j = json()) {
+    simdjson::dom::element child;
+    if (!j->is_array() || j->get_array().value_unsafe().at(index).get(child) != 0) {
+      return Field(std::move(path));
+    }
+    return Field(child, std::move(path));
+  }
+  if (!is_sequence() || index >= yaml()->size()) {
     return Field(YAML::Node(YAML::NodeType::Undefined), std::move(path));
   }
-  const YAML::Node& n = node_;
+  const YAML::Node& n = *yaml();
   return Field(n[index], std::move(path));
+}
+
+void Field::ForEachEntry(
+    const std::function<void(const std::optional<std::string>&, const Field&)>& fn) const {
+  if (!is_map()) return;
+  if (const simdjson::dom::element* j = json()) {
+    const simdjson::dom::object object = j->get_object().value_unsafe();
+    for (simdjson::dom::key_value_pair kv : object) {
+      std::string key(std::string_view(kv.key));
+      fn(key, Field(kv.value, absl::StrCat(path_, "[", key, "]")));
+    }
+    return;
+  }
+  for (const auto& kv : *yaml()) {
+    if (!kv.first.IsScalar()) {
+      fn(std::nullopt, Field(kv.second, path_));
+      continue;
+    }
+    const std::string key = kv.first.Scalar();
+    fn(key, Field(kv.second, absl::StrCat(path_, "[", key, "]")));
+  }
 }
 
 void FieldReader::Error(std::string field, std::string message) {
@@ -53,7 +157,7 @@ std::optional<std::string> FieldReader::String(const Field& f) {
     Error(f, absl::StrCat("expected a string, got ", Describe(f)));
     return std::nullopt;
   }
-  return f.node().Scalar();
+  return f.scalar();
 }
 
 std::string FieldReader::StringOr(const Field& f, std::string fallback) {
@@ -74,7 +178,7 @@ std::optional<std::string> FieldReader::RequiredString(const Field& f) {
 std::optional<int64_t> FieldReader::Int(const Field& f) {
   if (!f.present()) return std::nullopt;
   if (f.is_scalar()) {
-    const std::string& s = f.node().Scalar();
+    const std::string& s = f.scalar();
     int64_t v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (!s.empty() && ec == std::errc() && end == s.data() + s.size()) return v;
@@ -86,7 +190,7 @@ std::optional<int64_t> FieldReader::Int(const Field& f) {
 std::optional<bool> FieldReader::Bool(const Field& f) {
   if (!f.present()) return std::nullopt;
   if (f.is_scalar() && !f.is_quoted()) {
-    std::string s = f.node().Scalar();
+    std::string s = f.scalar();
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
     // YAML 1.1 booleans too, as kubectl's YAML decoder (go-yaml v2) accepts them.
     if (s == "true" || s == "yes" || s == "y" || s == "on") return true;
@@ -137,7 +241,7 @@ std::optional<model::Cidr> FieldReader::Cidr(const Field& f) {
 std::optional<model::IntOrString> FieldReader::PortOrName(const Field& f) {
   if (!f.present()) return std::nullopt;
   if (f.is_scalar() && !f.is_quoted()) {
-    const std::string& s = f.node().Scalar();
+    const std::string& s = f.scalar();
     const bool numeric = !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
       return std::isdigit(c) || c == '-';
     });
@@ -165,20 +269,18 @@ std::map<std::string, std::string> FieldReader::StringMap(const Field& f) {
     Error(f, absl::StrCat("expected a mapping, got ", Describe(f)));
     return out;
   }
-  for (const auto& kv : f.node()) {
-    if (!kv.first.IsScalar()) {
+  f.ForEachEntry([&](const std::optional<std::string>& key, const Field& value) {
+    if (!key) {
       Error(f, "keys must be strings");
-      continue;
+      return;
     }
-    const std::string key = kv.first.Scalar();
-    Field value(kv.second, absl::StrCat(f.path(), "[", key, "]"));
     // A null value is kept as "" (kubectl does the same for labels written as `key:`).
     if (!value.present()) {
-      out[key] = "";
+      out[*key] = "";
     } else if (std::optional<std::string> s = String(value)) {
-      out[key] = *s;
+      out[*key] = *s;
     }
-  }
+  });
   return out;
 }
 

@@ -1,7 +1,9 @@
-// Reading Kubernetes objects out of yaml-cpp nodes with the field path at hand, so every
-// validation error names the exact field (spec.ports[0].port), and without exceptions: the
-// accessors below only call yaml-cpp operations that cannot throw on a node whose type they
-// checked first.
+// Reading Kubernetes objects out of yaml-cpp nodes (manifests) or simdjson DOM elements (the
+// Kubernetes API's JSON) with the field path at hand, so every validation error names the
+// exact field (spec.ports[0].port), and without exceptions: the accessors below only call
+// yaml-cpp operations that cannot throw on a node whose type they checked first, and
+// simdjson's error-code API. One Field type for both, so both sources run the same decoders
+// (manifest_decode.h) and produce identical objects with identical defaults and validation.
 #pragma once
 
 #include <cstdint>
@@ -9,8 +11,10 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include <simdjson.h>
 #include <yaml-cpp/yaml.h>
 
 #include "agent/model/objects.h"
@@ -22,27 +26,43 @@ struct FieldError {
   std::string message;
 };
 
-// A YAML node plus the path that leads to it. Missing fields are "absent", as are explicit
-// nulls: Kubernetes treats `field: null` like an omitted field.
+// A YAML node or JSON element plus the path that leads to it. Missing fields are "absent", as
+// are explicit nulls: Kubernetes treats `field: null` like an omitted field. A JSON Field only
+// refers into its parser's document, so it must not outlive the parse.
 class Field {
  public:
-  Field(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {}
+  Field(YAML::Node node, std::string path) : value_(std::move(node)), path_(std::move(path)) {}
+  Field(simdjson::dom::element json, std::string path) : value_(json), path_(std::move(path)) {}
 
   const std::string& path() const { return path_; }
-  const YAML::Node& node() const { return node_; }
-  bool present() const { return node_.IsDefined() && !node_.IsNull(); }
-  bool is_map() const { return present() && node_.IsMap(); }
-  bool is_sequence() const { return present() && node_.IsSequence(); }
-  bool is_scalar() const { return present() && node_.IsScalar(); }
-  // A quoted scalar: tells "8080" (a port name) from 8080 (a number) in IntOrString fields.
-  bool is_quoted() const { return is_scalar() && node_.Tag() == "!"; }
+  // The YAML node (an undefined node for JSON fields).
+  YAML::Node node() const;
+  bool present() const;
+  bool is_map() const;
+  bool is_sequence() const;
+  bool is_scalar() const;
+  // A quoted scalar (a JSON string): tells "8080" (a port name) from 8080 (a number) in
+  // IntOrString fields.
+  bool is_quoted() const;
+  // A scalar's text as written (JSON numbers and booleans in their JSON spelling); "" else.
+  std::string scalar() const;
 
   Field operator[](const std::string& key) const;  // absent unless this is a mapping
-  size_t size() const { return is_sequence() ? node_.size() : 0; }
+  size_t size() const;
   Field operator[](size_t index) const;
+  // Calls fn for each entry of a mapping; key is nullopt for a YAML key that is not a scalar.
+  void ForEachEntry(const std::function<void(const std::optional<std::string>& key,
+                                             const Field& value)>& fn) const;
 
  private:
-  YAML::Node node_;
+  explicit Field(std::string path) : path_(std::move(path)) {}  // an absent JSON field
+  const YAML::Node* yaml() const { return std::get_if<YAML::Node>(&value_); }
+  const simdjson::dom::element* json() const {
+    return std::get_if<simdjson::dom::element>(&value_);
+  }
+
+  // monostate: an absent JSON field (cheaper than an undefined YAML node).
+  std::variant<std::monostate, YAML::Node, simdjson::dom::element> value_;
   std::string path_;
 };
 
