@@ -33,6 +33,8 @@ skiff_require_pkg(LIBMNL libmnl libmnl-dev)
 skiff_require_pkg(YAMLCPP yaml-cpp libyaml-cpp-dev)
 skiff_require_pkg(SIMDJSON simdjson libsimdjson-dev)
 skiff_require_pkg(LIBCURL libcurl libcurl4-openssl-dev)
+# Tests' fake Kubernetes API server; its .pc needs openssl's (libssl-dev) for HTTPS.
+skiff_require_pkg(HTTPLIB cpp-httplib "libcpp-httplib-dev libssl-dev")
 skiff_require_package(absl libabsl-dev)
 skiff_require_package(Protobuf "libprotobuf-dev protobuf-compiler")
 skiff_require_package(gRPC "libgrpc++-dev protobuf-compiler-grpc")

@@ -178,11 +178,11 @@ absl::Status ApiClient::Perform(Transfer& t, const std::atomic<bool>& cancel) {
     }
     curl_multi_poll(multi, nullptr, 0, 100, nullptr);
   }
-  curl_multi_remove_handle(multi, easy);
-  if (!outcome.ok() || !done) return outcome;
-  if (t.result.response.status == 0) {
+  if (t.result.response.status == 0) {  // headers only, or a stall right after them
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t.result.response.status);
   }
+  curl_multi_remove_handle(multi, easy);
+  if (!outcome.ok() || !done) return outcome;
   if (t.too_big) {
     return absl::ResourceExhaustedError(
         absl::StrCat("GET ", t.url, ": response larger than ", options_.max_body_bytes, " bytes"));

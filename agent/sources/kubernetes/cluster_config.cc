@@ -234,6 +234,40 @@ absl::StatusOr<ClusterConfig> LoadInClusterConfig(const InClusterEnvironment& en
   return c;
 }
 
+absl::StatusOr<ClusterConfig> ResolveClusterConfig(const std::string& kubeconfig,
+                                                   const std::string& api_server,
+                                                   const InClusterEnvironment& env) {
+  std::string server = api_server;
+  while (absl::EndsWith(server, "/")) server.pop_back();
+  if (!server.empty() && !absl::StartsWith(server, "https://") &&
+      !absl::StartsWith(server, "http://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--k8s-api-server \"", api_server, "\" is not an http:// or https:// URL"));
+  }
+  absl::StatusOr<ClusterConfig> c;
+  if (!kubeconfig.empty()) {
+    c = LoadKubeconfig(kubeconfig);
+  } else if (server.empty()) {
+    c = LoadInClusterConfig(env);
+  } else {
+    InClusterEnvironment e = env;
+    if (e.service_host.empty()) e.service_host = "overridden";
+    if (e.service_port.empty()) e.service_port = "443";
+    c = LoadInClusterConfig(e);
+    if (!c.ok()) {
+      ClusterConfig anonymous;
+      anonymous.origin = "--k8s-api-server, no credentials";
+      c = anonymous;
+    }
+  }
+  if (!c.ok()) return c.status();
+  if (!server.empty()) {
+    c->server = server;
+    c->origin = absl::StrCat(c->origin, ", server from --k8s-api-server");
+  }
+  return c;
+}
+
 absl::StatusOr<std::string> BearerToken::Get() {
   if (!token_.empty() || file_.empty()) return token_;
   std::lock_guard<std::mutex> lock(mu_);

@@ -42,6 +42,14 @@ struct InClusterEnvironment {
 // https://HOST:PORT with the service account's ca.crt and token file.
 absl::StatusOr<ClusterConfig> LoadInClusterConfig(const InClusterEnvironment& env);
 
+// What skiff-agent connects to: the kubeconfig when `kubeconfig` is set, else the in-cluster
+// config. A non-empty `api_server` (--k8s-api-server) replaces the server address — without
+// kube-proxy the API's ClusterIP is unreachable until the agent runs, so nodes are given the
+// real address; with it and no service-account files, the connection has no credentials.
+absl::StatusOr<ClusterConfig> ResolveClusterConfig(const std::string& kubeconfig,
+                                                   const std::string& api_server,
+                                                   const InClusterEnvironment& env);
+
 // The bearer token for the next request. Thread-safe (shared by every watch thread); cheap:
 // one stat() per call, a read only when the file changed.
 class BearerToken {

@@ -209,6 +209,12 @@ Reflector::WatchOutcome Reflector::Watch() {
     RecordError(std::string(res.status().message()));
     return WatchOutcome::kRewatchAfterBackoff;
   }
+  if (res->end == StreamEnd::kStalled) {
+    spdlog::warn("kubernetes: {} watch silent for {} ms; restarting it", resource_.resource,
+                 options_.idle_timeout.count());
+    UpdateStats([](ReflectorStats& s) { ++s.stalled_watches; });
+    return WatchOutcome::kRewatch;
+  }
   if (res->response.status == 410) {
     spdlog::warn("kubernetes: {} watch from resourceVersion {}: 410 Gone; relisting",
                  resource_.resource, resource_version_);
@@ -224,12 +230,6 @@ Reflector::WatchOutcome Reflector::Watch() {
                   resource_.resource, res->discarded_bytes);
   }
   ClearError();
-  if (res->end == StreamEnd::kStalled) {
-    spdlog::warn("kubernetes: {} watch silent for {} ms; restarting it", resource_.resource,
-                 options_.idle_timeout.count());
-    UpdateStats([](ReflectorStats& s) { ++s.stalled_watches; });
-    return WatchOutcome::kRewatch;
-  }
   // A clean close (timeoutSeconds): watch again at once if the watch was healthy.
   return healthy ? WatchOutcome::kRewatch : WatchOutcome::kRewatchAfterBackoff;
 }
