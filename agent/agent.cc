@@ -21,6 +21,7 @@
 #include "agent/model/compute.h"
 #include "agent/model/object_store.h"
 #include "agent/reconcile/lb_reconciler.h"
+#include "agent/sources/kubernetes/kubernetes_source.h"
 #include "agent/sources/manifest_source.h"
 
 namespace skiff {
@@ -114,8 +115,23 @@ absl::Status RunAgent(const AgentConfig& cfg) {
                rec.backend_count());
 
   model::ObjectStore store;
-  sources::ManifestSource manifests(cfg.manifests, &store);
-  if (auto st = manifests.Start(); !st.ok()) return st;
+  // One source feeds the store: the manifest directory, or the Kubernetes API (which syncs in
+  // the background; the reconciler deletes nothing until every list completed).
+  std::unique_ptr<sources::ManifestSource> manifests;
+  std::unique_ptr<sources::k8s::KubernetesSource> kubernetes;
+  if (cfg.use_kubernetes) {
+    auto cluster = sources::k8s::ResolveClusterConfig(
+        cfg.kubeconfig, cfg.k8s_api_server, sources::k8s::InClusterEnvironment::FromProcess());
+    if (!cluster.ok()) return cluster.status();
+    sources::k8s::KubernetesSourceOptions k8s_options;
+    k8s_options.cluster = *std::move(cluster);
+    if (cfg.k8s_node_pods_only) k8s_options.pods_node_name = cfg.node_name;
+    kubernetes = std::make_unique<sources::k8s::KubernetesSource>(std::move(k8s_options), &store);
+    if (auto st = kubernetes->Start(); !st.ok()) return st;
+  } else {
+    manifests = std::make_unique<sources::ManifestSource>(cfg.manifests, &store);
+    if (auto st = manifests->Start(); !st.ok()) return st;
+  }
 
   loader::Attacher attacher(loader::IfaceMatcher(cfg.endpoint_ifaces), (*dp)->from_container_fd());
   auto watcher = loader::LinkWatcher::Open();
@@ -153,7 +169,8 @@ absl::Status RunAgent(const AgentConfig& cfg) {
       }
     }
   }
-  manifests.Stop();
+  if (manifests) manifests->Stop();
+  if (kubernetes) kubernetes->Stop();
   close(*sigfd);
   return absl::OkStatus();
 }

@@ -3,11 +3,37 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 
 namespace skiff {
+
+namespace {
+
+// One source: the manifest directory, or else the Kubernetes API through --kubeconfig,
+// $KUBECONFIG, or the in-cluster config (KUBERNETES_SERVICE_HOST set by the kubelet).
+absl::Status ResolveSource(AgentConfig& c) {
+  if (!c.manifests.empty()) {
+    if (!c.kubeconfig.empty() || !c.k8s_api_server.empty())
+      return absl::InvalidArgumentError(
+          "--manifests and --kubeconfig/--k8s-api-server exclude each other: pass one source");
+    return absl::OkStatus();
+  }
+  if (const char* env = std::getenv("KUBECONFIG"); c.kubeconfig.empty() && env != nullptr)
+    c.kubeconfig = env;
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  if (!c.kubeconfig.empty() || !c.k8s_api_server.empty() || (host != nullptr && *host)) {
+    c.use_kubernetes = true;
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      "no source given: pass --manifests DIR (standalone mode) or --kubeconfig PATH (or set "
+      "KUBECONFIG), or run in a cluster (KUBERNETES_SERVICE_HOST set)");
+}
+
+}  // namespace
 
 absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
   AgentConfig c;
@@ -19,6 +45,15 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
       ->type_name("DIR");
   app.add_option("--node-name", c.node_name, "This node's name (default: the host name)")
       ->type_name("NAME");
+  app.add_option("--kubeconfig", c.kubeconfig,
+                 "Kubernetes API source: kubeconfig file(s), ':'-separated (default: "
+                 "$KUBECONFIG, else the in-cluster config)")
+      ->type_name("PATH");
+  app.add_option("--k8s-api-server", c.k8s_api_server,
+                 "Kubernetes API server URL, replacing the kubeconfig's or in-cluster address")
+      ->type_name("URL");
+  app.add_flag("--k8s-node-pods-only", c.k8s_node_pods_only,
+               "Watch only the pods of --node-name (fieldSelector spec.nodeName)");
   app.add_option("--endpoint-ifaces", c.endpoint_ifaces,
                  "Comma-separated globs of pod-facing host interfaces")
       ->type_name("GLOB[,GLOB...]")
@@ -61,10 +96,9 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
     gethostname(host, sizeof(host) - 1);
     c.node_name = host;
   }
-  if (!c.cleanup && c.manifests.empty())
-    return absl::InvalidArgumentError(
-        "no source given: pass --manifests DIR (standalone mode); the Kubernetes API source "
-        "is not available yet");
+  if (!c.cleanup) {
+    if (auto st = ResolveSource(c); !st.ok()) return st;
+  }
   return c;
 }
 

@@ -15,6 +15,11 @@ struct AgentConfig {
   // Sources
   std::string manifests;  // standalone mode: directory of Kubernetes manifests
   std::string node_name;  // defaults to the host name
+  // Kubernetes API source, used when --manifests is not given (see ParseFlags).
+  std::string kubeconfig;           // --kubeconfig, else $KUBECONFIG
+  std::string k8s_api_server;       // replaces the kubeconfig's / in-cluster server address
+  bool k8s_node_pods_only = false;  // watch only this node's pods
+  bool use_kubernetes = false;      // resolved: the source is the Kubernetes API
 
   // Datapath
   std::string endpoint_ifaces = "lxc*";  // comma-separated globs of pod-facing host ifaces
