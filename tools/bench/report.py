@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Turns OUT/raw.jsonl from tools/bench/run into OUT/results.json and OUT/results.md.
+
+Exits non-zero if the raw file records a failure or misses a result the run asked for, so a
+partial table is never presented as a complete one.
+"""
+import json
+import statistics
+import sys
+from pathlib import Path
+
+DP_MODES = ["floor", "skiff", "skiff-p2p", "iptables", "iptables-p2p", "nftables"]
+CP_PEERS = ["skiff", "iptables-nft", "iptables-legacy", "nftables"]
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, digits=0):
+    if x is None:
+        return "—"
+    return f"{x:,.{digits}f}"
+
+
+def main(out):
+    out = Path(out)
+    rows = [json.loads(l) for l in (out / "raw.jsonl").read_text().splitlines() if l.strip()]
+    meta = next((r for r in rows if r["part"] == "meta"), {})
+    end = next((r for r in rows if r["part"] == "meta-end"), {})
+    failures = [r["message"] for r in rows if r["part"] == "failure"]
+
+    # ---- datapath
+    dp = {}
+    skipped = {}
+    gen = {}
+    for r in rows:
+        if r["part"] != "datapath":
+            continue
+        if r["mode"].startswith("generator-"):
+            gen[r["mode"]] = r["result"]
+            continue
+        key = (r["services"], r["mode"])
+        if "skipped" in r:
+            skipped[key] = r["skipped"]
+            continue
+        dp.setdefault(key, []).append(r["result"])
+    sizes = [int(s) for s in str(meta.get("sizes", "")).split(",") if s]
+    modes = [m for m in str(meta.get("modes", "")).split(",") if m]
+    datapath = []
+    for n in sizes:
+        floor = dp.get((n, "floor"), [])
+        floor_rate = med([x["conn_per_s"] for x in floor])
+        for m in modes:
+            res = dp.get((n, m), [])
+            if not res:
+                if (n, m) not in skipped and "datapath" in meta.get("parts", "datapath"):
+                    failures.append(f"datapath {m} N={n}: no result")
+                datapath.append({"services": n, "mode": m, "skipped": skipped.get((n, m))})
+                continue
+            rate = med([x["conn_per_s"] for x in res])
+            datapath.append({
+                "services": n, "mode": m, "reps": len(res),
+                "conn_per_s": rate,
+                "conn_per_s_all": [x["conn_per_s"] for x in res],
+                "ratio_to_floor": rate / floor_rate if floor_rate else None,
+                "p50_us": med([x["p50_us"] for x in res]),
+                "p99_us": med([x["p99_us"] for x in res]),
+                "errors": sum(x["errors"] for x in res),
+                "client_user_cpu": med([x["client_user_cpu"] for x in res]),
+                "client_sys_cpu": med([x["client_sys_cpu"] for x in res]),
+            })
+
+    # ---- control plane
+    control = []
+    for r in rows:
+        if r["part"] == "control":
+            control.append(r)
+    change = {}
+    for r in rows:
+        if r["part"] == "change":
+            change.setdefault((r["services"], r["peer"]), []).append(r)
+
+    results = {
+        "meta": meta, "end": end, "failures": failures, "generator_check": gen,
+        "datapath": datapath, "control": control,
+        "change": [{"services": n, "peer": p,
+                    "seconds_median": med([x["seconds"] for x in v if "seconds" in x]),
+                    "seconds_all": [x["seconds"] for x in v if "seconds" in x],
+                    "timeout_s": next((x["timeout_s"] for x in v if "timeout_s" in x), None)}
+                   for (n, p), v in sorted(change.items())],
+    }
+    perpacket = out / "perpacket.txt"
+    if perpacket.exists():
+        results["perpacket"] = perpacket.read_text()
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    # ---- markdown
+    md = []
+    md.append(f"Run {meta.get('started', '?')}, commit {meta.get('commit', '?')}, kernel "
+              f"{meta.get('kernel', '?')}, {meta.get('cpus', '?')} CPUs; load average before "
+              f"{meta.get('load_before', '?')}, after {end.get('load_after', '?')}; "
+              f"{end.get('seconds', '?')} s in all.  ")
+    md.append(f"`{meta.get('command', 'tools/bench/run')}` — {meta.get('iptables', '')}, "
+              f"{meta.get('nft', '')}.")
+    md.append("")
+    if failures:
+        md.append("**FAILED parts** (the tables below are incomplete):")
+        md += [f"- {f}" for f in failures]
+        md.append("")
+    if datapath:
+        md.append(f"### Datapath: short TCP connections through one ClusterIP "
+                  f"({meta.get('backends')} backends; median of {meta.get('reps')} × "
+                  f"{meta.get('duration_s')} s)")
+        md.append("")
+        md.append("| services | " + " | ".join(modes) + " |")
+        md.append("|---:|" + "---:|" * len(modes))
+        by = {(d["services"], d["mode"]): d for d in datapath}
+        for n in sizes:
+            cells = []
+            for m in modes:
+                d = by.get((n, m), {})
+                if d.get("conn_per_s") is None:
+                    cells.append("skipped" if d.get("skipped") else "—")
+                elif m == "floor":
+                    cells.append(f"{fmt(d['conn_per_s'])}/s")
+                else:
+                    cells.append(f"{d['ratio_to_floor']:.2f}×")
+            md.append(f"| {n:,} | " + " | ".join(cells) + " |")
+        md.append("")
+        md.append("| services | mode | conn/s | × floor | p50 µs | p99 µs | errors | "
+                  "client CPU user / sys |")
+        md.append("|---:|---|---:|---:|---:|---:|---:|---|")
+        for d in datapath:
+            if d.get("conn_per_s") is None:
+                md.append(f"| {d['services']:,} | {d['mode']} | "
+                          f"{d.get('skipped') or 'no result'} | | | | | |")
+                continue
+            md.append(f"| {d['services']:,} | {d['mode']} | {fmt(d['conn_per_s'])} | "
+                      f"{d['ratio_to_floor']:.2f} | {fmt(d['p50_us'], 1)} | "
+                      f"{fmt(d['p99_us'], 1)} | {d['errors']} | "
+                      f"{d['client_user_cpu']:.2f} / {d['client_sys_cpu']:.2f} |")
+        md.append("")
+        if gen:
+            g1 = gen.get("generator-1-client", {})
+            g2 = gen.get("generator-2-clients", {})
+            md.append("Generator check (direct to the pods, nothing loaded): one client thread "
+                      f"{fmt(g1.get('conn_per_s'))}/s (CPU user {g1.get('client_user_cpu', 0):.2f}, "
+                      f"sys {g1.get('client_sys_cpu', 0):.2f}), two threads "
+                      f"{fmt(g2.get('conn_per_s'))}/s (user {g2.get('client_user_cpu', 0):.2f}, "
+                      f"sys {g2.get('client_sys_cpu', 0):.2f}).")
+            md.append("")
+    if control:
+        md.append("### Control plane: N services × "
+                  f"{meta.get('endpoints')} endpoints programmed from scratch")
+        md.append("")
+        md.append("| services | peer | time | peak RSS |")
+        md.append("|---:|---|---:|---:|")
+        for r in sorted(control, key=lambda r: (r["services"], CP_PEERS.index(r["peer"]))):
+            t = f"> {r['timeout_s']} s (killed)" if "timeout_s" in r else f"{r['seconds']:.3f} s"
+            rss = f"{r['peak_rss_kb'] / 1024:.0f} MB" if "peak_rss_kb" in r else "—"
+            md.append(f"| {r['services']:,} | {r['peer']} | {t} | {rss} |")
+        md.append("")
+    if results["change"]:
+        md.append("### One endpoint change")
+        md.append("")
+        md.append("| services | peer | median | all |")
+        md.append("|---:|---|---:|---|")
+        for c in results["change"]:
+            if c["seconds_median"] is None:
+                md.append(f"| {c['services']:,} | {c['peer']} | > {c['timeout_s']} s | |")
+                continue
+            md.append(f"| {c['services']:,} | {c['peer']} | "
+                      f"{c['seconds_median'] * 1000:.1f} ms | "
+                      + ", ".join(f"{x * 1000:.1f}" for x in c["seconds_all"]) + " ms |")
+        md.append("")
+    if "perpacket" in results:
+        md.append("### Per-packet cost (tools/bench/run-datapath)")
+        md.append("")
+        md.append("```")
+        md.append(results["perpacket"].rstrip())
+        md.append("```")
+        md.append("")
+    (out / "results.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
