@@ -26,7 +26,10 @@
   X(SKIFF_DROP_REJECT_FAILED, -143, "could not build the reject reply")             \
   X(SKIFF_DROP_POLICY_DENIED, -144, "denied by network policy")                    \
   X(SKIFF_DROP_NO_LOCAL_BACKEND, -145, "internalTrafficPolicy Local: no node-local backend") \
-  X(SKIFF_DROP_CT_TUPLE_CLASH, -146, "reply tuple already used by another frontend's flow")
+  X(SKIFF_DROP_CT_TUPLE_CLASH, -146, "reply tuple already used by another frontend's flow") \
+  X(SKIFF_DROP_POLICY_DENIED_INGRESS, -147, "network policy: ingress of the destination pod denies") \
+  X(SKIFF_DROP_POLICY_DENIED_EGRESS, -148, "network policy: egress of the source pod denies") \
+  X(SKIFF_DROP_POLICY_NOT_READY, -149, "network policy: destination pod not programmed yet")
 
 enum skiff_drop_reason {
 #define SKIFF_DROP_ENUM_(name, code, desc) name = code,
@@ -36,7 +39,7 @@ enum skiff_drop_reason {
 
 /* Codes run from SKIFF_DROP_MIN down to SKIFF_DROP_MAX_CODE; a metrics index is -code - 130. */
 #define SKIFF_DROP_MIN (-130)
-#define SKIFF_DROP_COUNT 17
+#define SKIFF_DROP_COUNT 20
 #define SKIFF_DROP_INDEX(code) ((unsigned int)(-(code) + SKIFF_DROP_MIN))
 
 #ifdef __cplusplus

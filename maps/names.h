@@ -11,6 +11,10 @@
 #define SKIFF_MAP_LB4_AFFINITY skiff_lb4_affinity_v1
 #define SKIFF_MAP_CT4 skiff_ct4_global_v1
 #define SKIFF_MAP_METRICS skiff_metrics_v1
+#define SKIFF_MAP_IPCACHE4 skiff_ipcache4_v1
+#define SKIFF_MAP_POLICY4 skiff_policy4_v1
+#define SKIFF_MAP_POL_CT4 skiff_pol_ct4_v1
+#define SKIFF_MAP_POL_STATE skiff_pol_state_v1
 
 #define SKIFF_STR_(x) #x
 #define SKIFF_STR(x) SKIFF_STR_(x)

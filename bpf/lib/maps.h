@@ -10,6 +10,7 @@
 #include "maps/lb.h"
 #include "maps/metrics.h"
 #include "maps/names.h"
+#include "maps/policy.h"
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -58,5 +59,40 @@ struct {
   __type(value, struct skiff_metrics_val);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } SKIFF_MAP_METRICS SEC(".maps");
+
+/* NetworkPolicy (maps/policy.h, docs/policy.md). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, SKIFF_IPCACHE_SIZE_DEFAULT);
+  __type(key, struct skiff_ipcache_key);
+  __type(value, struct skiff_ipcache_val);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_IPCACHE4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, SKIFF_POLICY_MAP_SIZE_DEFAULT);
+  __type(key, struct skiff_policy_key);
+  __type(value, struct skiff_policy_val);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_POLICY4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, SKIFF_POL_CT_SIZE_DEFAULT);
+  __type(key, struct skiff_ct4_key);
+  __type(value, struct skiff_pol_ct_entry);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_POL_CT4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct skiff_pol_state);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_POL_STATE SEC(".maps");
 
 #endif /* SKIFF_BPF_LIB_MAPS_H_ */
