@@ -57,8 +57,8 @@ struct skiff_ct4_key {
 struct skiff_ct_entry {
   __u64 packets; /* in this entry's direction */
   __u64 bytes;
-  __u32 expires;  /* CLOCK_MONOTONIC seconds after which the entry is dead */
-  __u32 created;  /* CLOCK_MONOTONIC seconds */
+  __u32 expires; /* CLOCK_MONOTONIC seconds after which the entry is dead */
+  __u32 created; /* CLOCK_MONOTONIC seconds */
   __u32 backend_id;
   __u16 rev_nat_id;
   __u8 flags;     /* SKIFF_CT_F_* */
@@ -73,5 +73,40 @@ struct skiff_ct_entry {
   __be16 orig_port;
   __u16 pad2;
 };
+
+/* Conntrack hint (SKIFF_MAP_CT4_HINT, an array with one entry): a bitmap that lets a packet skip
+ * conntrack lookups that cannot hit. Bit skiff_ct_hint_bit(addr, port, proto, kind) is set
+ * before any entry of that kind is created whose key has saddr:sport = addr:port (a reply
+ * entry: backend address and port) or daddr:dport = addr:port (a service entry: frontend
+ * address and port). Bits are never cleared by BPF; a set bit only costs a lookup.
+ *
+ * The bitmap is only complete once armed. A fresh map (state 0) may sit beside a conntrack map
+ * that already holds entries (an upgrade, or a lost pin): the first packet moves it to
+ * WARMING with armed_at = now + the longest configured lifetime, and until then every packet
+ * does every lookup and sets the bit of every entry it hits. An entry not hit during that
+ * window has expired by its end, so from armed_at on (state ARMED) a clear bit proves absence.
+ * Whoever knows the conntrack map is empty (a test, a flush) may write ARMED directly. To clear
+ * stale bits: write WARMING with a new armed_at first, wait for running programs, then zero
+ * the bits. */
+#define SKIFF_CT_HINT_FRESH 0
+#define SKIFF_CT_HINT_WARMING 1
+#define SKIFF_CT_HINT_ARMED 2
+#define SKIFF_CT_HINT_BITS 65536 /* 8 KiB: small enough for kmalloc (direct-mapped pages) */
+
+struct skiff_ct_hint {
+  __u32 state;    /* SKIFF_CT_HINT_* */
+  __u32 armed_at; /* WARMING: CLOCK_MONOTONIC seconds from which the bits are complete */
+  __u64 bits[SKIFF_CT_HINT_BITS / 64];
+};
+
+/* Bit index for {addr, port, proto, kind} (addr and port in network byte order, as in keys).
+ * Shared by BPF and C++ so tools can tell which bit a flow uses. */
+static inline __u32 skiff_ct_hint_bit(__be32 addr, __be16 port, __u8 proto, __u8 kind) {
+  __u32 h = addr * 0x9e3779b1U;
+  h ^= ((__u32)port << 16 | (__u32)proto << 8 | kind) * 0x85ebca77U;
+  h ^= h >> 15;
+  h *= 0xc2b2ae35U;
+  return h >> (32 - 16); /* log2(SKIFF_CT_HINT_BITS) */
+}
 
 #endif /* SKIFF_MAPS_CT_H_ */

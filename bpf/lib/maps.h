@@ -53,6 +53,14 @@ struct {
 } SKIFF_MAP_CT4 SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct skiff_ct_hint);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_CT4_HINT SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, SKIFF_METRICS_ENTRIES);
   __type(key, __u32);

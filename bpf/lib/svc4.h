@@ -3,11 +3,13 @@
  *      service maps, so they survive terminating or deleted backends and services);
  *   2. a flow's reply entry   -> reverse NAT: the reply appears to come from the frontend;
  *   3. a frontend             -> new flow: pick a backend, create both entries, DNAT;
- *      a frontend without backends rejects with ICMP port unreachable;
+ *      a frontend without backends rejects (TCP: RST, UDP: ICMP port unreachable);
  *   4. anything else passes untouched.
  * Fragments: docs/datapath.md. */
 #ifndef SKIFF_BPF_LIB_SVC4_H_
 #define SKIFF_BPF_LIB_SVC4_H_
+
+#include <asm-generic/errno-base.h>
 
 #include "lib/conntrack.h"
 #include "lib/icmp_nat.h"
@@ -56,7 +58,8 @@ static __always_inline int skiff_svc4_rev_nat(struct __sk_buff *skb, const struc
 }
 
 static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const struct skiff_pkt *pkt,
-                                               const struct skiff_lb4_service *fe, __u32 now) {
+                                               const struct skiff_lb4_service *fe,
+                                               struct skiff_ct_hint *hint, __u32 now) {
   __be32 client = pkt->saddr[0], vip = pkt->daddr[0];
   __be16 cport = pkt->sport, vport = pkt->dport;
   __u8 proto = pkt->l4_proto;
@@ -82,11 +85,6 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
   skiff_ct4_key_init(&rk, c.address,
                      (flags & SKIFF_CT_F_HAIRPIN) ? skiff_config.hairpin_ipv4 : client, c.port,
                      cport, proto, SKIFF_CT_REPLY);
-  /* The same client port towards two frontends sharing this backend would reach it as one
-   * 4-tuple: refuse the newcomer rather than steal the live flow's replies. */
-  struct skiff_ct_entry *old = skiff_ct4_lookup(&rk, &now);
-  if (old && (old->nat_addr != vip || old->nat_port != vport)) return SKIFF_DROP_CT_TUPLE_CLASH;
-
   struct skiff_ct_entry e = {
       .packets = 0,
       .bytes = 0,
@@ -101,8 +99,22 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
       .orig_addr = client,
       .orig_port = cport,
   };
+  /* Hint bits before entries: a reply on another CPU must not skip an entry that exists. */
+  if (hint) {
+    skiff_ct_hint_set(hint, skiff_ct_hint_bit(c.address, c.port, proto, SKIFF_CT_REPLY));
+    skiff_ct_hint_set(hint, skiff_ct_hint_bit(vip, vport, proto, SKIFF_CT_SERVICE));
+  }
   /* Reply entry first: the reply may come back before this function returns on another CPU. */
-  if (bpf_map_update_elem(&SKIFF_MAP_CT4, &rk, &e, BPF_ANY) < 0) return SKIFF_DROP_CT_MAP_FULL;
+  long err = bpf_map_update_elem(&SKIFF_MAP_CT4, &rk, &e, BPF_NOEXIST);
+  if (unlikely(err == -EEXIST)) {
+    /* The same client port towards two frontends sharing this backend would reach it as one
+     * 4-tuple: refuse the newcomer rather than steal the live flow's replies. A dead entry, or
+     * one of the same frontend (a reopened tuple), is replaced. */
+    struct skiff_ct_entry *old = skiff_ct4_lookup(&rk, &now);
+    if (old && (old->nat_addr != vip || old->nat_port != vport)) return SKIFF_DROP_CT_TUPLE_CLASH;
+    err = bpf_map_update_elem(&SKIFF_MAP_CT4, &rk, &e, BPF_ANY);
+  }
+  if (err < 0) return SKIFF_DROP_CT_MAP_FULL;
   e.packets = 1;
   e.bytes = pkt->l3_len;
   e.tcp_flags = proto == IPPROTO_TCP ? pkt->tcp_flags : 0;
@@ -124,21 +136,35 @@ static __always_inline int skiff_svc4_from_container(struct __sk_buff *skb,
   if (pkt->flags & SKIFF_PKT_F_LATER_FRAGMENT) return TC_ACT_OK;
   int frag = pkt->flags & SKIFF_PKT_F_FRAGMENT;
 
+  /* Conntrack lookups only where the hint says an entry may exist (maps/ct.h): a packet that
+   * is neither to a frontend address:port with flows nor from a backend address:port with
+   * flows does no conntrack lookup at all. */
   __u32 now = 0;
+  struct skiff_ct_hint *hint = skiff_ct_hint_get();
+  int armed = hint && skiff_ct_hint_armed(hint, &now);
   struct skiff_ct4_key k;
+  struct skiff_ct_entry *e = 0;
   skiff_ct4_key_init(&k, pkt->saddr[0], pkt->daddr[0], pkt->sport, pkt->dport, proto,
                      SKIFF_CT_SERVICE);
-  struct skiff_ct_entry *e = skiff_ct4_lookup(&k, &now);
-  if (e && !(proto == IPPROTO_TCP && skiff_ct_is_reopen(e, pkt->tcp_flags))) {
-    if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
-    skiff_ct4_account(&k, e, pkt->tcp_flags, pkt->l3_len, now);
-    return skiff_svc4_dnat(skb, pkt, e);
+  if (!armed ||
+      skiff_ct_hint_test(hint, skiff_ct_hint_bit(k.daddr, k.dport, proto, SKIFF_CT_SERVICE))) {
+    e = skiff_ct4_lookup(&k, &now);
+    if (e && !(proto == IPPROTO_TCP && skiff_ct_is_reopen(e, pkt->tcp_flags))) {
+      if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
+      if (!armed && hint)
+        skiff_ct_hint_set(hint, skiff_ct_hint_bit(k.daddr, k.dport, proto, SKIFF_CT_SERVICE));
+      skiff_ct4_account(&k, e, pkt->tcp_flags, pkt->l3_len, now);
+      return skiff_svc4_dnat(skb, pkt, e);
+    }
   }
-  if (!e) {
+  if (!e && (!armed || skiff_ct_hint_test(
+                           hint, skiff_ct_hint_bit(k.saddr, k.sport, proto, SKIFF_CT_REPLY)))) {
     k.kind = SKIFF_CT_REPLY;
     e = skiff_ct4_lookup(&k, &now);
     if (e) {
       if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
+      if (!armed && hint)
+        skiff_ct_hint_set(hint, skiff_ct_hint_bit(k.saddr, k.sport, proto, SKIFF_CT_REPLY));
       skiff_ct4_account(&k, e, pkt->tcp_flags, pkt->l3_len, now);
       return skiff_svc4_rev_nat(skb, pkt, e);
     }
@@ -146,7 +172,7 @@ static __always_inline int skiff_svc4_from_container(struct __sk_buff *skb,
   const struct skiff_lb4_service *fe = skiff_lb4_frontend(pkt->daddr[0], pkt->dport, proto);
   if (!fe) return TC_ACT_OK;
   if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
-  return skiff_svc4_new_flow(skb, pkt, fe, now);
+  return skiff_svc4_new_flow(skb, pkt, fe, hint, now);
 }
 
 #endif /* SKIFF_BPF_LIB_SVC4_H_ */

@@ -79,8 +79,9 @@ class LbEnv {
         Map<skiff_lb4_affinity_key, skiff_lb_affinity_val>::From(s->maps.SKIFF_MAP_LB4_AFFINITY);
     auto ct = Map<skiff_ct4_key, skiff_ct_entry>::From(s->maps.SKIFF_MAP_CT4);
     auto metrics = PerCpuMap<__u32, skiff_metrics_val>::From(s->maps.SKIFF_MAP_METRICS);
+    auto hint = Map<__u32, skiff_ct_hint>::From(s->maps.SKIFF_MAP_CT4_HINT);
     for (const absl::Status& st : {services.status(), backends.status(), revnat.status(),
-                                   affinity.status(), ct.status(), metrics.status()})
+                                   affinity.status(), ct.status(), metrics.status(), hint.status()})
       if (!st.ok()) return st;
     env->services = *services;
     env->backends = *backends;
@@ -88,15 +89,17 @@ class LbEnv {
     env->affinity = *affinity;
     env->ct = *ct;
     env->metrics = *metrics;
+    env->hint = *hint;
     return env;
   }
 
   int prog_fd() const { return bpf_program__fd(skel->progs.from_container); }
 
-  // Empties every map and zeroes the counters.
+  // Empties every map and zeroes the counters. Conntrack is empty, so the hint is armed with
+  // no bit set (the steady state; maps/ct.h).
   absl::Status Reset() {
-    for (absl::Status st :
-         {services.Clear(), backends.Clear(), revnat.Clear(), affinity.Clear(), ct.Clear()})
+    for (absl::Status st : {services.Clear(), backends.Clear(), revnat.Clear(), affinity.Clear(),
+                            ct.Clear(), SetHint(SKIFF_CT_HINT_ARMED)})
       if (!st.ok()) return st;
     int ncpu = libbpf_num_possible_cpus();
     std::vector<skiff_metrics_val> zeros(ncpu);
@@ -188,6 +191,24 @@ class LbEnv {
     return e.ok() ? e->size() : 0;
   }
 
+  // Writes the hint's state with every bit clear.
+  absl::Status SetHint(uint32_t state, uint32_t armed_at = 0) {
+    auto h = std::make_unique<skiff_ct_hint>();
+    h->state = state;
+    h->armed_at = armed_at;
+    return hint.Update(0, *h);
+  }
+  skiff_ct_hint Hint() const {
+    auto v = hint.Lookup(0);
+    return v.ok() && v->has_value() ? **v : skiff_ct_hint{};
+  }
+  // Whether the hint bit of {addr, port} (host byte order port) is set.
+  bool HintBit(const char* addr, uint16_t port, uint8_t proto, uint8_t kind) const {
+    skiff_ct_hint h = Hint();
+    uint32_t bit = skiff_ct_hint_bit(Ip4(addr), htons(port), proto, kind);
+    return (h.bits[bit / 64] >> (bit % 64)) & 1;
+  }
+
   static skiff_lb4_affinity_key AffinityKey(const char* client, uint16_t rev_nat_id) {
     skiff_lb4_affinity_key k{};
     k.client = Ip4(client);
@@ -228,6 +249,7 @@ class LbEnv {
   Map<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity;
   Map<skiff_ct4_key, skiff_ct_entry> ct;
   PerCpuMap<__u32, skiff_metrics_val> metrics;
+  Map<__u32, skiff_ct_hint> hint;
 
  private:
   LbEnv() = default;

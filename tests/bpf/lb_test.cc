@@ -279,6 +279,34 @@ void ExpectAffinity(const LbEnv& env, uint32_t backend_id, uint64_t not_before_n
   EXPECT_GE((*v)->last_used_ns, not_before_ns) << "last_used_ns not refreshed";
 }
 
+// Writes a flow's two conntrack entries directly, as an earlier program (or one that ran before
+// the hint map existed) would have left them: no hint bit is set.
+Setup InjectFlow(const char* client, uint16_t cport, const char* vip, uint16_t vport,
+                 const char* backend, uint16_t bport, uint32_t backend_id) {
+  return [=](LbEnv& env) {
+    skiff_ct_entry e{};
+    e.expires = MonotonicSec() + 100;
+    e.created = MonotonicSec();
+    e.backend_id = backend_id;
+    e.rev_nat_id = 1;
+    e.flags = SKIFF_CT_F_SEEN_NON_SYN;
+    e.nat_addr = Ip4(vip);
+    e.nat_port = htons(vport);
+    e.orig_addr = Ip4(client);
+    e.orig_port = htons(cport);
+    Must(env.ct.Update(LbEnv::CtKey(backend, client, bport, cport, kTcp, SKIFF_CT_REPLY), e));
+    e.nat_addr = Ip4(backend);
+    e.nat_port = htons(bport);
+    Must(env.ct.Update(LbEnv::CtKey(client, vip, cport, vport, kTcp, SKIFF_CT_SERVICE), e));
+  };
+}
+
+Setup HintState(uint32_t state, int64_t armed_in_s = 0) {
+  return [=](LbEnv& env) {
+    Must(env.SetHint(state, state == SKIFF_CT_HINT_WARMING ? MonotonicSec() + armed_in_s : 0));
+  };
+}
+
 std::vector<Case> Cases() {
   std::vector<Case> c;
   const uint8_t kSyn = tcp::kSyn, kAck = tcp::kAck;
@@ -291,6 +319,10 @@ std::vector<Case> Cases() {
         ExpectFlow(env, kClient, 40000, kVip, 80, kB1, 8080, 1, kTcp, 0, SKIFF_CT_LIFETIME_TCP_SYN);
         EXPECT_EQ(env.CtSize(), 2u);
         ExpectMetrics(env, 1);
+        // The hint now lets the flow's packets find both entries.
+        EXPECT_TRUE(env.HintBit(kVip, 80, kTcp, SKIFF_CT_SERVICE));
+        EXPECT_TRUE(env.HintBit(kB1, 8080, kTcp, SKIFF_CT_REPLY));
+        EXPECT_FALSE(env.HintBit(kB1, 8080, kTcp, SKIFF_CT_SERVICE));
       }));
   c.push_back(Translated(
       "tcp_same_port_backend", "backend port equal to the frontend port: only the address changes",
@@ -761,6 +793,64 @@ std::vector<Case> Cases() {
                         PacketBuilder().Ipv6("fd00::5", "fd00::6").Tcp(1, 80, kSyn).Build()));
   c.push_back(Untouched("sctp_untouched", "other L4 protocols pass", WithWeb({1}),
                         V4(kClient, kVip).L4Proto(132).Payload(Bytes(12, 1)).Build()));
+
+  // --- conntrack hint (maps/ct.h): lookups skipped only where no entry can exist ---
+  c.push_back(Untouched("hint_non_service_sets_nothing",
+                        "a pod-to-pod packet leaves the hint untouched", WithWeb({1}),
+                        Tcp(kClient, 40000, kB1, 8080, kAck), [](LbEnv& env, const RunResult&) {
+                          skiff_ct_hint h = env.Hint();
+                          EXPECT_EQ(h.state, uint32_t{SKIFF_CT_HINT_ARMED});
+                          for (auto w : h.bits) ASSERT_EQ(w, 0u);
+                          ExpectMetrics(env, 1);
+                        }));
+  c.push_back(Untouched(
+      "hint_armed_proves_absence",
+      "armed, a clear bit proves there is no entry: an entry written behind the hint's back "
+      "is not looked up",
+      Then(HintState(SKIFF_CT_HINT_ARMED), InjectFlow(kClient, 40000, kVip, 80, kB1, 8080, 1)),
+      Tcp(kClient, 40000, kVip, 80, kAck), [](LbEnv& env, const RunResult&) {
+        auto e = env.Ct(LbEnv::CtKey(kClient, kVip, 40000, 80, kTcp, SKIFF_CT_SERVICE));
+        ASSERT_TRUE(e.has_value());
+        EXPECT_EQ(e->packets, 0u);
+      }));
+  c.push_back(Translated("hint_warming_finds_older_entry",
+                         "while warming, an entry older than the hint is found and its bit set",
+                         Then(HintState(SKIFF_CT_HINT_WARMING, 3600),
+                              InjectFlow(kClient, 40000, kVip, 80, kB1, 8080, 1)),
+                         Tcp(kClient, 40000, kVip, 80, kAck), Tcp(kClient, 40000, kB1, 8080, kAck),
+                         [](LbEnv& env, const RunResult&) {
+                           EXPECT_TRUE(env.HintBit(kVip, 80, kTcp, SKIFF_CT_SERVICE));
+                           EXPECT_FALSE(env.HintBit(kB1, 8080, kTcp, SKIFF_CT_REPLY));
+                           EXPECT_EQ(env.Hint().state, uint32_t{SKIFF_CT_HINT_WARMING});
+                           ExpectMetrics(env, 1);
+                         }));
+  c.push_back(
+      Translated("hint_warming_finds_older_reply",
+                 "while warming, an older reply entry is found (reverse NAT) and its bit set",
+                 Then(HintState(SKIFF_CT_HINT_WARMING, 3600),
+                      InjectFlow(kClient, 40000, kVip, 80, kB1, 8080, 1)),
+                 Tcp(kB1, 8080, kClient, 40000, kAck), Tcp(kVip, 80, kClient, 40000, kAck),
+                 [](LbEnv& env, const RunResult&) {
+                   EXPECT_TRUE(env.HintBit(kB1, 8080, kTcp, SKIFF_CT_REPLY));
+                   EXPECT_FALSE(env.HintBit(kClient, 40000, kTcp, SKIFF_CT_SERVICE));
+                 }));
+  c.push_back(
+      Untouched("hint_fresh_starts_warming",
+                "a fresh hint (new map beside an old conntrack) warms up for the longest lifetime",
+                Then(WithWeb({1}), HintState(SKIFF_CT_HINT_FRESH)),
+                Tcp(kClient, 40000, kB1, 8080, kAck), [](LbEnv& env, const RunResult&) {
+                  skiff_ct_hint h = env.Hint();
+                  EXPECT_EQ(h.state, uint32_t{SKIFF_CT_HINT_WARMING});
+                  uint32_t want = MonotonicSec() + SKIFF_CT_LIFETIME_TCP_ESTABLISHED + 1;
+                  EXPECT_GE(h.armed_at + 2, want);
+                  EXPECT_LE(h.armed_at, want);
+                }));
+  c.push_back(Untouched("hint_warming_arms_when_due",
+                        "a warming hint whose window has passed becomes armed",
+                        Then(WithWeb({1}), HintState(SKIFF_CT_HINT_WARMING, -1)),
+                        Tcp(kClient, 40000, kB1, 8080, kAck), [](LbEnv& env, const RunResult&) {
+                          EXPECT_EQ(env.Hint().state, uint32_t{SKIFF_CT_HINT_ARMED});
+                        }));
 
   // --- malformed corpus: never rewritten ---
   c.push_back(Dropped("malformed_bad_ihl", "IHL 4 to a frontend: dropped, not translated",
