@@ -2,7 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <mutex>
+
+#include <simdjson.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -60,7 +63,12 @@ struct ApiClient::Transfer {
         t->too_big = true;
         return 0;  // aborts the transfer
       }
-      t->result.response.body.append(data, len);
+      std::string& body = t->result.response.body;
+      // Keep simdjson's padding spare, so the list is parsed in place (see DecodeListPage).
+      if (body.capacity() < body.size() + len + simdjson::SIMDJSON_PADDING) {
+        body.reserve(std::max(body.capacity() * 2, body.size() + len + simdjson::SIMDJSON_PADDING));
+      }
+      body.append(data, len);
       return len;
     }
     // Split into lines without copying complete lines that arrive whole.

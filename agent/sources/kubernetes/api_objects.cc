@@ -115,10 +115,16 @@ std::string ApiStatus::ToString() const {
 }
 
 absl::StatusOr<ListPage> DecodeListPage(const ApiResource& resource, simdjson::dom::parser& parser,
-                                        std::string_view body) {
+                                        const std::string& body) {
   const std::string what = absl::StrCat("list of ", resource.resource);
-  absl::StatusOr<element> root = Parse(parser, body, what);
-  if (!root.ok()) return root.status();
+  element parsed;
+  // The std::string overload parses in place when the capacity leaves simdjson's padding: no
+  // copy of a list that may be a hundred megabytes.
+  if (auto err = parser.parse(body).get(parsed); err != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": invalid JSON (", simdjson::error_message(err), ")"));
+  }
+  absl::StatusOr<element> root = parsed;
   if (StringAt(*root, "kind") == "Status") {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": the server answered with a Status: ", StatusFrom(*root).ToString()));

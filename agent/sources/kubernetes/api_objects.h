@@ -57,9 +57,10 @@ struct ApiStatus {
   std::string ToString() const;  // "410 Expired: too old resource version: 1 (5)"
 };
 
-// A list response body (e.g. ServiceList). Errors name the resource.
+// A list response body (e.g. ServiceList). Errors name the resource. A body with
+// SIMDJSON_PADDING spare capacity is parsed in place; any other is copied first.
 absl::StatusOr<ListPage> DecodeListPage(const ApiResource& resource, simdjson::dom::parser& parser,
-                                        std::string_view body);
+                                        const std::string& body);
 
 // A Status body, if the body is one.
 std::optional<ApiStatus> DecodeStatus(simdjson::dom::parser& parser, std::string_view body);
