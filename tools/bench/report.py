@@ -48,13 +48,15 @@ def main(out):
     sizes = [int(s) for s in str(meta.get("sizes", "")).split(",") if s]
     modes = [m for m in str(meta.get("modes", "")).split(",") if m]
     datapath = []
+    if "datapath" not in meta.get("parts", ""):
+        sizes = []
     for n in sizes:
         floor = dp.get((n, "floor"), [])
         floor_rate = med([x["conn_per_s"] for x in floor])
         for m in modes:
             res = dp.get((n, m), [])
             if not res:
-                if (n, m) not in skipped and "datapath" in meta.get("parts", "datapath"):
+                if (n, m) not in skipped:
                     failures.append(f"datapath {m} N={n}: no result")
                 datapath.append({"services": n, "mode": m, "skipped": skipped.get((n, m))})
                 continue
@@ -87,6 +89,8 @@ def main(out):
         "change": [{"services": n, "peer": p,
                     "seconds_median": med([x["seconds"] for x in v if "seconds" in x]),
                     "seconds_all": [x["seconds"] for x in v if "seconds" in x],
+                    "source_s_median": med([x["source_s"] for x in v if "source_s" in x]),
+                    "program_s_median": med([x["program_s"] for x in v if "program_s" in x]),
                     "timeout_s": next((x["timeout_s"] for x in v if "timeout_s" in x), None)}
                    for (n, p), v in sorted(change.items())],
     }
@@ -154,24 +158,31 @@ def main(out):
         md.append("### Control plane: N services × "
                   f"{meta.get('endpoints')} endpoints programmed from scratch")
         md.append("")
-        md.append("| services | peer | time | peak RSS |")
-        md.append("|---:|---|---:|---:|")
+        md.append("| services | peer | time | of which: source (read, parse, store) | "
+                  "of which: maps / rules programmed | peak RSS |")
+        md.append("|---:|---|---:|---:|---:|---:|")
         for r in sorted(control, key=lambda r: (r["services"], CP_PEERS.index(r["peer"]))):
             t = f"> {r['timeout_s']} s (killed)" if "timeout_s" in r else f"{r['seconds']:.3f} s"
             rss = f"{r['peak_rss_kb'] / 1024:.0f} MB" if "peak_rss_kb" in r else "—"
-            md.append(f"| {r['services']:,} | {r['peer']} | {t} | {rss} |")
+            src = f"{r['source_s']:.3f} s" if "source_s" in r else "—"
+            prog = f"{r['program_s']:.3f} s" if "program_s" in r else t
+            md.append(f"| {r['services']:,} | {r['peer']} | {t} | {src} | {prog} | {rss} |")
         md.append("")
     if results["change"]:
         md.append("### One endpoint change")
         md.append("")
-        md.append("| services | peer | median | all |")
-        md.append("|---:|---|---:|---|")
+        md.append("| services | peer | median | of which: source | of which: maps / rules | all |")
+        md.append("|---:|---|---:|---:|---:|---|")
         for c in results["change"]:
             if c["seconds_median"] is None:
-                md.append(f"| {c['services']:,} | {c['peer']} | > {c['timeout_s']} s | |")
+                md.append(f"| {c['services']:,} | {c['peer']} | > {c['timeout_s']} s | | | |")
                 continue
+            ms = lambda x: "—" if x is None else f"{x * 1000:.1f} ms"
+            src = ms(c["source_s_median"])
+            prog = ms(c["program_s_median"]) if c["program_s_median"] is not None else ms(
+                c["seconds_median"])
             md.append(f"| {c['services']:,} | {c['peer']} | "
-                      f"{c['seconds_median'] * 1000:.1f} ms | "
+                      f"{c['seconds_median'] * 1000:.1f} ms | {src} | {prog} | "
                       + ", ".join(f"{x * 1000:.1f}" for x in c["seconds_all"]) + " ms |")
         md.append("")
     if "perpacket" in results:
