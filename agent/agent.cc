@@ -20,6 +20,8 @@
 #include "agent/loader/tc.h"
 #include "agent/model/compute.h"
 #include "agent/model/object_store.h"
+#include "agent/policy/compiler.h"
+#include "agent/policy/reconciler.h"
 #include "agent/reconcile/lb_reconciler.h"
 #include "agent/sources/kubernetes/kubernetes_source.h"
 #include "agent/sources/manifest_source.h"
@@ -48,6 +50,9 @@ loader::DatapathOptions DatapathOptionsFrom(const AgentConfig& cfg) {
   o.lb_backends_max = cfg.lb_backends_max;
   o.lb_revnat_max = cfg.lb_revnat_max;
   o.lb_affinity_max = cfg.lb_affinity_max;
+  o.ipcache_max = cfg.ipcache_max;
+  o.policy_map_max = cfg.policy_map_max;
+  o.policy_ct_max = cfg.policy_ct_max;
   return o;
 }
 
@@ -56,6 +61,7 @@ class ReconcileLoop {
  public:
   ReconcileLoop(model::ObjectStore* store, reconcile::LbReconciler* rec, std::string node)
       : store_(store), rec_(rec), node_(std::move(node)) {}
+  void set_policy(policy::PolicyReconciler* pol) { pol_ = pol; }
 
   void MaybeRun() {
     auto now = std::chrono::steady_clock::now();
@@ -67,7 +73,23 @@ class ReconcileLoop {
     std::vector<std::string> warnings;
     model::DesiredState desired = model::ComputeDesiredState(snap, node_, &warnings);
     for (const auto& w : warnings) spdlog::warn("{}", w);
+    // Policy first: a pod that just became a backend is already protected by its ingress
+    // policy when the service starts sending it traffic.
+    std::vector<std::string> policy_errors;
+    if (pol_) {
+      policy::Compiled compiled = policy::Compile(snap, {node_, {}});
+      for (const auto& w : compiled.warnings) spdlog::warn("policy: {}", w);
+      policy::PolicyApplyResult pr = pol_->Apply(compiled, snap.synced);
+      if (pr.policy_written || pr.policy_deleted || pr.ipcache_written || pr.ipcache_deleted)
+        spdlog::info(
+            "policy generation {}: {} endpoints, {} peer classes; allow entries {} written, {} "
+            "deleted; ipcache {} written, {} deleted",
+            snap.generation, compiled.endpoints.size(), compiled.classes.size(), pr.policy_written,
+            pr.policy_deleted, pr.ipcache_written, pr.ipcache_deleted);
+      policy_errors = std::move(pr.errors);
+    }
     reconcile::ApplyResult res = rec_->Apply(desired, snap.synced);
+    for (auto& e : policy_errors) res.errors.push_back("policy: " + e);
     applied_generation_ = snap.generation;
     if (res.frontends_written || res.frontends_deleted || res.backends_written ||
         res.backends_deleted || !res.ok())
@@ -88,6 +110,7 @@ class ReconcileLoop {
   model::ObjectStore* store_;
   reconcile::LbReconciler* rec_;
   std::string node_;
+  policy::PolicyReconciler* pol_ = nullptr;
   uint64_t applied_generation_ = ~0ull;
   bool failing_ = false;
   bool synced_logged_ = false;
@@ -114,6 +137,10 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   spdlog::info("restored {} frontends and {} backends from pinned maps", rec.frontend_count(),
                rec.backend_count());
 
+  policy::PolicyReconciler pol((*dp)->policy_tables());
+  if (auto st = pol.Restore(); !st.ok())
+    return absl::Status(st.code(), absl::StrCat("reading pinned policy maps: ", st.message()));
+
   model::ObjectStore store;
   // One source feeds the store: the manifest directory, or the Kubernetes API (which syncs in
   // the background; the reconciler deletes nothing until every list completed).
@@ -133,7 +160,8 @@ absl::Status RunAgent(const AgentConfig& cfg) {
     if (auto st = manifests->Start(); !st.ok()) return st;
   }
 
-  loader::Attacher attacher(loader::IfaceMatcher(cfg.endpoint_ifaces), (*dp)->from_container_fd());
+  loader::Attacher attacher(loader::IfaceMatcher(cfg.endpoint_ifaces), (*dp)->from_container_fd(),
+                            (*dp)->to_container_fd());
   auto watcher = loader::LinkWatcher::Open();
   if (!watcher.ok()) return watcher.status();
   auto links = loader::ListLinks();
@@ -141,6 +169,7 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   attacher.Sync(*links);
 
   ReconcileLoop loop(&store, &rec, cfg.node_name);
+  loop.set_policy(&pol);
   spdlog::info("running");
   while (true) {
     loop.MaybeRun();

@@ -74,6 +74,14 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--lb-affinity-max", c.lb_affinity_max, "Session-affinity map entries (LRU)")
       ->capture_default_str();
+  app.add_option("--ipcache-max", c.ipcache_max,
+                 "ipcache entries (IP/CIDR -> identity): every pod, policy CIDR and node address")
+      ->capture_default_str();
+  app.add_option("--policy-map-max", c.policy_map_max,
+                 "NetworkPolicy allow entries over all endpoints of the node (full: fails closed)")
+      ->capture_default_str();
+  app.add_option("--policy-ct-max", c.policy_ct_max, "Policy conntrack entries (LRU)")
+      ->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

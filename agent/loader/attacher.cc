@@ -16,8 +16,20 @@ void Attacher::Attach(const Link& link) {
                  st.ToString());
     return;
   }
+  if (to_container_fd_ >= 0) {
+    // Ingress NetworkPolicy: without it the pod would be reachable unchecked, so a failure
+    // leaves the interface unrecorded and the next event or resync tries both again.
+    st = TcAttach(link.ifindex, TcDirection::kEgress, to_container_fd_);
+    if (!st.ok()) {
+      spdlog::warn("attach to-container to {} (ifindex {}) failed: {}", link.name, link.ifindex,
+                   st.ToString());
+      return;
+    }
+  }
   attached_[link.ifindex] = link.name;
-  spdlog::info("attached from-container to {} (ifindex {}, tc ingress)", link.name, link.ifindex);
+  spdlog::info("attached from-container{} to {} (ifindex {}, tc ingress{})",
+               to_container_fd_ >= 0 ? " and to-container" : "", link.name, link.ifindex,
+               to_container_fd_ >= 0 ? " and egress" : "");
 }
 
 void Attacher::Sync(const std::vector<Link>& links) {
@@ -50,8 +62,10 @@ void Attacher::OnEvent(const LinkEvent& ev) {
 
 std::vector<Attachment> Attacher::attachments() const {
   std::vector<Attachment> out;
-  for (const auto& [idx, name] : attached_)
+  for (const auto& [idx, name] : attached_) {
     out.push_back({name, idx, TcDirection::kIngress, "from_container"});
+    if (to_container_fd_ >= 0) out.push_back({name, idx, TcDirection::kEgress, "to_container"});
+  }
   return out;
 }
 

@@ -23,8 +23,11 @@ struct Attachment {
 
 class Attacher {
  public:
-  Attacher(IfaceMatcher matcher, int from_container_fd)
-      : matcher_(std::move(matcher)), from_container_fd_(from_container_fd) {}
+  // to_container_fd < 0: from_container only.
+  Attacher(IfaceMatcher matcher, int from_container_fd, int to_container_fd = -1)
+      : matcher_(std::move(matcher)),
+        from_container_fd_(from_container_fd),
+        to_container_fd_(to_container_fd) {}
 
   // Reconciles against a full list of links (start-up, or after lost netlink events).
   void Sync(const std::vector<Link>& links);
@@ -35,6 +38,7 @@ class Attacher {
   void Attach(const Link& link);
   IfaceMatcher matcher_;
   int from_container_fd_;
+  int to_container_fd_;
   std::map<int, std::string> attached_;  // ifindex -> name
 };
 

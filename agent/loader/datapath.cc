@@ -34,6 +34,9 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
       {s->maps.SKIFF_MAP_LB4_BACKENDS, o.lb_backends_max, "--lb-backends-max"},
       {s->maps.SKIFF_MAP_LB4_REVNAT, o.lb_revnat_max, "--lb-revnat-max"},
       {s->maps.SKIFF_MAP_LB4_AFFINITY, o.lb_affinity_max, "--lb-affinity-max"},
+      {s->maps.SKIFF_MAP_IPCACHE4, o.ipcache_max, "--ipcache-max"},
+      {s->maps.SKIFF_MAP_POLICY4, o.policy_map_max, "--policy-map-max"},
+      {s->maps.SKIFF_MAP_POL_CT4, o.policy_ct_max, "--policy-ct-max"},
   };
   for (const auto& sz : sizes) {
     if (sz.max == 0)
@@ -65,10 +68,24 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
       Table<skiff_lb4_affinity_key, skiff_lb_affinity_val>(s->maps.SKIFF_MAP_LB4_AFFINITY);
   if (!affinity.ok()) return affinity.status();
   dp->affinity_ = std::move(*affinity);
+  auto ipcache = Table<skiff_ipcache_key, skiff_ipcache_val>(s->maps.SKIFF_MAP_IPCACHE4);
+  if (!ipcache.ok()) return ipcache.status();
+  dp->ipcache_ = std::move(*ipcache);
+  auto policy = Table<skiff_policy_key, skiff_policy_val>(s->maps.SKIFF_MAP_POLICY4);
+  if (!policy.ok()) return policy.status();
+  dp->policy_ = std::move(*policy);
+  auto pol_state = Table<__u32, skiff_pol_state>(s->maps.SKIFF_MAP_POL_STATE);
+  if (!pol_state.ok()) return pol_state.status();
+  dp->pol_state_ = std::move(*pol_state);
   return dp;
 }
 
 int Datapath::from_container_fd() const { return bpf_program__fd(skel_->progs.from_container); }
+int Datapath::to_container_fd() const { return bpf_program__fd(skel_->progs.to_container); }
+
+policy::PolicyTables Datapath::policy_tables() {
+  return policy::PolicyTables{ipcache_.get(), policy_.get(), pol_state_.get()};
+}
 
 reconcile::LbTables Datapath::tables() {
   return reconcile::LbTables{services_.get(), backends_.get(), revnat_.get(), affinity_.get()};

@@ -12,10 +12,12 @@
 #include "absl/status/statusor.h"
 #include "agent/loader/skeleton.h"
 #include "agent/reconcile/kv_table.h"
+#include "agent/policy/reconciler.h"
 #include "agent/reconcile/lb_reconciler.h"
 #include "lxc.skel.h"
 #include "maps/ct.h"
 #include "maps/lb.h"
+#include "maps/policy.h"
 
 namespace skiff::loader {
 
@@ -26,6 +28,9 @@ struct DatapathOptions {
   uint32_t lb_backends_max = 65536;
   uint32_t lb_revnat_max = 65536;
   uint32_t lb_affinity_max = 65536;
+  uint32_t ipcache_max = SKIFF_IPCACHE_SIZE_DEFAULT;
+  uint32_t policy_map_max = SKIFF_POLICY_MAP_SIZE_DEFAULT;
+  uint32_t policy_ct_max = SKIFF_POL_CT_SIZE_DEFAULT;
 };
 
 struct MapStatus {
@@ -38,7 +43,9 @@ class Datapath {
   static absl::StatusOr<std::unique_ptr<Datapath>> Load(const DatapathOptions& opts);
 
   int from_container_fd() const;
+  int to_container_fd() const;
   reconcile::LbTables tables();
+  policy::PolicyTables policy_tables();
   std::vector<MapStatus> maps() const;
   std::vector<std::string> migrated() const { return migrated_; }
   lxc_bpf* skel() const { return skel_.get(); }
@@ -50,6 +57,9 @@ class Datapath {
   std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_lb4_backend>> backends_;
   std::unique_ptr<reconcile::BpfKvTable<__u16, skiff_lb4_revnat>> revnat_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val>> affinity_;
+  std::unique_ptr<reconcile::BpfKvTable<skiff_ipcache_key, skiff_ipcache_val>> ipcache_;
+  std::unique_ptr<reconcile::BpfKvTable<skiff_policy_key, skiff_policy_val>> policy_;
+  std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_pol_state>> pol_state_;
   std::vector<std::string> migrated_;
 };
 
