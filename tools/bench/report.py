@@ -91,7 +91,9 @@ def main(out):
                     "seconds_all": [x["seconds"] for x in v if "seconds" in x],
                     "source_s_median": med([x["source_s"] for x in v if "source_s" in x]),
                     "program_s_median": med([x["program_s"] for x in v if "program_s" in x]),
-                    "timeout_s": next((x["timeout_s"] for x in v if "timeout_s" in x), None)}
+                    "timeout_s": next((x["timeout_s"] for x in v if "timeout_s" in x), None),
+                    "skipped_after": next((x["skipped_after"] for x in v
+                                           if "skipped_after" in x), None)}
                    for (n, p), v in sorted(change.items())],
     }
     perpacket = out / "perpacket.txt"
@@ -162,7 +164,12 @@ def main(out):
                   "of which: maps / rules programmed | peak RSS |")
         md.append("|---:|---|---:|---:|---:|---:|")
         for r in sorted(control, key=lambda r: (r["services"], CP_PEERS.index(r["peer"]))):
-            t = f"> {r['timeout_s']} s (killed)" if "timeout_s" in r else f"{r['seconds']:.3f} s"
+            if "skipped_after" in r:
+                t = f"not run (> {r['timeout_s']} s at {r['skipped_after']:,})"
+            elif "timeout_s" in r:
+                t = f"> {r['timeout_s']} s (killed)"
+            else:
+                t = f"{r['seconds']:.3f} s"
             rss = f"{r['peak_rss_kb'] / 1024:.0f} MB" if "peak_rss_kb" in r else "—"
             src = f"{r['source_s']:.3f} s" if "source_s" in r else "—"
             prog = f"{r['program_s']:.3f} s" if "program_s" in r else t
@@ -175,7 +182,9 @@ def main(out):
         md.append("|---:|---|---:|---:|---:|---|")
         for c in results["change"]:
             if c["seconds_median"] is None:
-                md.append(f"| {c['services']:,} | {c['peer']} | > {c['timeout_s']} s | | | |")
+                why = (f"no full load (> {c['timeout_s']} s at {c['skipped_after']:,})"
+                       if c["skipped_after"] else f"> {c['timeout_s']} s")
+                md.append(f"| {c['services']:,} | {c['peer']} | {why} | | | |")
                 continue
             ms = lambda x: "—" if x is None else f"{x * 1000:.1f} ms"
             src = ms(c["source_s_median"])
