@@ -12,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/api/datapath_core.h"
+#include "agent/api/server.h"
 #include "agent/loader/attacher.h"
 #include "agent/loader/bpffs.h"
 #include "agent/loader/datapath.h"
@@ -63,11 +65,12 @@ class ReconcileLoop {
       : store_(store), rec_(rec), node_(std::move(node)) {}
   void set_policy(policy::PolicyReconciler* pol) { pol_ = pol; }
 
-  void MaybeRun() {
+  // Returns whether it reconciled (and so has a new state to publish to the API).
+  bool MaybeRun() {
     auto now = std::chrono::steady_clock::now();
     uint64_t gen = store_->generation();
     bool retry = failing_ && now - last_run_ > std::chrono::seconds(5);
-    if (gen == applied_generation_ && !retry) return;
+    if (gen == applied_generation_ && !retry) return false;
     last_run_ = now;
     model::ObjectSnapshot snap = store_->Snapshot();
     std::vector<std::string> warnings;
@@ -104,7 +107,16 @@ class ReconcileLoop {
       spdlog::info("all sources synced; deletions enabled");
       synced_logged_ = true;
     }
+    last_snapshot_ = std::move(snap);
+    last_desired_ = std::move(desired);
+    last_errors_ = std::move(res.errors);
+    return true;
   }
+
+  // What the last run saw and did, for the API's snapshot (main thread only).
+  const model::ObjectSnapshot& last_snapshot() const { return last_snapshot_; }
+  const model::DesiredState& last_desired() const { return last_desired_; }
+  const std::vector<std::string>& last_errors() const { return last_errors_; }
 
  private:
   model::ObjectStore* store_;
@@ -115,7 +127,23 @@ class ReconcileLoop {
   bool failing_ = false;
   bool synced_logged_ = false;
   std::chrono::steady_clock::time_point last_run_{};
+  model::ObjectSnapshot last_snapshot_;
+  model::DesiredState last_desired_;
+  std::vector<std::string> last_errors_;
 };
+
+// The API reads the main loop's state only through immutable snapshots published here.
+void PublishApiState(api::StateBoard& board, const ReconcileLoop& loop,
+                     const model::ObjectStore& store, const loader::Attacher& attacher) {
+  auto s = std::make_shared<api::ApiState>();
+  s->objects = loop.last_snapshot();
+  s->sources = store.Sources();
+  s->desired = loop.last_desired();
+  s->reconcile_errors = loop.last_errors();
+  for (const auto& a : attacher.attachments())
+    s->programs.push_back({a.iface, a.ifindex, loader::TcDirectionName(a.dir), a.program});
+  board.Publish(std::move(s));
+}
 
 }  // namespace
 
@@ -170,9 +198,23 @@ absl::Status RunAgent(const AgentConfig& cfg) {
 
   ReconcileLoop loop(&store, &rec, cfg.node_name);
   loop.set_policy(&pol);
+
+  // The API starts once the datapath is loaded; it reads pinned maps directly and the main
+  // loop's state through `board`. Declared after `dp`, so it stops before the maps close.
+  api::StateBoard board;
+  PublishApiState(board, loop, store, attacher);
+  auto core = api::DatapathCore::Create(dp->get(), &board, cfg.node_name);
+  if (!core.ok()) return core.status();
+  auto api_server = api::ApiServer::Start(ApiServerOptions(cfg), core->get());
+  if (!api_server.ok()) return api_server.status();
+  spdlog::info("API serving on unix:{}{}", cfg.api_socket,
+               cfg.api_listen.empty() ? "" : absl::StrCat(" and ", cfg.api_listen));
+
   spdlog::info("running");
+  bool links_changed = false;
   while (true) {
-    loop.MaybeRun();
+    if (loop.MaybeRun() || links_changed) PublishApiState(board, loop, store, attacher);
+    links_changed = false;
     pollfd fds[2] = {{*sigfd, POLLIN, 0}, {watcher->fd(), POLLIN, 0}};
     int n = poll(fds, 2, 100);
     if (n < 0 && errno != EINTR) return absl::InternalError("poll failed");
@@ -196,8 +238,10 @@ absl::Status RunAgent(const AgentConfig& cfg) {
         spdlog::warn("link events were lost; re-listing interfaces");
         if (auto l = loader::ListLinks(); l.ok()) attacher.Sync(*l);
       }
+      links_changed = true;
     }
   }
+  (*api_server)->Shutdown();
   if (manifests) manifests->Stop();
   if (kubernetes) kubernetes->Stop();
   close(*sigfd);

@@ -7,8 +7,20 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "agent/api/server.h"
 
 namespace skiff {
+
+api::ServerOptions ApiServerOptions(const AgentConfig& c) {
+  api::ServerOptions o;
+  o.socket_path = c.api_socket;
+  o.tcp_listen = c.api_listen;
+  o.tls_cert = c.api_tls_cert;
+  o.tls_key = c.api_tls_key;
+  o.tls_client_ca = c.api_tls_client_ca;
+  o.insecure = c.api_insecure;
+  return o;
+}
 
 namespace {
 
@@ -64,6 +76,20 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
   app.add_option("--api-socket", c.api_socket, "Unix socket of the gRPC API")
       ->type_name("PATH")
       ->capture_default_str();
+  app.add_option("--api-listen", c.api_listen,
+                 "Also serve the API on TCP HOST:PORT (needs --api-tls-cert/--api-tls-key, "
+                 "or --api-insecure)")
+      ->type_name("HOST:PORT");
+  app.add_option("--api-tls-cert", c.api_tls_cert, "PEM certificate chain for --api-listen")
+      ->type_name("FILE");
+  app.add_option("--api-tls-key", c.api_tls_key, "PEM private key for --api-listen")
+      ->type_name("FILE");
+  app.add_option("--api-tls-client-ca", c.api_tls_client_ca,
+                 "PEM CA for --api-listen clients (mTLS: a client certificate is required)")
+      ->type_name("FILE");
+  app.add_flag("--api-insecure", c.api_insecure,
+               "Allow --api-listen without TLS (anyone who can reach the port can flush "
+               "conntrack)");
   app.add_option("--ct-max", c.ct_max, "Conntrack map entries (LRU)")->capture_default_str();
   app.add_option("--lb-map-max", c.lb_map_max,
                  "Service map entries: one per frontend plus one per backend slot")
@@ -99,6 +125,7 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
     }
     return absl::InvalidArgumentError(e.what());
   }
+  if (auto st = api::ValidateServerOptions(ApiServerOptions(c)); !st.ok()) return st;
   if (c.node_name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof(host) - 1);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/api/server.h"
 
 namespace skiff {
 
@@ -35,6 +36,11 @@ struct AgentConfig {
 
   // API
   std::string api_socket = "/run/skiff/agent.sock";
+  std::string api_listen;         // HOST:PORT of an extra TCP listener (TLS unless insecure)
+  std::string api_tls_cert;       // PEM certificate chain for --api-listen
+  std::string api_tls_key;        // PEM private key for --api-listen
+  std::string api_tls_client_ca;  // PEM CA: clients must present a certificate it signed
+  bool api_insecure = false;      // allow --api-listen without TLS
 
   // Logging
   std::string log_level = "info";   // trace, debug, info, warn, error
@@ -46,5 +52,8 @@ struct AgentConfig {
 // Parses argv. On --help/--version, prints and returns an error with code kCancelled and an
 // empty message (the caller exits 0); on bad flags returns InvalidArgument naming the flag.
 absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv);
+
+// The API server's options from the --api-* flags.
+api::ServerOptions ApiServerOptions(const AgentConfig& cfg);
 
 }  // namespace skiff

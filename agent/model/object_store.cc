@@ -77,6 +77,11 @@ bool ObjectStore::IsSynced(absl::string_view source) const {
   return it != sources_.end() && it->second;
 }
 
+std::map<std::string, bool> ObjectStore::Sources() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sources_;
+}
+
 bool ObjectStore::AllSynced() const {
   std::lock_guard<std::mutex> lock(mu_);
   return AllSyncedLocked();

@@ -57,6 +57,8 @@ class ObjectStore {
   void MarkSynced(absl::string_view source);
   bool IsSynced(absl::string_view source) const;
   bool AllSynced() const;
+  // Every registered source and whether it has completed its first full read.
+  std::map<std::string, bool> Sources() const;
 
   // Both return whether the store changed; an identical upsert does not bump the generation,
   // so a source may re-deliver freely (e.g. after a relist) without waking the reconciler.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -38,6 +39,37 @@ class KvTable {
   // ResourceExhausted naming the map when it is full.
   virtual absl::Status Update(const K& key, const V& value) = 0;
   virtual absl::Status Delete(const K& key) = 0;  // OK when absent
+  // As Delete, and tells whether the key was there (for counting what a flush removed).
+  virtual absl::StatusOr<bool> Remove(const K& key) {
+    if (auto st = Delete(key); !st.ok()) return st;
+    return true;
+  }
+
+  // Streams every entry without copying the table (a 1M-entry conntrack map must not be
+  // materialized); fn returns false to stop early. Entries written meanwhile may or may not
+  // be seen. The default copies; tables that can stream override it.
+  virtual absl::Status ForEach(const std::function<bool(const K&, const V&)>& fn) const {
+    auto entries = Entries();
+    if (!entries.ok()) return entries.status();
+    for (const auto& [k, v] : *entries)
+      if (!fn(k, v)) break;
+    return absl::OkStatus();
+  }
+
+  // Deletes every entry for which pred returns true, streaming as ForEach does; pred may
+  // delete other keys itself (e.g. the peer of a conntrack entry). Returns how many entries
+  // pred selected.
+  virtual absl::StatusOr<uint64_t> DeleteIf(const std::function<bool(const K&, const V&)>& pred) {
+    auto entries = Entries();
+    if (!entries.ok()) return entries.status();
+    uint64_t n = 0;
+    for (const auto& [k, v] : *entries) {
+      if (!pred(k, v)) continue;
+      if (auto st = Delete(k); !st.ok()) return st;
+      n++;
+    }
+    return n;
+  }
 };
 
 template <typename K, typename V>
@@ -55,6 +87,45 @@ class BpfKvTable : public KvTable<K, V> {
     return st;
   }
   absl::Status Delete(const K& key) override { return map_.Delete(key); }
+  absl::StatusOr<bool> Remove(const K& key) override {
+    if (bpf_map_delete_elem(map_.fd(), &key) == 0) return true;
+    if (errno == ENOENT) return false;
+    return ErrnoStatus(errno, absl::StrCat("delete from map ", map_.name()));
+  }
+
+  absl::Status ForEach(const std::function<bool(const K&, const V&)>& fn) const override {
+    K cur{}, next{};
+    const K* prev = nullptr;
+    while (bpf_map_get_next_key(map_.fd(), prev, &next) == 0) {
+      V v{};
+      if (bpf_map_lookup_elem(map_.fd(), &next, &v) == 0 && !fn(next, v)) return absl::OkStatus();
+      cur = next;
+      prev = &cur;
+    }
+    if (errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("iterating map ", map_.name()));
+    return absl::OkStatus();
+  }
+
+  // Deletes behind the cursor: a key is removed only after the kernel has given the next
+  // one, because get_next_key from a deleted hash key restarts at the first bucket.
+  absl::StatusOr<uint64_t> DeleteIf(const std::function<bool(const K&, const V&)>& pred) override {
+    K cur{}, next{};
+    bool have_cur = false, delete_cur = false;
+    uint64_t n = 0;
+    while (bpf_map_get_next_key(map_.fd(), have_cur ? &cur : nullptr, &next) == 0) {
+      if (delete_cur)
+        if (auto st = map_.Delete(cur); !st.ok()) return st;
+      V v{};
+      delete_cur = bpf_map_lookup_elem(map_.fd(), &next, &v) == 0 && pred(next, v);
+      n += delete_cur;
+      cur = next;
+      have_cur = true;
+    }
+    if (errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("iterating map ", map_.name()));
+    if (delete_cur)
+      if (auto st = map_.Delete(cur); !st.ok()) return st;
+    return n;
+  }
 
  private:
   Map<K, V> map_;
@@ -87,6 +158,35 @@ class FakeKvTable : public KvTable<K, V> {
       log_.push_back({false, key});
     }
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<bool> Remove(const K& key) override {
+    bool had = entries_.count(key) > 0;
+    if (auto st = Delete(key); !st.ok()) return st;
+    return had;
+  }
+  absl::Status ForEach(const std::function<bool(const K&, const V&)>& fn) const override {
+    for (const auto& [k, v] : entries_)
+      if (!fn(k, v)) break;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<uint64_t> DeleteIf(const std::function<bool(const K&, const V&)>& pred) override {
+    uint64_t n = 0;
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      // Copied: pred may erase other keys (never the one it is given).
+      K k = it->first;
+      V v = it->second;
+      if (!pred(k, v)) {
+        it = entries_.upper_bound(k);
+        continue;
+      }
+      n++;
+      writes_++;
+      log_.push_back({false, k});
+      entries_.erase(k);
+      it = entries_.upper_bound(k);
+    }
+    return n;
   }
 
   const std::map<K, V, BytewiseLess<K>>& entries() const { return entries_; }

@@ -356,11 +356,24 @@ AgentProcess::~AgentProcess() {
     Kill(SIGKILL);
     Wait();
   }
+  if (!api_dir_.empty()) Sh("rm -rf '" + api_dir_ + "'").IgnoreError();
 }
 
 absl::Status AgentProcess::Start(const std::string& netns, const std::string& log_path) {
   std::vector<std::string> argv = {"nsenter", "--net=/run/netns/" + netns, "--"};
   argv.insert(argv.end(), args_.begin(), args_.end());
+  // Agents of concurrent tests must not fight over the default /run/skiff/agent.sock.
+  bool has_socket = false;
+  for (size_t i = 0; i < args_.size(); i++)
+    if (args_[i] == "--api-socket" && i + 1 < args_.size()) {
+      has_socket = true;
+      api_socket_ = args_[i + 1];
+    }
+  if (!has_socket) {
+    if (api_dir_.empty()) api_dir_ = "/tmp/" + UniqueName("skiff-api-");
+    api_socket_ = api_dir_ + "/agent.sock";
+    argv.insert(argv.end(), {"--api-socket", api_socket_});
+  }
   pid_ = fork();
   if (pid_ < 0) return absl::InternalError("fork failed");
   if (pid_ == 0) {

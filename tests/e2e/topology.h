@@ -116,10 +116,15 @@ class AgentProcess {
   void Kill(int sig);
   int Wait();  // exit status
   bool running() const { return pid_ > 0; }
+  // The API socket: from --api-socket in args, else a fresh one in a private temp
+  // directory (removed by the destructor).
+  const std::string& api_socket() const { return api_socket_; }
 
  private:
   std::vector<std::string> args_;
   int pid_ = -1;
+  std::string api_socket_;
+  std::string api_dir_;
 };
 
 // --- implementation of the template ---

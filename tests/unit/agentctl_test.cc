@@ -1,0 +1,161 @@
+// agentctl end to end in-process: the real CLI (RunAgentctl) against the real API server over
+// a fake core. Golden tests pin the table and JSON formats (a contract, docs/cli.md), and
+// exit codes are checked for each failure class.
+#include <filesystem>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/api/server.h"
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "tests/unit/api_scene.h"
+
+namespace skiff::cli {
+namespace {
+
+using Json = nlohmann::json;
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+class AgentctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scene_.Build(core_);
+    dir_ = std::filesystem::temp_directory_path() / api::testing::UniqueDir("skiff-ctl-test-");
+    socket_ = (dir_ / "agent.sock").string();
+    auto s = api::ApiServer::Start({.socket_path = socket_}, &core_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+  }
+  void TearDown() override {
+    server_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  Result Run(std::vector<std::string> args, bool with_socket = true) {
+    args.insert(args.begin(), "agentctl");
+    if (with_socket) args.insert(args.begin() + 1, {"--socket", socket_});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    std::ostringstream out, err;
+    int code = RunAgentctl(static_cast<int>(argv.size()), argv.data(), out, err);
+    return {code, out.str(), err.str()};
+  }
+
+  api::testing::FakeCore core_;
+  api::testing::Scene scene_;
+  std::filesystem::path dir_;
+  std::string socket_;
+  std::unique_ptr<api::ApiServer> server_;
+};
+
+TEST_F(AgentctlTest, ServiceListTableGolden) {
+  auto r = Run({"service", "list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "NAMESPACE   NAME    KIND        FRONTEND            PORT   ACTIVE   TERMINATING   "
+            "REV-NAT   STATE\n"
+            "default     empty   ClusterIP   10.96.0.20:80/TCP   http   0        0             "
+            "3         programmed\n"
+            "default     web     ClusterIP   10.96.0.10:53/UDP   dns    1        0             "
+            "1         programmed\n"
+            "default     web     ClusterIP   10.96.0.10:80/TCP   http   1        1             "
+            "2         programmed\n");
+}
+
+TEST_F(AgentctlTest, ConntrackListJsonAndFilters) {
+  auto r = Run({"ct", "list", "--service", "default/web", "--protocol", "TCP", "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json j = Json::parse(r.out);
+  ASSERT_EQ(j["entries"].size(), 2u) << r.out;
+  EXPECT_EQ(j["entries"][0]["service"], "default/web");
+  EXPECT_EQ(j["entries"][0]["protocol"], "TCP");
+  auto y = Run({"ct", "list", "--port", "53", "-o", "yaml"});
+  ASSERT_EQ(y.code, 0) << y.err;
+  EXPECT_EQ(y.out.rfind("entries:\n  - kind: ", 0), 0u) << y.out;
+  auto none = Run({"ct", "list", "--ip", "192.0.2.1"});
+  ASSERT_EQ(none.code, 0) << none.err;
+  EXPECT_EQ(none.out, "No conntrack entries match the filter.\n");
+}
+
+TEST_F(AgentctlTest, FlushNeedsAFilterOrAll) {
+  auto r = Run({"ct", "flush"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("--all"), std::string::npos) << r.err;
+  EXPECT_EQ(core_.ct().entries().size(), 4u);
+  r = Run({"ct", "flush", "--protocol", "udp"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(core_.ct().entries().size(), 2u);
+  r = Run({"ct", "flush", "--all", "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["deleted"], 2);
+  EXPECT_TRUE(core_.ct().entries().empty());
+}
+
+TEST_F(AgentctlTest, ExitCodesPerFailureClass) {
+  auto nf = Run({"service", "get", "default/nope"});
+  EXPECT_EQ(nf.code, kExitNotFound);
+  EXPECT_EQ(nf.err, "agentctl: service default/nope not found\n");
+  EXPECT_EQ(Run({"map", "dump", "skiff_nope_v1"}).code, kExitNotFound);
+  EXPECT_EQ(Run({"ct", "list", "--ip", "300.1.1.1"}).code, kExitUsage);
+  EXPECT_EQ(Run({"status", "-o", "xml"}).code, kExitUsage);
+  EXPECT_EQ(Run({"frobnicate"}).code, kExitUsage);
+
+  std::string missing = (dir_ / "nope.sock").string();
+  auto down = Run({"--socket", missing, "status"}, false);
+  EXPECT_EQ(down.code, kExitUnreachable);
+  EXPECT_EQ(down.err.rfind("agentctl: cannot reach skiff-agent at " + missing +
+                               ": the socket does not exist (is skiff-agent running?",
+                           0),
+            0u)
+      << down.err;
+  // A socket file nobody listens on: the agent died.
+  server_.reset();
+  auto stale = Run({"status"});
+  EXPECT_EQ(stale.code, kExitUnreachable);
+  EXPECT_TRUE(stale.err.find("nothing is listening") != std::string::npos ||
+              stale.err.find("does not exist") != std::string::npos)
+      << stale.err;
+}
+
+TEST_F(AgentctlTest, StatusMapAndServiceViews) {
+  auto st = Run({"status"});
+  ASSERT_EQ(st.code, 0) << st.err;
+  EXPECT_NE(st.out.find("Node:         node-1\n"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("Uptime:       1h2m\n"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("lxcweb1     7         tc-ingress   from_container"), std::string::npos)
+      << st.out;
+  auto get = Run({"service", "get", "web"});  // namespace default
+  ASSERT_EQ(get.code, 0) << get.err;
+  EXPECT_NE(get.out.find("10.244.1.12:8080   terminating   no      default/web-2"),
+            std::string::npos)
+      << get.out;
+  auto dump = Run({"map", "dump", "skiff_lb4_revnat_v1"});
+  ASSERT_EQ(dump.code, 0) << dump.err;
+  EXPECT_EQ(dump.out.substr(0, dump.out.find('\n')), "ID   ADDRESS      PORT") << dump.out;
+  auto dj = Run({"map", "dump", "skiff_lb4_revnat_v1", "-o", "json", "--limit", "1"});
+  ASSERT_EQ(dj.code, 0) << dj.err;
+  Json j = Json::parse(dj.out);
+  EXPECT_EQ(j["map"]["name"], "skiff_lb4_revnat_v1");
+  ASSERT_EQ(j["entries"].size(), 1u);
+  EXPECT_EQ(j["entries"][0]["value"]["address"], "10.96.0.10");
+  auto ver = Run({"version", "-o", "json"});
+  ASSERT_EQ(ver.code, 0) << ver.err;
+  EXPECT_EQ(Json::parse(ver.out)["server"]["version"], "9.9.9");
+}
+
+TEST(AgentctlCompletion, BashScriptCompletesCommands) {
+  std::string s = BashCompletion();
+  EXPECT_NE(s.find("complete -F _agentctl agentctl"), std::string::npos);
+  EXPECT_NE(s.find("status service endpoint ct map bpf version"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace skiff::cli
