@@ -117,7 +117,8 @@ def main(out):
     if datapath:
         md.append(f"### Datapath: short TCP connections through one ClusterIP "
                   f"({meta.get('backends')} backends; median of {meta.get('reps')} × "
-                  f"{meta.get('duration_s')} s)")
+                  f"{meta.get('duration_s')} s; iptables mode loaded with the "
+                  f"{meta.get('dp_iptables', 'nft')} backend)")
         md.append("")
         md.append("| services | " + " | ".join(modes) + " |")
         md.append("|---:|" + "---:|" * len(modes))
