@@ -11,11 +11,11 @@ COPY tools/bootstrap /src/tools/bootstrap
 RUN SKIFF_BOOTSTRAP_HELM_TOOLS=0 /src/tools/bootstrap && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
- && cmake --build /build --target skiff-agent
+ && cmake --build /build --target skiff-agent agentctl
 # The runtime stage installs exactly the Debian packages that own the shared libraries the
 # binaries load (ldd + dpkg -S), so the list cannot drift from the build.
 RUN set -eu; \
-    for f in $(ldd /build/agent/skiff-agent | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do \
+    for f in $(ldd /build/agent/skiff-agent /build/cli/agentctl | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do \
       r=$(realpath "$f"); dpkg -S "$r" 2>/dev/null || dpkg -S "${r#/usr}"; \
     done | cut -d: -f1 | sort -u > /build/runtime-packages; \
     cat /build/runtime-packages
@@ -28,6 +28,7 @@ RUN apt-get update \
       ca-certificates $(cat /tmp/runtime-packages) \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages
 COPY --from=build /build/agent/skiff-agent /usr/local/bin/skiff-agent
+COPY --from=build /build/cli/agentctl /usr/local/bin/agentctl
 # Smoke test: the binaries start (flags parse, every library resolves).
-RUN skiff-agent --version
+RUN skiff-agent --version && agentctl --version
 ENTRYPOINT ["/usr/local/bin/skiff-agent"]
