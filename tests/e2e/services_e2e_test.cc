@@ -4,7 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -174,11 +176,13 @@ TEST_F(ServicesE2E, TcpAndUdpReachEveryReadyBackend) {
 TEST_F(ServicesE2E, NoEndpointsRefusesAtOnce) {
   StartAgent();
   ASSERT_TRUE(WaitServing(kVip, 80, 10s));
+  std::chrono::steady_clock::duration slowest_tcp{};
   for (int i = 0; i < 5; i++) {
     auto t0 = std::chrono::steady_clock::now();
     std::string err;
     std::string who = TcpHello(pods_["client"].netns, kEmptyVip, 80, 3000, &err);
     auto took = std::chrono::steady_clock::now() - t0;
+    slowest_tcp = std::max(slowest_tcp, took);
     EXPECT_TRUE(who.empty());
     EXPECT_LT(took, 500ms) << "TCP connect to a service without endpoints hung: " << err;
     EXPECT_NE(err.find("refused"), std::string::npos) << err;
@@ -189,6 +193,9 @@ TEST_F(ServicesE2E, NoEndpointsRefusesAtOnce) {
     EXPECT_LT(took, 500ms) << "UDP to a service without endpoints hung: " << err;
     EXPECT_NE(err.find("refused"), std::string::npos) << err;
   }
+  // Reported, not asserted beyond the bound above (no timing assertions in tests).
+  std::printf("slowest TCP refusal of 5: %.1f ms\n",
+              std::chrono::duration<double, std::milli>(slowest_tcp).count());
 }
 
 TEST_F(ServicesE2E, RemovedEndpointStopsNewConnectionsButKeepsEstablished) {
