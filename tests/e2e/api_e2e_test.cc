@@ -191,7 +191,8 @@ TEST_F(ApiE2E, AgentctlReportsTheTrafficJustSent) {
   ASSERT_EQ(ct.code, 0) << ct.err;
   std::map<std::string, int> seen;
   int replies = 0;
-  for (const auto& e : ct.json()["entries"]) {
+  Json ct_json = ct.json();
+  for (const auto& e : ct_json["entries"]) {
     if (e["kind"] == "reply") {
       replies++;
       EXPECT_EQ(e["nat_address"], kVip);
@@ -214,11 +215,12 @@ TEST_F(ApiE2E, AgentctlReportsTheTrafficJustSent) {
   // endpoints
   Ctl ep = Agentctl({"endpoint", "list", "-o", "json"});
   ASSERT_EQ(ep.code, 0) << ep.err;
-  for (const auto& e : ep.json()["endpoints"]) {
+  Json ep_json = ep.json();
+  for (const auto& e : ep_json["endpoints"]) {
     EXPECT_EQ(e["interface"], pods_[e["name"].get<std::string>()].host_if) << e.dump();
     EXPECT_EQ(e["attached"], true) << e.dump();
   }
-  EXPECT_EQ(ep.json()["endpoints"].size(), 3u);
+  EXPECT_EQ(ep_json["endpoints"].size(), 3u);
 
   // flush the client's flows: both directions go.
   Ctl fl = Agentctl({"ct", "flush", "--ip", "10.244.1.10", "-o", "json"});
@@ -249,14 +251,16 @@ TEST_F(ApiE2E, WithTheAgentDownAgentctlSaysSoAndBpfMapStillReads) {
   Ctl maps = Agentctl({"bpf", "--bpffs-root", bpffs_root_, "map", "list", "-o", "json"});
   ASSERT_EQ(maps.code, 0) << maps.err;
   std::map<std::string, uint64_t> entries;
-  for (const auto& m : maps.json()["maps"]) entries[m["name"]] = m["entries"].get<uint64_t>();
-  EXPECT_EQ(entries["skiff_lb4_backends_v1"], 2u);
+  Json maps_json = maps.json();
+  for (const auto& m : maps_json["maps"]) entries[m["name"]] = m["entries"].get<uint64_t>();
+  EXPECT_EQ(entries["skiff_lb4_backends_v1"], 4u);  // two pods x (8080/TCP, 5353/UDP)
   EXPECT_GE(entries["skiff_ct4_global_v1"], 2u);
   Ctl dump = Agentctl(
       {"bpf", "--bpffs-root", bpffs_root_, "map", "dump", "skiff_lb4_revnat_v1", "-o", "json"});
   ASSERT_EQ(dump.code, 0) << dump.err;
   std::set<uint64_t> ports;
-  for (const auto& e : dump.json()["entries"]) {
+  Json dump_json = dump.json();
+  for (const auto& e : dump_json["entries"]) {
     EXPECT_EQ(e["value"]["address"], kVip);
     ports.insert(e["value"]["port"].get<uint64_t>());
   }
