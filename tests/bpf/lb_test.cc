@@ -166,6 +166,37 @@ void ExpectValid(const RunResult& r) {
 using Setup = std::function<void(LbEnv&)>;
 using Expect = std::function<void(LbEnv&, const RunResult&)>;
 
+// Map state right before a case's packet runs (taken by the fixture after the case's setup),
+// so every case can assert what its one packet changed.
+struct Before {
+  size_t ct = 0;
+  size_t affinity = 0;
+};
+Before g_before;
+
+size_t AffinitySize(const LbEnv& env) {
+  auto e = env.affinity.Entries();
+  return e.ok() ? e->size() : 0;
+}
+
+// What every single-packet case asserts besides its own expectations: the packet is counted
+// once, as forwarded, and conntrack kept its size (a hit), gained a flow's two entries (a new
+// flow) or one (a dead flow's service entry rebalanced: its new reply entry sits beside the
+// old one until that expires); an untouched packet changes no map.
+void ExpectForwardedState(const LbEnv& env, bool translated) {
+  ExpectMetrics(env, 1);
+  size_t ct = env.CtSize();
+  if (translated) {
+    EXPECT_TRUE(ct >= g_before.ct && ct <= g_before.ct + 2)
+        << "conntrack went from " << g_before.ct << " to " << ct << " entries";
+    EXPECT_GE(ct, 2u);
+    EXPECT_GE(AffinitySize(env), g_before.affinity);
+  } else {
+    EXPECT_EQ(ct, g_before.ct) << "an untouched packet changed conntrack";
+    EXPECT_EQ(AffinitySize(env), g_before.affinity);
+  }
+}
+
 Case Translated(std::string name, std::string desc, Setup setup, Bytes in, Bytes out,
                 Expect expect) {
   return Case{std::move(name),
@@ -176,6 +207,7 @@ Case Translated(std::string name, std::string desc, Setup setup, Bytes in, Bytes
               std::move(out),
               [expect](LbEnv& env, const RunResult& r) {
                 ExpectValid(r);
+                ExpectForwardedState(env, true);
                 if (expect) expect(env, r);
               }};
 }
@@ -189,6 +221,7 @@ Case Untouched(std::string name, std::string desc, Setup setup, Bytes in, Expect
               TC_ACT_OK,
               std::move(out),
               [expect](LbEnv& env, const RunResult& r) {
+                ExpectForwardedState(env, false);
                 if (expect) expect(env, r);
               }};
 }
@@ -205,6 +238,8 @@ Case Dropped(std::string name, std::string desc, Setup setup, Bytes in, int reas
               [reason, expect](LbEnv& env, const RunResult& r) {
                 EXPECT_EQ(env.Metric(kDir, reason), 1u) << SkiffDropReasonName(reason);
                 EXPECT_EQ(env.MetricTotal(kDir), 1u);
+                EXPECT_EQ(env.CtSize(), g_before.ct) << "a dropped packet changed conntrack";
+                EXPECT_EQ(AffinitySize(env), g_before.affinity);
                 if (expect) expect(env, r);
               }};
 }
@@ -1102,7 +1137,11 @@ TEST_P(LbCaseTest, Runs) {
   LbEnv* env = LbTest::env();
   ASSERT_NE(env, nullptr) << "the lxc object failed to load";
   ASSERT_TRUE(env->Reset().ok());
-  RunBpfCase(ProgKind::kTc, env->prog_fd(), *env, GetParam());
+  Case c = GetParam();
+  if (c.setup) c.setup(*env);
+  c.setup = nullptr;
+  g_before = Before{env->CtSize(), AffinitySize(*env)};
+  RunBpfCase(ProgKind::kTc, env->prog_fd(), *env, c);
 }
 
 TEST_P(LbSequenceTest, Runs) {
