@@ -18,7 +18,7 @@
  *    (slots after `count`); skiff_lb4_backend.state is only a hint used for affinity.
  *  - A new flow picks uniformly among slots 1..count, or among 1..terminating_count when
  *    count == 0. count == 0 && terminating_count == 0 in the SKIFF_SCOPE_EXTERNAL slot 0
- *    means "no endpoints": new flows are rejected with ICMP port unreachable.
+ *    means "no endpoints": new flows are rejected (TCP: RST, UDP: ICMP port unreachable).
  *  - The SKIFF_SCOPE_EXTERNAL slot 0 is authoritative for flags, rev_nat_id and
  *    affinity_timeout. With SKIFF_SVC_F_INT_LOCAL set there, pod traffic takes its counts
  *    and slots from the SKIFF_SCOPE_INTERNAL entries; a missing internal slot 0 or one with
