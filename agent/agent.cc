@@ -58,6 +58,19 @@ loader::DatapathOptions DatapathOptionsFrom(const AgentConfig& cfg) {
   return o;
 }
 
+// This node's addresses from its Node object (InternalIP, ExternalIP): the policy HOST
+// identity, so pod traffic to the node itself (kubelet, node-local DNS) is never denied.
+std::vector<model::IpAddr> NodeAddresses(const model::ObjectSnapshot& snap,
+                                         const std::string& node) {
+  std::vector<model::IpAddr> out;
+  auto it = snap.nodes.find(model::NamespacedName{"", node});
+  if (it == snap.nodes.end()) return out;
+  for (const auto& a : it->second->addresses)
+    if (a.type == "InternalIP" || a.type == "ExternalIP")
+      if (auto ip = model::IpAddr::Parse(a.address)) out.push_back(*ip);
+  return out;
+}
+
 // Re-applies the desired state whenever the store changes, and retries after errors.
 class ReconcileLoop {
  public:
@@ -80,7 +93,7 @@ class ReconcileLoop {
     // policy when the service starts sending it traffic.
     std::vector<std::string> policy_errors;
     if (pol_) {
-      policy::Compiled compiled = policy::Compile(snap, {node_, {}});
+      policy::Compiled compiled = policy::Compile(snap, {node_, NodeAddresses(snap, node_)});
       for (const auto& w : compiled.warnings) spdlog::warn("policy: {}", w);
       policy::PolicyApplyResult pr = pol_->Apply(compiled, snap.synced);
       if (pr.policy_written || pr.policy_deleted || pr.ipcache_written || pr.ipcache_deleted)
