@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -22,6 +23,7 @@
 #include "agent/loader/tc.h"
 #include "agent/model/compute.h"
 #include "agent/model/object_store.h"
+#include "agent/observe/server.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/reconciler.h"
 #include "agent/reconcile/lb_reconciler.h"
@@ -77,6 +79,7 @@ class ReconcileLoop {
   ReconcileLoop(model::ObjectStore* store, reconcile::LbReconciler* rec, std::string node)
       : store_(store), rec_(rec), node_(std::move(node)) {}
   void set_policy(policy::PolicyReconciler* pol) { pol_ = pol; }
+  void set_observer(observe::ObserveBoard* board) { board_ = board; }
 
   // Returns whether it reconciled (and so has a new state to publish to the API).
   bool MaybeRun() {
@@ -86,6 +89,7 @@ class ReconcileLoop {
     if (gen == applied_generation_ && !retry) return false;
     last_run_ = now;
     model::ObjectSnapshot snap = store_->Snapshot();
+    if (board_) board_->QueuedUpdate(snap.changed_at);
     std::vector<std::string> warnings;
     model::DesiredState desired = model::ComputeDesiredState(snap, node_, &warnings);
     for (const auto& w : warnings) spdlog::warn("{}", w);
@@ -116,6 +120,10 @@ class ReconcileLoop {
           res.frontends_deleted, res.backends_written, res.backends_deleted);
     for (const auto& e : res.errors) spdlog::error("reconcile: {}", e);
     failing_ = !res.ok();
+    if (board_) {
+      auto done = std::chrono::steady_clock::now();
+      board_->Reconciled(res.ok(), snap.synced, done - now, done - snap.changed_at);
+    }
     if (snap.synced && !synced_logged_) {
       spdlog::info("all sources synced; deletions enabled");
       synced_logged_ = true;
@@ -136,6 +144,7 @@ class ReconcileLoop {
   reconcile::LbReconciler* rec_;
   std::string node_;
   policy::PolicyReconciler* pol_ = nullptr;
+  observe::ObserveBoard* board_ = nullptr;  // metrics and health, when serving
   uint64_t applied_generation_ = ~0ull;
   bool failing_ = false;
   bool synced_logged_ = false;
@@ -156,6 +165,19 @@ void PublishApiState(api::StateBoard& board, const ReconcileLoop& loop,
   for (const auto& a : attacher.attachments())
     s->programs.push_back({a.iface, a.ifindex, loader::TcDirectionName(a.dir), a.program});
   board.Publish(std::move(s));
+}
+
+// Readiness needs every interface matching --endpoint-ifaces attached; the attacher only
+// knows its successes, so compare against a fresh link list (only on link changes).
+void PublishAttachments(observe::ObserveBoard& board, const loader::IfaceMatcher& matcher,
+                        const loader::Attacher& attacher) {
+  std::set<int> attached;
+  for (const auto& a : attacher.attachments()) attached.insert(a.ifindex);
+  std::vector<std::string> missing;
+  if (auto links = loader::ListLinks(); links.ok())
+    for (const auto& l : *links)
+      if (matcher.Matches(l.name) && !attached.count(l.ifindex)) missing.push_back(l.name);
+  board.SetAttachments(static_cast<int>(attached.size()), std::move(missing));
 }
 
 }  // namespace
@@ -212,6 +234,26 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   ReconcileLoop loop(&store, &rec, cfg.node_name);
   loop.set_policy(&pol);
 
+  // Metrics and health endpoints; a listener that cannot bind is logged, not fatal: the
+  // datapath matters more than its metrics (and the chart's probes will report it).
+  observe::ObserveBoard board_obs;
+  loop.set_observer(&board_obs);
+  board_obs.SetSources(store.Sources());
+  const loader::IfaceMatcher obs_matcher(cfg.endpoint_ifaces);
+  PublishAttachments(board_obs, obs_matcher, attacher);
+  observe::ServerOptions obs_opts;
+  obs_opts.metrics_listen = cfg.metrics_listen;
+  obs_opts.healthz_listen = cfg.healthz_listen;
+  obs_opts.bpffs_root = cfg.bpffs_root;
+  obs_opts.build = {SKIFF_VERSION, __VERSION__};
+  auto obs_server = observe::ObserveServer::Start(obs_opts, &board_obs);
+  if (!obs_server.ok())
+    spdlog::error("metrics/health endpoints disabled: {}", obs_server.status().ToString());
+  else if (!cfg.metrics_listen.empty() || !cfg.healthz_listen.empty())
+    spdlog::info("metrics on {} (port {}), node health check on {} (port {})",
+                 cfg.metrics_listen, (*obs_server)->metrics_port(), cfg.healthz_listen,
+                 (*obs_server)->healthz_port());
+
   // The API starts once the datapath is loaded; it reads pinned maps directly and the main
   // loop's state through `board`. Declared after `dp`, so it stops before the maps close.
   api::StateBoard board;
@@ -227,6 +269,8 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   bool links_changed = false;
   while (true) {
     if (loop.MaybeRun() || links_changed) PublishApiState(board, loop, store, attacher);
+    board_obs.SetSources(store.Sources());
+    if (links_changed) PublishAttachments(board_obs, obs_matcher, attacher);
     links_changed = false;
     pollfd fds[2] = {{*sigfd, POLLIN, 0}, {watcher->fd(), POLLIN, 0}};
     int n = poll(fds, 2, 100);

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/api/server.h"
+#include "agent/observe/server.h"
 
 namespace skiff {
 
@@ -108,6 +109,14 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--policy-ct-max", c.policy_ct_max, "Policy conntrack entries (LRU)")
       ->capture_default_str();
+  app.add_option("--metrics-listen", c.metrics_listen,
+                 "Serve /metrics (Prometheus), /healthz and /readyz on ADDR:PORT (\"\": off)")
+      ->type_name("ADDR:PORT")
+      ->capture_default_str();
+  app.add_option("--healthz-listen", c.healthz_listen,
+                 "Serve kube-proxy's node health check (/healthz, /livez) on ADDR:PORT (\"\": off)")
+      ->type_name("ADDR:PORT")
+      ->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
@@ -126,6 +135,13 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
     return absl::InvalidArgumentError(e.what());
   }
   if (auto st = api::ValidateServerOptions(ApiServerOptions(c)); !st.ok()) return st;
+  for (auto [flag, addr] : {std::pair<const char*, const std::string*>{"--metrics-listen",
+                                                                        &c.metrics_listen},
+                            {"--healthz-listen", &c.healthz_listen}}) {
+    if (addr->empty()) continue;
+    if (auto hp = observe::SplitHostPort(*addr); !hp.ok())
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": ", hp.status().message()));
+  }
   if (c.node_name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof(host) - 1);

@@ -42,6 +42,10 @@ struct AgentConfig {
   std::string api_tls_client_ca;  // PEM CA: clients must present a certificate it signed
   bool api_insecure = false;      // allow --api-listen without TLS
 
+  // Metrics and health (docs/metrics.md); empty disables a listener.
+  std::string metrics_listen = "0.0.0.0:9890";   // /metrics, /healthz, /readyz
+  std::string healthz_listen = "0.0.0.0:10256";  // kube-proxy's node health check
+
   // Logging
   std::string log_level = "info";   // trace, debug, info, warn, error
   std::string log_format = "text";  // text, json

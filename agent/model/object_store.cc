@@ -148,6 +148,7 @@ uint64_t ObjectStore::WaitForChange(uint64_t seen, std::chrono::milliseconds tim
 
 void ObjectStore::BumpLocked() {
   ++objects_.generation;
+  objects_.changed_at = std::chrono::steady_clock::now();
   changed_.notify_all();
 }
 

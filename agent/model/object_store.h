@@ -27,6 +27,9 @@ using ObjectMap = std::map<NamespacedName, std::shared_ptr<const T>>;
 // A consistent copy of the store at one generation. Objects are shared, never copied.
 struct ObjectSnapshot {
   uint64_t generation = 0;
+  // When this generation was made (a source delivered a change): where the sync-latency
+  // metric starts counting.
+  std::chrono::steady_clock::time_point changed_at{};
   // True once at least one source is registered and every registered source has completed
   // its first full read. Until then, a missing object may just not have arrived yet, so the
   // reconciler must not delete anything.
