@@ -1,5 +1,7 @@
 #include "agent/loader/datapath.h"
 
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "agent/loader/pinned_maps.h"
 #include "maps/config.h"
@@ -45,6 +47,11 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
       return ErrnoStatus(err, absl::StrCat("setting ", sz.flag, " = ", sz.max));
   }
 
+  // A conntrack map created by this load is empty, so its hint bitmap is complete from the
+  // start and may skip lookups at once (maps/ct.h); a pinned one must go through warm-up.
+  const std::string ct_pin = absl::StrCat(o.bpffs_root, "/", SKIFF_STR(SKIFF_MAP_CT4));
+  const bool fresh_ct = access(ct_pin.c_str(), F_OK) != 0;
+
   auto migrations = PreparePinnedMaps(s->obj, o.bpffs_root);
   if (!migrations.ok()) return migrations.status();
   if (auto st = dp->skel_.Load(lxc_bpf__load); !st.ok()) {
@@ -52,6 +59,15 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
     return absl::Status(st.code(), absl::StrCat("loading the service datapath: ", st.message()));
   }
   if (auto st = FinishMigrations(s->obj, *migrations); !st.ok()) return st;
+  if (fresh_ct) {
+    auto hint = Map<__u32, skiff_ct_hint>::From(s->maps.SKIFF_MAP_CT4_HINT);
+    if (!hint.ok()) return hint.status();
+    auto cur = hint->Lookup(0);
+    if (!cur.ok()) return cur.status();
+    skiff_ct_hint h = cur->value_or(skiff_ct_hint{});
+    h.state = SKIFF_CT_HINT_ARMED;
+    if (auto st = hint->Update(0, h); !st.ok()) return st;
+  }
   for (const auto& m : *migrations)
     dp->migrated_.push_back(absl::StrCat(m.name, ": ", m.old_max, " -> ", m.new_max, " entries"));
 
