@@ -173,6 +173,11 @@ void PerPacket(const Options& o) {
   int policies = 1000;
   Cluster c;
   Generate(c, small, policies);
+  // One local pod that no policy selects, for the "destination not isolated" case: every
+  // generated pod carries an app label some policy selects.
+  const int open_dst = small.pods;
+  c.Pod("ns0", "pod-open", PodIp(open_dst), {{"app", "unselected"}},
+        {{"http", 8080, model::Protocol::kTcp}}, "node-1");
   policy::Compiled compiled = policy::Compile(c.Snapshot(), {"node-1", {}});
   auto res = rec.Apply(compiled, true);
   if (!res.ok()) {
@@ -208,11 +213,10 @@ void PerPacket(const Options& o) {
     std::fprintf(stderr, "generator found no allowed/denied pairs\n");
     std::exit(1);
   }
-  int open_dst = -1;  // a local pod no policy selects: its hook only finds "not isolated"
-  for (int d = 0; d < small.local && open_dst < 0; d++)
-    if (!compiled.endpoints.at({absl::StrCat("ns", d % 10), absl::StrCat("pod-", d)})
-             .ingress_isolated)
-      open_dst = d;
+  if (compiled.endpoints.at({"ns0", "pod-open"}).ingress_isolated) {
+    std::fprintf(stderr, "generator: pod-open is selected by a policy\n");
+    std::exit(1);
+  }
 
   auto tcp = [](int s, int d, uint16_t sport, uint16_t dport, uint8_t flags) {
     return PacketBuilder()
@@ -230,7 +234,7 @@ void PerPacket(const Options& o) {
   const Bytes eg_deny = tcp(eg_src, eg_bad, 999, 53, 0x02);
   const Bytes in_est = tcp(in_ok, in_dst, 1000, in_port, 0x10);
   const Bytes eg_est = tcp(eg_src, eg_ok, 1000, 53, 0x10);
-  const Bytes open_syn = tcp(in_ok, open_dst >= 0 ? open_dst : in_dst, 998, 9999, 0x02);
+  const Bytes open_syn = tcp(in_ok, open_dst, 998, 9999, 0x02);
   int to = bpf_program__fd(lb.skel->progs.to_container);
   int from = bpf_program__fd(lb.skel->progs.from_container);
   int empty_fd = bpf_program__fd((*empty)->progs.bench_empty);
