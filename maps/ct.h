@@ -17,6 +17,10 @@
  * packet update both); each refreshes its own `expires` when a packet uses it. A hairpin
  * flow's reply entry is keyed {backend -> hairpin address} and its orig_addr/orig_port name
  * the client; the service entry's orig_addr/orig_port are the client's own address/port.
+ *
+ * A reply entry of a closing flow never translates a new handshake: a direct connection from
+ * the same client port to the backend reuses its key, so a SYN or SYN-ACK hitting it, or a
+ * direct SYN on its reverse tuple, deletes it (docs/datapath.md, "Stale reply entries").
  */
 #ifndef SKIFF_MAPS_CT_H_
 #define SKIFF_MAPS_CT_H_

@@ -63,6 +63,17 @@ static __always_inline int skiff_ct_is_reopen(const struct skiff_ct_entry *e, __
          (e->flags & (SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RX_CLOSING));
 }
 
+/* A reply entry outlives its flow by the closing lifetime, and its key {backend -> client} is
+ * also the reply tuple of a direct connection from the same client port to the backend's pod
+ * address. A segment carrying SYN (SYN-ACK, or a SYN) on a closing flow starts a new handshake
+ * on that tuple: it belongs to the new connection, never to the finishing one, and must not be
+ * reverse-NATed. (A live, non-closing entry is genuinely ambiguous and keeps translating;
+ * docs/datapath.md.) */
+static __always_inline int skiff_ct_reply_is_stale(const struct skiff_ct_entry *e, __u8 tcp_flags) {
+  return (tcp_flags & SKIFF_TCP_SYN) &&
+         (e->flags & (SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RX_CLOSING));
+}
+
 /* The entry for k, or NULL when absent or expired (an expired entry is dead even before the
  * agent's GC removes it). */
 static __always_inline struct skiff_ct_entry *skiff_ct4_lookup(const struct skiff_ct4_key *k,

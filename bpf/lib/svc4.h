@@ -4,7 +4,8 @@
  *   2. a flow's reply entry   -> reverse NAT: the reply appears to come from the frontend;
  *   3. a frontend             -> new flow: pick a backend, create both entries, DNAT;
  *      a frontend without backends rejects (TCP: RST, UDP: ICMP port unreachable);
- *   4. anything else passes untouched.
+ *   4. anything else passes untouched; a direct (non-service) SYN first deletes the reply
+ *      entry of a closing flow on its reverse tuple, so that flow cannot NAT its SYN-ACK.
  * Fragments: docs/datapath.md. */
 #ifndef SKIFF_BPF_LIB_SVC4_H_
 #define SKIFF_BPF_LIB_SVC4_H_
@@ -125,6 +126,22 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
   return skiff_svc4_dnat(skb, pkt, &e);
 }
 
+/* Deletes the reply entry {daddr:dport -> saddr:sport} of a closing flow: the client is
+ * opening a direct connection on the tuple that flow's replies used (the caller has checked
+ * that the packet is a pure TCP SYN and not to a frontend). A live entry is left alone. */
+static __always_inline void skiff_svc4_drop_stale_reply(const struct skiff_pkt *pkt,
+                                                        struct skiff_ct_hint *hint, int armed,
+                                                        __u32 *now) {
+  if (armed && !skiff_ct_hint_test(
+                   hint, skiff_ct_hint_bit(pkt->daddr[0], pkt->dport, IPPROTO_TCP, SKIFF_CT_REPLY)))
+    return;
+  struct skiff_ct4_key rk;
+  skiff_ct4_key_init(&rk, pkt->daddr[0], pkt->saddr[0], pkt->dport, pkt->sport, IPPROTO_TCP,
+                     SKIFF_CT_REPLY);
+  struct skiff_ct_entry *e = skiff_ct4_lookup(&rk, now);
+  if (e && skiff_ct_reply_is_stale(e, pkt->tcp_flags)) bpf_map_delete_elem(&SKIFF_MAP_CT4, &rk);
+}
+
 /* Returns TC_ACT_OK (possibly translated), TC_ACT_REDIRECT (reject sent, already counted) or
  * a negative SKIFF_DROP_* code. */
 static __always_inline int skiff_svc4_from_container(struct __sk_buff *skb,
@@ -163,14 +180,28 @@ static __always_inline int skiff_svc4_from_container(struct __sk_buff *skb,
     e = skiff_ct4_lookup(&k, &now);
     if (e) {
       if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
-      if (!armed && hint)
-        skiff_ct_hint_set(hint, skiff_ct_hint_bit(k.saddr, k.sport, proto, SKIFF_CT_REPLY));
-      skiff_ct4_account(&k, e, pkt->tcp_flags, pkt->l3_len, now);
-      return skiff_svc4_rev_nat(skb, pkt, e);
+      if (proto == IPPROTO_TCP && skiff_ct_reply_is_stale(e, pkt->tcp_flags)) {
+        /* A new handshake on the tuple of a closing flow (e.g. the SYN-ACK of a direct
+         * connection from the same client port): the entry is dead, the packet passes. */
+        bpf_map_delete_elem(&SKIFF_MAP_CT4, &k);
+        e = 0;
+      } else {
+        if (!armed && hint)
+          skiff_ct_hint_set(hint, skiff_ct_hint_bit(k.saddr, k.sport, proto, SKIFF_CT_REPLY));
+        skiff_ct4_account(&k, e, pkt->tcp_flags, pkt->l3_len, now);
+        return skiff_svc4_rev_nat(skb, pkt, e);
+      }
     }
   }
   const struct skiff_lb4_service *fe = skiff_lb4_frontend(pkt->daddr[0], pkt->dport, proto);
-  if (!fe) return TC_ACT_OK;
+  if (!fe) {
+    /* A non-service SYN (pure, no ACK) to a backend address:port may reuse the tuple of a
+     * closing service flow: drop that flow's reply entry now, before the backend's SYN-ACK
+     * comes back. Only SYNs whose reverse tuple's hint bit is set pay a lookup. */
+    if (proto == IPPROTO_TCP && (pkt->tcp_flags & (SKIFF_TCP_SYN | SKIFF_TCP_ACK)) == SKIFF_TCP_SYN)
+      skiff_svc4_drop_stale_reply(pkt, hint, armed, &now);
+    return TC_ACT_OK;
+  }
   if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
   return skiff_svc4_new_flow(skb, pkt, fe, hint, now);
 }

@@ -848,6 +848,35 @@ std::vector<Case> Cases() {
         ASSERT_TRUE(e.has_value());
         EXPECT_EQ(e->packets, 0u);
       }));
+  // A closing flow written behind the hint's back (no bit set), as stale-entry cases below.
+  auto closing_flow = [](LbEnv& env) {
+    InjectFlow(kClient, 40000, kVip, 80, kB1, 8080, 1)(env);
+    auto rk = LbEnv::CtKey(kB1, kClient, 8080, 40000, kTcp, SKIFF_CT_REPLY);
+    auto e = env.Ct(rk);
+    ASSERT_TRUE(e.has_value());
+    e->flags |= SKIFF_CT_F_TX_CLOSING;
+    Must(env.ct.Update(rk, *e));
+  };
+  c.push_back(Untouched(
+      "direct_syn_hint_clear_no_lookup",
+      "armed, a direct SYN whose reverse tuple's reply bit is clear does no conntrack lookup: "
+      "a closing reply entry written behind the hint's back stays",
+      Then(HintState(SKIFF_CT_HINT_ARMED), closing_flow), Tcp(kClient, 40000, kB1, 8080, tcp::kSyn),
+      [](LbEnv& env, const RunResult&) {
+        EXPECT_TRUE(env.Ct(LbEnv::CtKey(kB1, kClient, 8080, 40000, kTcp, SKIFF_CT_REPLY)));
+      }));
+  c.push_back(
+      Case{"direct_syn_warming_drops_stale_reply",
+           "while warming, a direct SYN finds the closing reply entry on its reverse tuple without "
+           "a hint bit and deletes it; the SYN passes untouched",
+           Tcp(kClient, 40000, kB1, 8080, tcp::kSyn),
+           Then(HintState(SKIFF_CT_HINT_WARMING, 3600), closing_flow), TC_ACT_OK,
+           Tcp(kClient, 40000, kB1, 8080, tcp::kSyn), [](LbEnv& env, const RunResult&) {
+             ExpectMetrics(env, 1);
+             EXPECT_EQ(env.CtSize(), g_before.ct - 1);
+             EXPECT_FALSE(env.Ct(LbEnv::CtKey(kB1, kClient, 8080, 40000, kTcp, SKIFF_CT_REPLY)));
+             EXPECT_TRUE(env.Ct(LbEnv::CtKey(kClient, kVip, 40000, 80, kTcp, SKIFF_CT_SERVICE)));
+           }});
   c.push_back(Translated("hint_warming_finds_older_entry",
                          "while warming, an entry older than the hint is found and its bit set",
                          Then(HintState(SKIFF_CT_HINT_WARMING, 3600),
@@ -1053,6 +1082,110 @@ std::vector<Sequence> Sequences() {
                                 8080, 2, 0, tcp::kSyn, SKIFF_CT_LIFETIME_TCP_SYN, 1});
                }),
       }});
+  // A ClusterIP flow C:40000 -> vip:80 -> B1:8080, handshake complete.
+  auto handshake = [=](std::vector<Case> rest) {
+    std::vector<Case> steps{
+        Step("SYN", Tcp(kClient, 40000, kVip, 80, kSyn), TC_ACT_OK,
+             Tcp(kClient, 40000, kB1, 8080, kSyn), nullptr),
+        Step("SYN-ACK", Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), TC_ACT_OK,
+             Tcp(kVip, 80, kClient, 40000, kSyn | kAck), nullptr),
+        Step("ACK", Tcp(kClient, 40000, kVip, 80, kAck), TC_ACT_OK,
+             Tcp(kClient, 40000, kB1, 8080, kAck), both(SKIFF_CT_F_SEEN_NON_SYN, -1)),
+    };
+    steps.insert(steps.end(), rest.begin(), rest.end());
+    return steps;
+  };
+  auto rst_closes =
+      Step("RST from the client (SO_LINGER 0)", Tcp(kClient, 40000, kVip, 80, kRst), TC_ACT_OK,
+           Tcp(kClient, 40000, kB1, 8080, kRst),
+           both(SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_TX_CLOSING, SKIFF_CT_LIFETIME_TCP_CLOSING));
+  auto reply_gone = [=](LbEnv& env, const RunResult&) {
+    EXPECT_FALSE(env.Ct(rep_key).has_value()) << "stale reply entry still there";
+  };
+  s.push_back(Sequence{
+      "direct_connect_after_service_rst",
+      "a ClusterIP flow closed by RST, then a direct connection from the same client port to "
+      "the backend's pod address: the direct SYN deletes the stale reply entry and the "
+      "backend's SYN-ACK passes untouched",
+      WithWeb({1}),
+      handshake({
+          rst_closes,
+          Step("direct SYN to the backend", Tcp(kClient, 40000, kB1, 8080, kSyn), TC_ACT_OK,
+               Tcp(kClient, 40000, kB1, 8080, kSyn),
+               [=](LbEnv& env, const RunResult& r) {
+                 reply_gone(env, r);
+                 ExpectCt(env,
+                          {svc_key, kB1, 8080, 1, SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_TX_CLOSING});
+                 EXPECT_EQ(env.CtSize(), 1u);
+               }),
+          Step("backend's SYN-ACK", Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), TC_ACT_OK,
+               Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), reply_gone),
+          Step("direct ACK", Tcp(kClient, 40000, kB1, 8080, kAck), TC_ACT_OK,
+               Tcp(kClient, 40000, kB1, 8080, kAck), nullptr),
+          Step("backend's data", Tcp(kB1, 8080, kClient, 40000, kAck | tcp::kPsh), TC_ACT_OK,
+               Tcp(kB1, 8080, kClient, 40000, kAck | tcp::kPsh),
+               [=](LbEnv& env, const RunResult& r) {
+                 reply_gone(env, r);
+                 ExpectMetrics(env, 8);
+               }),
+      })});
+  s.push_back(
+      Sequence{"stale_reply_synack_after_service_rst",
+               "the direct SYN did not pass this program (or passed before the RST): the backend's "
+               "SYN-ACK on the closing flow's reply entry deletes it and passes untouched",
+               WithWeb({1}),
+               handshake({
+                   rst_closes,
+                   Step("backend's SYN-ACK", Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), TC_ACT_OK,
+                        Tcp(kB1, 8080, kClient, 40000, kSyn | kAck),
+                        [=](LbEnv& env, const RunResult& r) {
+                          reply_gone(env, r);
+                          EXPECT_EQ(env.CtSize(), 1u);
+                          ExpectMetrics(env, 5);
+                        }),
+               })});
+  s.push_back(Sequence{
+      "stale_reply_after_backend_rst",
+      "the backend reset the ClusterIP flow (RX_CLOSING): a later SYN-ACK from the same "
+      "backend port to the same client port passes untouched and the entry goes",
+      WithWeb({1}),
+      handshake({
+          Step(
+              "RST from the backend", Tcp(kB1, 8080, kClient, 40000, kRst | kAck), TC_ACT_OK,
+              Tcp(kVip, 80, kClient, 40000, kRst | kAck),
+              both(SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_RX_CLOSING, SKIFF_CT_LIFETIME_TCP_CLOSING)),
+          Step("backend's SYN-ACK", Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), TC_ACT_OK,
+               Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), reply_gone),
+      })});
+  s.push_back(
+      Sequence{"live_flow_direct_syn_ambiguous",
+               "the ClusterIP flow is live (not closing): a direct SYN on the same post-NAT tuple "
+               "leaves its reply entry, and the backend's SYN-ACK is still reverse-NATed (two live "
+               "flows with one backend-side tuple are ambiguous; docs/datapath.md)",
+               WithWeb({1}),
+               handshake({
+                   Step("direct SYN to the backend", Tcp(kClient, 40000, kB1, 8080, kSyn),
+                        TC_ACT_OK, Tcp(kClient, 40000, kB1, 8080, kSyn),
+                        both(SKIFF_CT_F_SEEN_NON_SYN, SKIFF_CT_LIFETIME_TCP_ESTABLISHED)),
+                   Step("backend's SYN-ACK", Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), TC_ACT_OK,
+                        Tcp(kVip, 80, kClient, 40000, kSyn | kAck),
+                        [=](LbEnv& env, const RunResult& r) {
+                          both(SKIFF_CT_F_SEEN_NON_SYN, SKIFF_CT_LIFETIME_TCP_ESTABLISHED)(env, r);
+                          EXPECT_EQ(env.CtSize(), 2u);
+                        }),
+               })});
+  s.push_back(Sequence{
+      "reopen_via_vip_after_rst_still_translates",
+      "after an RST, a new SYN to the vip reopens the tuple: its fresh reply entry is not "
+      "closing, so the backend's SYN-ACK is reverse-NATed as usual",
+      WithWeb({1}),
+      handshake({
+          rst_closes,
+          Step("SYN again to the vip", Tcp(kClient, 40000, kVip, 80, kSyn), TC_ACT_OK,
+               Tcp(kClient, 40000, kB1, 8080, kSyn), both(0, SKIFF_CT_LIFETIME_TCP_SYN)),
+          Step("backend's SYN-ACK", Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), TC_ACT_OK,
+               Tcp(kVip, 80, kClient, 40000, kSyn | kAck), both(0, SKIFF_CT_LIFETIME_TCP_SYN)),
+      })});
   s.push_back(
       Sequence{"affinity_sticks",
                "six connections from one client all land on the backend its affinity entry names",
