@@ -147,8 +147,11 @@ TEST_F(ReconcilerTest, NewPodGetsItsEndpointEntryAfterItsAllowEntries) {
       first_delete = i;
       break;
     }
-  for (size_t i = 0; i < log.size(); i++)
-    if (log[i] == "update policy") EXPECT_LT(i, first_ipcache) << "allow entries come first";
+  for (size_t i = 0; i < log.size(); i++) {
+    if (log[i] == "update policy") {
+      EXPECT_LT(i, first_ipcache) << "allow entries come first";
+    }
+  }
   EXPECT_LT(first_ipcache, first_delete) << "deletions come last";
   EXPECT_NE(first_delete, log.size()) << "db's entries are deleted";
 }
