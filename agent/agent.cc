@@ -250,9 +250,8 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   if (!obs_server.ok())
     spdlog::error("metrics/health endpoints disabled: {}", obs_server.status().ToString());
   else if (!cfg.metrics_listen.empty() || !cfg.healthz_listen.empty())
-    spdlog::info("metrics on {} (port {}), node health check on {} (port {})",
-                 cfg.metrics_listen, (*obs_server)->metrics_port(), cfg.healthz_listen,
-                 (*obs_server)->healthz_port());
+    spdlog::info("metrics on {} (port {}), node health check on {} (port {})", cfg.metrics_listen,
+                 (*obs_server)->metrics_port(), cfg.healthz_listen, (*obs_server)->healthz_port());
 
   // The API starts once the datapath is loaded; it reads pinned maps directly and the main
   // loop's state through `board`. Declared after `dp`, so it stops before the maps close.

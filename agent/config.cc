@@ -135,9 +135,9 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
     return absl::InvalidArgumentError(e.what());
   }
   if (auto st = api::ValidateServerOptions(ApiServerOptions(c)); !st.ok()) return st;
-  for (auto [flag, addr] : {std::pair<const char*, const std::string*>{"--metrics-listen",
-                                                                        &c.metrics_listen},
-                            {"--healthz-listen", &c.healthz_listen}}) {
+  for (auto [flag, addr] :
+       {std::pair<const char*, const std::string*>{"--metrics-listen", &c.metrics_listen},
+        {"--healthz-listen", &c.healthz_listen}}) {
     if (addr->empty()) continue;
     if (auto hp = observe::SplitHostPort(*addr); !hp.ok())
       return absl::InvalidArgumentError(absl::StrCat(flag, ": ", hp.status().message()));

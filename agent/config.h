@@ -30,9 +30,9 @@ struct AgentConfig {
   uint32_t lb_backends_max = 65536;
   uint32_t lb_revnat_max = 65536;
   uint32_t lb_affinity_max = 65536;
-  uint32_t ipcache_max = 65536;       // ipcache LPM entries: pods + policy CIDRs + node addresses
-  uint32_t policy_map_max = 262144;   // NetworkPolicy allow entries over all local endpoints
-  uint32_t policy_ct_max = 262144;    // policy conntrack (LRU)
+  uint32_t ipcache_max = 65536;      // ipcache LPM entries: pods + policy CIDRs + node addresses
+  uint32_t policy_map_max = 262144;  // NetworkPolicy allow entries over all local endpoints
+  uint32_t policy_ct_max = 262144;   // policy conntrack (LRU)
 
   // API
   std::string api_socket = "/run/skiff/agent.sock";

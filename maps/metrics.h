@@ -22,7 +22,7 @@
 
 /* Array index for a direction and either 0 (forwarded) or a negative drop code. */
 #define SKIFF_METRICS_INDEX(dir, code) \
-  ((dir) * SKIFF_METRICS_OUTCOMES + ((code) < 0 ? 1 + SKIFF_DROP_INDEX(code) : 0))
+  ((dir)*SKIFF_METRICS_OUTCOMES + ((code) < 0 ? 1 + SKIFF_DROP_INDEX(code) : 0))
 
 struct skiff_metrics_val {
   __u64 packets;
