@@ -64,4 +64,22 @@ model::Node DecodeNode(FieldReader& r, const Field& doc) {
   return node;
 }
 
+model::Object DecodeObject(model::ObjectKind kind, FieldReader& r, const Field& doc) {
+  switch (kind) {
+    case model::ObjectKind::kService:
+      return DecodeService(r, doc);
+    case model::ObjectKind::kEndpointSlice:
+      return DecodeEndpointSlice(r, doc);
+    case model::ObjectKind::kPod:
+      return DecodePod(r, doc);
+    case model::ObjectKind::kNamespace:
+      return DecodeNamespace(r, doc);
+    case model::ObjectKind::kNode:
+      return DecodeNode(r, doc);
+    case model::ObjectKind::kNetworkPolicy:
+      return DecodeNetworkPolicy(r, doc);
+  }
+  return DecodeService(r, doc);
+}
+
 }  // namespace skiff::sources

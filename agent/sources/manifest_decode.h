@@ -15,4 +15,7 @@ model::Namespace DecodeNamespace(FieldReader& r, const Field& doc);
 model::Node DecodeNode(FieldReader& r, const Field& doc);
 model::NetworkPolicy DecodeNetworkPolicy(FieldReader& r, const Field& doc);
 
+// The decoder for `kind`; shared by the manifest and the Kubernetes API sources.
+model::Object DecodeObject(model::ObjectKind kind, FieldReader& r, const Field& doc);
+
 }  // namespace skiff::sources

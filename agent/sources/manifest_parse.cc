@@ -36,24 +36,6 @@ const KindInfo* FindKind(const std::string& kind) {
   return nullptr;
 }
 
-model::Object Decode(const KindInfo& info, FieldReader& r, const Field& doc) {
-  switch (info.object_kind) {
-    case model::ObjectKind::kService:
-      return DecodeService(r, doc);
-    case model::ObjectKind::kEndpointSlice:
-      return DecodeEndpointSlice(r, doc);
-    case model::ObjectKind::kPod:
-      return DecodePod(r, doc);
-    case model::ObjectKind::kNamespace:
-      return DecodeNamespace(r, doc);
-    case model::ObjectKind::kNode:
-      return DecodeNode(r, doc);
-    case model::ObjectKind::kNetworkPolicy:
-      return DecodeNetworkPolicy(r, doc);
-  }
-  return DecodeService(r, doc);
-}
-
 class FileParser {
  public:
   explicit FileParser(absl::string_view path) : file_(path) {}
@@ -114,7 +96,7 @@ class FileParser {
                key);
       return;
     }
-    model::Object decoded = Decode(*info, r, doc);
+    model::Object decoded = DecodeObject(info->object_kind, r, doc);
     if (!r.ok()) {
       for (FieldError& e : r.errors())
         AddError(object, std::move(e.field), std::move(e.message), key);

@@ -15,24 +15,6 @@ std::string StringAt(element e, const char* key) {
   return "";
 }
 
-model::Object Decode(model::ObjectKind kind, FieldReader& r, const Field& doc) {
-  switch (kind) {
-    case model::ObjectKind::kService:
-      return DecodeService(r, doc);
-    case model::ObjectKind::kEndpointSlice:
-      return DecodeEndpointSlice(r, doc);
-    case model::ObjectKind::kPod:
-      return DecodePod(r, doc);
-    case model::ObjectKind::kNamespace:
-      return DecodeNamespace(r, doc);
-    case model::ObjectKind::kNode:
-      return DecodeNode(r, doc);
-    case model::ObjectKind::kNetworkPolicy:
-      return DecodeNetworkPolicy(r, doc);
-  }
-  return DecodeService(r, doc);
-}
-
 absl::StatusOr<element> Parse(simdjson::dom::parser& parser, std::string_view text,
                               const std::string& what) {
   element root;
@@ -101,7 +83,7 @@ DecodedObject DecodeApiObject(const ApiResource& resource, element object) {
     return out;
   }
   FieldReader r;
-  model::Object decoded = Decode(resource.kind, r, doc);
+  model::Object decoded = DecodeObject(resource.kind, r, doc);
   if (r.ok()) {
     out.object = std::move(decoded);
   } else {
