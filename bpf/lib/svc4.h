@@ -109,10 +109,19 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
   long err = bpf_map_update_elem(&SKIFF_MAP_CT4, &rk, &e, BPF_NOEXIST);
   if (unlikely(err == -EEXIST)) {
     /* The same client port towards two frontends sharing this backend would reach it as one
-     * 4-tuple: refuse the newcomer rather than steal the live flow's replies. A dead entry, or
-     * one of the same frontend (a reopened tuple), is replaced. */
+     * 4-tuple: refuse the newcomer rather than steal a live flow's replies. A dead entry, one
+     * of the same frontend (a reopened tuple), or a closing flow of another frontend met by a
+     * new SYN (the client freed the port, e.g. after an RST) is replaced; the closing flow's
+     * service entry goes with it, so its stragglers cannot touch the new flow. */
     struct skiff_ct_entry *old = skiff_ct4_lookup(&rk, &now);
-    if (old && (old->nat_addr != vip || old->nat_port != vport)) return SKIFF_DROP_CT_TUPLE_CLASH;
+    if (old && (old->nat_addr != vip || old->nat_port != vport)) {
+      if (!(proto == IPPROTO_TCP && skiff_ct_is_reopen(old, pkt->tcp_flags)))
+        return SKIFF_DROP_CT_TUPLE_CLASH;
+      struct skiff_ct4_key osk;
+      skiff_ct4_key_init(&osk, client, old->nat_addr, cport, old->nat_port, proto,
+                         SKIFF_CT_SERVICE);
+      bpf_map_delete_elem(&SKIFF_MAP_CT4, &osk);
+    }
     err = bpf_map_update_elem(&SKIFF_MAP_CT4, &rk, &e, BPF_ANY);
   }
   if (err < 0) return SKIFF_DROP_CT_MAP_FULL;

@@ -748,6 +748,30 @@ std::vector<Case> Cases() {
         EXPECT_EQ(Ip4String(e->nat_addr), kVip);
       }));
 
+  c.push_back(Translated(
+      "two_vips_same_client_port_after_rst",
+      "once the first flow is closing (the client reset it and freed the port), a new SYN from "
+      "that port to the second frontend replaces it, the first flow's entries gone",
+      Then(two_vips, Packets({Tcp(kClient, 40000, kVip, 80, tcp::kSyn),
+                              Tcp(kClient, 40000, kVip, 80, tcp::kRst | tcp::kAck)})),
+      Tcp(kClient, 40000, kVip2, 80, kSyn), Tcp(kClient, 40000, kB1, 8080, kSyn),
+      [](LbEnv& env, const RunResult&) {
+        EXPECT_EQ(env.CtSize(), 2u);
+        auto e = env.Ct(LbEnv::CtKey(kB1, kClient, 8080, 40000, kTcp, SKIFF_CT_REPLY));
+        ASSERT_TRUE(e.has_value());
+        EXPECT_EQ(Ip4String(e->nat_addr), kVip2);
+        EXPECT_FALSE(
+            env.Ct(LbEnv::CtKey(kClient, kVip, 40000, 80, kTcp, SKIFF_CT_SERVICE)).has_value());
+      }));
+  c.push_back(Translated(
+      "two_vips_same_client_port_after_rst_reply",
+      "and the new flow's SYN-ACK carries the second frontend",
+      Then(two_vips, Packets({Tcp(kClient, 40000, kVip, 80, tcp::kSyn),
+                              Tcp(kClient, 40000, kVip, 80, tcp::kRst | tcp::kAck),
+                              Tcp(kClient, 40000, kVip2, 80, tcp::kSyn)})),
+      Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), Tcp(kVip2, 80, kClient, 40000, kSyn | kAck),
+      nullptr));
+
   // --- ICMP errors about translated flows ---
   auto dns_flow = [](LbEnv& env) {
     Must(env.AddBackend(kDnsBackend));

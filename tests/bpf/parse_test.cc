@@ -52,12 +52,24 @@ std::function<void(ParseEnv&, const RunResult&)> Expect(Want w) {
     }
     EXPECT_EQ(r.pkt.family, w.family);
     EXPECT_EQ(r.pkt.flags, w.flags);
-    if (w.l4_proto >= 0) EXPECT_EQ(r.pkt.l4_proto, w.l4_proto);
-    if (w.l4_off >= 0) EXPECT_EQ(r.pkt.l4_off, w.l4_off);
-    if (w.sport >= 0) EXPECT_EQ(ntohs(r.pkt.sport), w.sport);
-    if (w.dport >= 0) EXPECT_EQ(ntohs(r.pkt.dport), w.dport);
-    if (w.tcp_flags >= 0) EXPECT_EQ(r.pkt.tcp_flags, w.tcp_flags);
-    if (w.icmp_type >= 0) EXPECT_EQ(r.pkt.icmp_type, w.icmp_type);
+    if (w.l4_proto >= 0) {
+      EXPECT_EQ(r.pkt.l4_proto, w.l4_proto);
+    }
+    if (w.l4_off >= 0) {
+      EXPECT_EQ(r.pkt.l4_off, w.l4_off);
+    }
+    if (w.sport >= 0) {
+      EXPECT_EQ(ntohs(r.pkt.sport), w.sport);
+    }
+    if (w.dport >= 0) {
+      EXPECT_EQ(ntohs(r.pkt.dport), w.dport);
+    }
+    if (w.tcp_flags >= 0) {
+      EXPECT_EQ(r.pkt.tcp_flags, w.tcp_flags);
+    }
+    if (w.icmp_type >= 0) {
+      EXPECT_EQ(r.pkt.icmp_type, w.icmp_type);
+    }
     if (w.saddr && r.pkt.family == SKIFF_AF_INET) {
       EXPECT_EQ(Ip4String(r.pkt.saddr[0]), w.saddr);
     }
