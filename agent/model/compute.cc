@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/model/compute_nodeport.h"
 
 namespace skiff::model {
 namespace {
@@ -87,6 +88,12 @@ std::vector<Backend> BackendsFor(const ServicePort& svc_port,
 
 DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,
                                  std::vector<std::string>* warnings) {
+  return ComputeDesiredState(objects, node_name, {}, warnings);
+}
+
+DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,
+                                 const std::vector<IpAddr>& node_addresses,
+                                 std::vector<std::string>* warnings) {
   DesiredState state;
   const SlicesByService slices_by_service = IndexSlices(objects);
   static const std::vector<const EndpointSlice*> kNoSlices;
@@ -134,6 +141,7 @@ DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_vie
                                            "; ignored"));
         }
       }
+      AddNodePortFrontends(svc, id.ToString(), port, backends, node_addresses, state, warnings);
     }
   }
   return state;

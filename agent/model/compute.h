@@ -31,6 +31,12 @@ namespace skiff::model {
 DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,
                                  std::vector<std::string>* warnings = nullptr);
 
+// The same, plus NodePort frontends on `node_addresses` (the addresses of the --devices;
+// compute_nodeport.h).
+DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,
+                                 const std::vector<IpAddr>& node_addresses,
+                                 std::vector<std::string>* warnings);
+
 // Convenience for callers holding the store: computes from a fresh snapshot.
 DesiredState ComputeDesiredState(const ObjectStore& store, absl::string_view node_name,
                                  std::vector<std::string>* warnings = nullptr);

@@ -1,0 +1,27 @@
+// North-south frontends of a Service port: NodePort on each node address of the --devices.
+// (externalIPs and LoadBalancer ingress IPs are ordinary frontends, see compute.cc.)
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "agent/model/desired_state.h"
+#include "agent/model/objects.h"
+
+namespace skiff::model {
+
+// Rules (kube-proxy's):
+//  - Services of type NodePort or LoadBalancer get, for every port with a nodePort, one
+//    frontend {node address, nodePort, protocol} per IPv4 address in `node_addresses` (the
+//    addresses of the --devices). Never 127.0.0.1: loopback is not a device address, and
+//    NodePorts are not served on localhost (kube-proxy's nftables mode).
+//  - Its backends, affinity and externalTrafficPolicy are the Service port's, as for the
+//    externalIP and LoadBalancer frontends.
+//  - A clash with an existing frontend (two Services with the same nodePort, or a nodePort
+//    equal to another Service's port on a node address) keeps the first and warns.
+void AddNodePortFrontends(const Service& svc, const std::string& service_id,
+                          const ServicePort& port, const std::vector<Backend>& backends,
+                          const std::vector<IpAddr>& node_addresses, DesiredState& state,
+                          std::vector<std::string>* warnings);
+
+}  // namespace skiff::model

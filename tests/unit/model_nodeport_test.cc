@@ -1,0 +1,133 @@
+// Model -> NodePort, externalIP and LoadBalancer frontends (compute_nodeport.h, compute.cc).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "agent/model/compute.h"
+
+namespace skiff::model {
+namespace {
+
+IpAddr Ip(const std::string& s) {
+  std::optional<IpAddr> ip = IpAddr::Parse(s);
+  EXPECT_TRUE(ip.has_value()) << s;
+  return ip.value_or(IpAddr{});
+}
+
+FrontendKey Key(const std::string& vip, uint16_t port, Protocol proto = Protocol::kTcp) {
+  return FrontendKey{Ip(vip), port, proto};
+}
+
+Service NodePortService(const std::string& name, ServiceType type, uint16_t port,
+                        uint16_t node_port, Protocol proto = Protocol::kTcp) {
+  Service svc;
+  svc.metadata.namespace_ = "demo";
+  svc.metadata.name = name;
+  svc.spec.type = type;
+  svc.spec.cluster_ips.push_back(Ip("10.96.0.10"));
+  svc.spec.ports.push_back(ServicePort{"http", proto, port, IntOrString{8080}, node_port});
+  return svc;
+}
+
+EndpointSlice Slice(const std::string& service, const std::vector<std::string>& ips) {
+  EndpointSlice slice;
+  slice.metadata.namespace_ = "demo";
+  slice.metadata.name = service + "-1";
+  slice.metadata.labels[kServiceNameLabel] = service;
+  slice.ports.push_back(EndpointPort{"http", Protocol::kTcp, 8080});
+  for (const auto& ip : ips) {
+    Endpoint ep;
+    ep.addresses = {ip};
+    ep.node_name = ip == "10.244.1.5" ? "node-a" : "node-b";
+    slice.endpoints.push_back(ep);
+  }
+  return slice;
+}
+
+class NodePortTest : public ::testing::Test {
+ protected:
+  DesiredState Compute(std::vector<std::string> addrs = {"192.168.1.10", "172.16.0.10"}) {
+    std::vector<IpAddr> node;
+    for (const auto& a : addrs) node.push_back(Ip(a));
+    warnings_.clear();
+    return ComputeDesiredState(store_.Snapshot(), "node-a", node, &warnings_);
+  }
+  ObjectStore store_;
+  std::vector<std::string> warnings_;
+};
+
+TEST_F(NodePortTest, NodePortFrontendOnEveryDeviceAddress) {
+  store_.Upsert(NodePortService("web", ServiceType::kNodePort, 80, 30080));
+  store_.Upsert(Slice("web", {"10.244.1.5", "10.244.2.5"}));
+  DesiredState s = Compute();
+  ASSERT_EQ(s.frontends.size(), 3u);  // ClusterIP + 2 node addresses
+  for (const char* addr : {"192.168.1.10", "172.16.0.10"}) {
+    auto it = s.frontends.find(Key(addr, 30080));
+    ASSERT_NE(it, s.frontends.end()) << addr;
+    EXPECT_EQ(it->second.kind, FrontendKind::kNodePort);
+    EXPECT_EQ(it->second.service, "demo/web");
+    ASSERT_EQ(it->second.backends.size(), 2u);
+    EXPECT_TRUE(it->second.backends[0].node_local);
+    EXPECT_FALSE(it->second.backends[1].node_local);
+  }
+  EXPECT_EQ(s.frontends.count(Key("10.96.0.10", 80)), 1u);
+  EXPECT_EQ(s.frontends.count(Key("10.96.0.10", 30080)), 0u);
+}
+
+TEST_F(NodePortTest, NoNodePortFrontendForClusterIpServiceOrWithoutAddresses) {
+  store_.Upsert(NodePortService("web", ServiceType::kClusterIp, 80, 30080));
+  EXPECT_EQ(Compute().frontends.size(), 1u);
+  store_.Upsert(NodePortService("web", ServiceType::kNodePort, 80, 30080));
+  EXPECT_EQ(Compute({}).frontends.size(), 1u);
+  // Old signature: no node addresses, no NodePort frontends.
+  EXPECT_EQ(ComputeDesiredState(store_.Snapshot(), "node-a").frontends.size(), 1u);
+}
+
+TEST_F(NodePortTest, LoopbackAndIpv6NodeAddressesAreNotServed) {
+  store_.Upsert(NodePortService("web", ServiceType::kNodePort, 80, 30080));
+  DesiredState s = Compute({"127.0.0.1", "fd00::1", "192.168.1.10"});
+  EXPECT_EQ(s.frontends.size(), 2u);
+  EXPECT_EQ(s.frontends.count(Key("127.0.0.1", 30080)), 0u);
+  EXPECT_EQ(s.frontends.count(Key("192.168.1.10", 30080)), 1u);
+}
+
+TEST_F(NodePortTest, LoadBalancerGetsIngressIpExternalIpAndNodePortFrontends) {
+  Service svc = NodePortService("lb", ServiceType::kLoadBalancer, 443, 31443);
+  svc.spec.external_ips.push_back(Ip("203.0.113.7"));
+  svc.load_balancer_ingress_ips.push_back(Ip("198.51.100.9"));
+  svc.spec.external_traffic_policy = TrafficPolicy::kLocal;
+  svc.spec.session_affinity_client_ip = true;
+  svc.spec.session_affinity_timeout_s = 60;
+  store_.Upsert(svc);
+  DesiredState s = Compute({"192.168.1.10"});
+  ASSERT_EQ(s.frontends.size(), 4u);
+  EXPECT_EQ(s.frontends.at(Key("203.0.113.7", 443)).kind, FrontendKind::kExternalIp);
+  EXPECT_EQ(s.frontends.at(Key("198.51.100.9", 443)).kind, FrontendKind::kLoadBalancer);
+  const Frontend& np = s.frontends.at(Key("192.168.1.10", 31443));
+  EXPECT_EQ(np.kind, FrontendKind::kNodePort);
+  EXPECT_TRUE(np.external_traffic_local);
+  EXPECT_TRUE(np.affinity_client_ip);
+  EXPECT_EQ(np.affinity_timeout_s, 60u);
+  EXPECT_FALSE(s.frontends.at(Key("10.96.0.10", 443)).external_traffic_local);
+}
+
+TEST_F(NodePortTest, DuplicateNodePortKeepsFirstServiceAndWarns) {
+  store_.Upsert(NodePortService("a", ServiceType::kNodePort, 80, 30080));
+  Service b = NodePortService("b", ServiceType::kNodePort, 81, 30080);
+  b.spec.cluster_ips = {Ip("10.96.0.11")};
+  store_.Upsert(b);
+  DesiredState s = Compute({"192.168.1.10"});
+  EXPECT_EQ(s.frontends.at(Key("192.168.1.10", 30080)).service, "demo/a");
+  ASSERT_EQ(warnings_.size(), 1u);
+  EXPECT_THAT(warnings_[0], ::testing::HasSubstr("demo/b"));
+  EXPECT_THAT(warnings_[0], ::testing::HasSubstr("192.168.1.10:30080/TCP"));
+}
+
+TEST_F(NodePortTest, UdpNodePort) {
+  store_.Upsert(NodePortService("dns", ServiceType::kNodePort, 53, 30053, Protocol::kUdp));
+  DesiredState s = Compute({"192.168.1.10"});
+  EXPECT_EQ(s.frontends.count(Key("192.168.1.10", 30053, Protocol::kUdp)), 1u);
+  EXPECT_EQ(s.frontends.count(Key("192.168.1.10", 30053, Protocol::kTcp)), 0u);
+}
+
+}  // namespace
+}  // namespace skiff::model
