@@ -16,6 +16,8 @@
 #define SKIFF_MAP_POLICY4 skiff_policy4_v1
 #define SKIFF_MAP_POL_CT4 skiff_pol_ct4_v1
 #define SKIFF_MAP_POL_STATE skiff_pol_state_v1
+#define SKIFF_MAP_NAT4 skiff_nat4_v1
+#define SKIFF_MAP_NODE_ADDR4 skiff_node_addr4_v1
 
 #define SKIFF_STR_(x) #x
 #define SKIFF_STR(x) SKIFF_STR_(x)
