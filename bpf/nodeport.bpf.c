@@ -1,0 +1,44 @@
+/* Node-device datapath on each --devices interface (docs/north-south.md):
+ *  from_netdev (tc ingress): NodePort / externalIP / LoadBalancer traffic from outside the
+ *    node -> backend (DNAT, SNAT for backends on other nodes), replies of SNATed flows and of
+ *    pods' service flows to backends on other nodes -> reverse translation (lib/nodeport.h);
+ *  to_netdev (tc egress): counts only (the hook for host-traffic SNAT later).
+ * Shares every service and conntrack map with bpf/lxc.bpf.c (pinned by name); owns the NAT
+ * and node address maps (maps/nat.h). */
+#include "lib/common.h"
+#include "lib/config.h"
+#include "lib/maps.h"
+#include "lib/metrics.h"
+#include "lib/nodeport.h"
+#include "lib/parse.h"
+
+#define SKIFF_PULL_LEN (ETH_HLEN + 60 + 60)
+
+SEC("tc")
+int from_netdev(struct __sk_buff *skb) {
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  __u32 len = skb->len;
+  if (unlikely(data + SKIFF_PULL_LEN > data_end && data_end - data < len)) {
+    bpf_skb_pull_data(skb, len < SKIFF_PULL_LEN ? len : SKIFF_PULL_LEN);
+    data = (void *)(long)skb->data;
+    data_end = (void *)(long)skb->data_end;
+  }
+  struct skiff_pkt pkt;
+  int rc = skiff_parse_frame(data, data_end, len, &pkt);
+  if (rc == 0 && pkt.family == SKIFF_AF_INET) rc = skiff_nodeport_from_netdev(skb, &pkt);
+  if (rc < 0) {
+    skiff_metrics_count(SKIFF_DIR_FROM_NETDEV, rc, len);
+    return TC_ACT_SHOT;
+  }
+  skiff_metrics_count(SKIFF_DIR_FROM_NETDEV, 0, len);
+  return rc;
+}
+
+SEC("tc")
+int to_netdev(struct __sk_buff *skb) {
+  skiff_metrics_count(SKIFF_DIR_TO_NETDEV, 0, skb->len);
+  return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
