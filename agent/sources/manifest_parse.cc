@@ -1,7 +1,11 @@
 #include "agent/sources/manifest_parse.h"
 
 #include <exception>
+#include <string_view>
 #include <utility>
+
+#include <simdjson.h>
+#include <yaml-cpp/yaml.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -40,8 +44,7 @@ class FileParser {
  public:
   explicit FileParser(absl::string_view path) : file_(path) {}
 
-  void Document(const YAML::Node& node, const std::string& where) {
-    Field doc(node, "");
+  void Document(const Field& doc, const std::string& where) {
     if (!doc.present()) return;  // an empty document (e.g. a trailing "---")
     if (!doc.is_map()) {
       AddError(where, "", "expected a Kubernetes object (a mapping with apiVersion and kind)");
@@ -64,7 +67,7 @@ class FileParser {
         return;
       }
       for (size_t i = 0; i < doc["items"].size(); ++i) {
-        Document(doc["items"][i].node(), absl::StrCat(where, " items[", i, "]"));
+        Document(doc["items"][i].AsRoot(), absl::StrCat(where, " items[", i, "]"));
       }
       return;
     }
@@ -134,30 +137,52 @@ std::string ManifestError::ToString() const {
   return absl::StrJoin(parts, ": ");
 }
 
+namespace {
+
+bool LooksLikeJson(absl::string_view path, absl::string_view contents) {
+  if (!absl::EndsWith(path, ".json")) return false;
+  const absl::string_view body = absl::StripLeadingAsciiWhitespace(contents);
+  return !body.empty() && (body.front() == '{' || body.front() == '[');
+}
+
+// yaml-cpp's message for a file libyaml rejected: the wording manifests have always been
+// reported with ("line 2, column 1: end of sequence flow not found"). libyaml's own message
+// when yaml-cpp happens to accept the file.
+std::string SyntaxError(absl::string_view contents, const std::string& libyaml_error) {
+  try {
+    (void)YAML::LoadAll(std::string(contents));
+  } catch (const YAML::ParserException& e) {
+    return absl::StrCat("line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return libyaml_error;
+}
+
+}  // namespace
+
 ManifestParseResult ParseManifestFile(absl::string_view path, absl::string_view contents) {
   FileParser parser(path);
-  std::vector<YAML::Node> docs;
-  // yaml-cpp reports syntax errors (and some conversions) by throwing; nothing past this
-  // boundary may see an exception.
-  try {
-    docs = YAML::LoadAll(std::string(contents));
-  } catch (const YAML::ParserException& e) {
-    parser.FileError(absl::StrCat("line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ",
-                                  e.msg, " (the file is skipped; what it defined before stays)"));
-    return parser.Take();
-  } catch (const std::exception& e) {
-    parser.FileError(
-        absl::StrCat(e.what(), " (the file is skipped; what it defined before stays)"));
+  // JSON manifests go through simdjson, as the Kubernetes API's objects do; a .json file
+  // simdjson refuses (e.g. several concatenated objects) is still read as YAML, its superset.
+  if (LooksLikeJson(path, contents)) {
+    simdjson::dom::parser json;
+    simdjson::dom::element root;
+    if (json.parse(contents.data(), contents.size()).get(root) == simdjson::SUCCESS) {
+      parser.Document(Field(root), "document 1");
+      return parser.Take();
+    }
+  }
+  YamlStream yaml;
+  std::string error;
+  if (!yaml.Parse(std::string_view(contents.data(), contents.size()), &error)) {
+    parser.FileError(absl::StrCat(SyntaxError(contents, error),
+                                  " (the file is skipped; what it defined before stays)"));
     return parser.Take();
   }
+  const std::vector<uint32_t>& docs = yaml.documents();
   for (size_t i = 0; i < docs.size(); ++i) {
-    try {
-      parser.Document(docs[i], absl::StrCat("document ", i + 1));
-    } catch (const std::exception& e) {
-      // Defensive: the readers avoid throwing operations, but a yaml-cpp surprise must cost
-      // one document, not the agent.
-      parser.FileError(absl::StrCat("document ", i + 1, ": ", e.what()));
-    }
+    parser.Document(Field(yaml, docs[i]), absl::StrCat("document ", i + 1));
   }
   return parser.Take();
 }

@@ -22,50 +22,91 @@ using JsonType = simdjson::dom::element_type;
 
 }  // namespace
 
-YAML::Node Field::node() const {
-  if (const YAML::Node* n = yaml()) return *n;
-  return YAML::Node(YAML::NodeType::Undefined);
+std::string FieldPath::ToString() const {
+  std::string out;
+  for (size_t i = 0; i < size_; ++i) {
+    const Segment& s = segments_[i];
+    const absl::string_view key(s.key, s.key_len);
+    if (s.index >= 0) {
+      absl::StrAppend(&out, "[", s.index, "]");
+    } else if (s.index == kEntry) {
+      absl::StrAppend(&out, "[", key, "]");
+    } else {
+      absl::StrAppend(&out, out.empty() ? "" : ".", key);
+    }
+  }
+  if (truncated_) out += "...";
+  return out;
+}
+
+Field Field::Child(const YamlStream* yaml, uint32_t node, FieldPath path) const {
+  Field f(*yaml, node);
+  f.path_ = std::move(path);
+  return f;
+}
+
+Field Field::Child(simdjson::dom::element json, FieldPath path) const {
+  Field f(json);
+  f.path_ = std::move(path);
+  return f;
 }
 
 bool Field::present() const {
-  if (const YAML::Node* n = yaml()) return n->IsDefined() && !n->IsNull();
+  if (const YamlNode* n = yaml()) return n->kind != YamlNode::Kind::kNull;
   if (const simdjson::dom::element* j = json()) return !j->is_null();
   return false;
 }
 
 bool Field::is_map() const {
-  if (const YAML::Node* n = yaml()) return present() && n->IsMap();
+  if (const YamlNode* n = yaml()) return n->kind == YamlNode::Kind::kMap;
   if (const simdjson::dom::element* j = json()) return j->is_object();
   return false;
 }
 
 bool Field::is_sequence() const {
-  if (const YAML::Node* n = yaml()) return present() && n->IsSequence();
+  if (const YamlNode* n = yaml()) return n->kind == YamlNode::Kind::kSeq;
   if (const simdjson::dom::element* j = json()) return j->is_array();
   return false;
 }
 
 bool Field::is_scalar() const {
-  if (const YAML::Node* n = yaml()) return present() && n->IsScalar();
+  if (const YamlNode* n = yaml()) return n->kind == YamlNode::Kind::kScalar;
   if (const simdjson::dom::element* j = json()) {
-    return present() && !j->is_object() && !j->is_array();
+    return !j->is_null() && !j->is_object() && !j->is_array();
   }
   return false;
 }
 
 bool Field::is_quoted() const {
-  if (const YAML::Node* n = yaml()) return is_scalar() && n->Tag() == "!";
+  if (const YamlNode* n = yaml()) return n->kind == YamlNode::Kind::kScalar && n->quoted;
   if (const simdjson::dom::element* j = json()) return j->is_string();
   return false;
 }
 
+std::optional<std::string_view> Field::scalar_view() const {
+  if (const YamlNode* n = yaml()) {
+    if (n->kind == YamlNode::Kind::kScalar) return std::string_view(n->text);
+    return std::nullopt;
+  }
+  if (const simdjson::dom::element* j = json()) {
+    std::string_view s;
+    if (j->get_string().get(s) == simdjson::SUCCESS) return s;
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> Field::json_int() const {
+  const simdjson::dom::element* j = json();
+  if (j == nullptr) return std::nullopt;
+  if (j->type() == JsonType::INT64) return j->get_int64().value_unsafe();
+  return std::nullopt;
+}
+
 std::string Field::scalar() const {
   if (!is_scalar()) return "";
-  if (const YAML::Node* n = yaml()) return n->Scalar();
+  if (std::optional<std::string_view> v = scalar_view()) return std::string(*v);
   const simdjson::dom::element& j = *json();
   switch (j.type()) {
-    case JsonType::STRING:
-      return std::string(std::string_view(j.get_string().value_unsafe()));
     case JsonType::INT64:
       return std::to_string(j.get_int64().value_unsafe());
     case JsonType::UINT64:
@@ -84,66 +125,82 @@ std::string Field::scalar() const {
   }
 }
 
-Field Field::operator[](const std::string& key) const {
-  std::string path = path_.empty() ? key : absl::StrCat(path_, ".", key);
+Field Field::operator[](std::string_view key) const {
   if (const simdjson::dom::element* j = json()) {
     simdjson::dom::element child;
-    if (!j->is_object() || j->get_object().value_unsafe().at_key(key).get(child) != 0) {
-      return Field(std::move(path));
+    if (j->is_object() && j->get_object().value_unsafe().at_key(key).get(child) == 0) {
+      return Child(child, path_.Key(key));
     }
-    return Field(child, std::move(path));
+  } else if (const YamlNode* n = yaml(); n != nullptr && n->kind == YamlNode::Kind::kMap) {
+    // The first entry with that key, as yaml-cpp's lookup did.
+    for (size_t i = 0; i + 1 < n->children.size(); i += 2) {
+      const YamlNode& k = yaml_->node(n->children[i]);
+      if (k.kind == YamlNode::Kind::kScalar && k.text == key) {
+        return Child(yaml_, n->children[i + 1], path_.Key(key));
+      }
+    }
   }
-  // yaml-cpp throws when a scalar is subscripted, so only mappings are.
-  if (!is_map()) return Field(YAML::Node(YAML::NodeType::Undefined), std::move(path));
-  const YAML::Node& n = *yaml();
-  // A missing key yields an invalid "zombie" node on which most calls throw; hand out a plain
-  // undefined node instead. (Never assign to a YAML::Node here: operator= writes through to the
-  // referenced node.)
-  const YAML::Node child = n[key];
-  if (!child.IsDefined()) return Field(YAML::Node(YAML::NodeType::Undefined), std::move(path));
-  return Field(child, std::move(path));
+  Field absent;
+  absent.path_ = path_.Key(key);
+  return absent;
 }
 
 size_t Field::size() const {
   if (!is_sequence()) return 0;
   if (const simdjson::dom::element* j = json()) return j->get_array().value_unsafe().size();
-  return yaml()->size();
+  return yaml()->children.size();
 }
 
 Field Field::operator[](size_t index) const {
-  std::string path = absl::StrCat(path_, "[", index, "]");
   if (const simdjson::dom::element* j = json()) {
     simdjson::dom::element child;
-    if (!j->is_array() || j->get_array().value_unsafe().at(index).get(child) != 0) {
-      return Field(std::move(path));
+    if (j->is_array() && j->get_array().value_unsafe().at(index).get(child) == 0) {
+      return Child(child, path_.Index(index));
     }
-    return Field(child, std::move(path));
+  } else if (const YamlNode* n = yaml();
+             n != nullptr && n->kind == YamlNode::Kind::kSeq && index < n->children.size()) {
+    return Child(yaml_, n->children[index], path_.Index(index));
   }
-  if (!is_sequence() || index >= yaml()->size()) {
-    return Field(YAML::Node(YAML::NodeType::Undefined), std::move(path));
-  }
-  const YAML::Node& n = *yaml();
-  return Field(n[index], std::move(path));
+  Field absent;
+  absent.path_ = path_.Index(index);
+  return absent;
 }
 
-void Field::ForEachEntry(
-    const std::function<void(const std::optional<std::string>&, const Field&)>& fn) const {
-  if (!is_map()) return;
+void Field::ForEachItem(const std::function<void(const Field&)>& fn) const {
   if (const simdjson::dom::element* j = json()) {
-    const simdjson::dom::object object = j->get_object().value_unsafe();
-    for (simdjson::dom::key_value_pair kv : object) {
-      std::string key(std::string_view(kv.key));
-      fn(key, Field(kv.value, absl::StrCat(path_, "[", key, "]")));
+    if (!j->is_array()) return;
+    size_t i = 0;
+    const simdjson::dom::array array = j->get_array().value_unsafe();
+    for (simdjson::dom::element item : array) {
+      fn(Child(item, path_.Index(i++)));
     }
     return;
   }
-  for (const auto& kv : *yaml()) {
-    if (!kv.first.IsScalar()) {
-      fn(std::nullopt, Field(kv.second, path_));
+  const YamlNode* n = yaml();
+  if (n == nullptr || n->kind != YamlNode::Kind::kSeq) return;
+  for (size_t i = 0; i < n->children.size(); ++i) fn(Child(yaml_, n->children[i], path_.Index(i)));
+}
+
+void Field::ForEachEntry(
+    const std::function<void(std::optional<std::string_view>, const Field&)>& fn) const {
+  if (!is_map()) return;
+  if (const simdjson::dom::element* j = json()) {
+    // A copy: value_unsafe() on the temporary result would dangle in a range-for.
+    const simdjson::dom::object object = j->get_object().value_unsafe();
+    for (simdjson::dom::key_value_pair kv : object) {
+      fn(kv.key, Child(kv.value, path_.Entry(kv.key)));
+    }
+    return;
+  }
+  const YamlNode& n = *yaml();
+  for (size_t i = 0; i + 1 < n.children.size(); i += 2) {
+    const YamlNode& k = yaml_->node(n.children[i]);
+    const uint32_t value = n.children[i + 1];
+    if (k.kind != YamlNode::Kind::kScalar) {
+      fn(std::nullopt, Child(yaml_, value, path_));
       continue;
     }
-    const std::string key = kv.first.Scalar();
-    fn(key, Field(kv.second, absl::StrCat(path_, "[", key, "]")));
+    fn(std::string_view(k.text), Child(yaml_, value, path_.Entry(k.text)));
   }
 }
 
@@ -177,8 +234,9 @@ std::optional<std::string> FieldReader::RequiredString(const Field& f) {
 
 std::optional<int64_t> FieldReader::Int(const Field& f) {
   if (!f.present()) return std::nullopt;
+  if (std::optional<int64_t> v = f.json_int()) return v;
   if (f.is_scalar()) {
-    const std::string& s = f.scalar();
+    const std::string s = f.scalar();
     int64_t v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (!s.empty() && ec == std::errc() && end == s.data() + s.size()) return v;
@@ -189,6 +247,9 @@ std::optional<int64_t> FieldReader::Int(const Field& f) {
 
 std::optional<bool> FieldReader::Bool(const Field& f) {
   if (!f.present()) return std::nullopt;
+  if (const simdjson::dom::element* j = f.json_element(); j != nullptr && j->is_bool()) {
+    return j->get_bool().value_unsafe();
+  }
   if (f.is_scalar() && !f.is_quoted()) {
     std::string s = f.scalar();
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -213,6 +274,11 @@ std::optional<uint16_t> FieldReader::Port(const Field& f, bool allow_zero) {
 
 std::optional<model::Protocol> FieldReader::Protocol(const Field& f) {
   if (!f.present()) return model::Protocol::kTcp;
+  if (std::optional<std::string_view> v = f.scalar_view()) {
+    if (*v == "TCP") return model::Protocol::kTcp;
+    if (*v == "UDP") return model::Protocol::kUdp;
+    if (*v == "SCTP") return model::Protocol::kSctp;
+  }
   std::optional<std::string> s = String(f);
   if (!s) return std::nullopt;
   if (*s == "TCP") return model::Protocol::kTcp;
@@ -240,8 +306,13 @@ std::optional<model::Cidr> FieldReader::Cidr(const Field& f) {
 
 std::optional<model::IntOrString> FieldReader::PortOrName(const Field& f) {
   if (!f.present()) return std::nullopt;
+  if (f.json_int()) {
+    std::optional<uint16_t> port = Port(f);
+    if (!port) return std::nullopt;
+    return model::IntOrString{int32_t{*port}};
+  }
   if (f.is_scalar() && !f.is_quoted()) {
-    const std::string& s = f.scalar();
+    const std::string s = f.scalar();
     const bool numeric = !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
       return std::isdigit(c) || c == '-';
     });
@@ -269,16 +340,16 @@ std::map<std::string, std::string> FieldReader::StringMap(const Field& f) {
     Error(f, absl::StrCat("expected a mapping, got ", Describe(f)));
     return out;
   }
-  f.ForEachEntry([&](const std::optional<std::string>& key, const Field& value) {
+  f.ForEachEntry([&](std::optional<std::string_view> key, const Field& value) {
     if (!key) {
       Error(f, "keys must be strings");
       return;
     }
     // A null value is kept as "" (kubectl does the same for labels written as `key:`).
     if (!value.present()) {
-      out[*key] = "";
+      out.insert_or_assign(std::string(*key), std::string());
     } else if (std::optional<std::string> s = String(value)) {
-      out[*key] = *s;
+      out.insert_or_assign(std::string(*key), std::move(*s));
     }
   });
   return out;
@@ -287,7 +358,7 @@ std::map<std::string, std::string> FieldReader::StringMap(const Field& f) {
 std::vector<std::string> FieldReader::StringList(const Field& f) {
   std::vector<std::string> out;
   ForEach(f, [&](const Field& item) {
-    if (std::optional<std::string> s = String(item)) out.push_back(*s);
+    if (std::optional<std::string> s = String(item)) out.push_back(std::move(*s));
   });
   return out;
 }
@@ -298,15 +369,24 @@ void FieldReader::ForEach(const Field& f, const std::function<void(const Field&)
     Error(f, absl::StrCat("expected a list, got ", Describe(f)));
     return;
   }
-  for (size_t i = 0; i < f.size(); ++i) fn(f[i]);
+  f.ForEachItem(fn);
 }
 
 std::optional<std::string> FieldReader::Enum(const Field& f,
-                                             const std::vector<std::string>& allowed) {
+                                             std::initializer_list<std::string_view> allowed) {
+  if (std::optional<std::string_view> v = f.scalar_view()) {
+    for (std::string_view a : allowed) {
+      if (*v == a) return std::string(a);
+    }
+  }
   std::optional<std::string> s = String(f);
   if (!s) return std::nullopt;
-  if (std::find(allowed.begin(), allowed.end(), *s) == allowed.end()) {
-    Error(f, absl::StrCat("unknown value \"", *s, "\" (want ", absl::StrJoin(allowed, ", "), ")"));
+  if (std::find(allowed.begin(), allowed.end(), std::string_view(*s)) == allowed.end()) {
+    std::string want;
+    for (std::string_view a : allowed) {
+      absl::StrAppend(&want, want.empty() ? "" : ", ", absl::string_view(a.data(), a.size()));
+    }
+    Error(f, absl::StrCat("unknown value \"", *s, "\" (want ", want, ")"));
     return std::nullopt;
   }
   return s;

@@ -1,23 +1,28 @@
-// Reading Kubernetes objects out of yaml-cpp nodes (manifests) or simdjson DOM elements (the
-// Kubernetes API's JSON) with the field path at hand, so every validation error names the
-// exact field (spec.ports[0].port), and without exceptions: the accessors below only call
-// yaml-cpp operations that cannot throw on a node whose type they checked first, and
-// simdjson's error-code API. One Field type for both, so both sources run the same decoders
-// (manifest_decode.h) and produce identical objects with identical defaults and validation.
+// Reading Kubernetes objects out of YAML (manifests, parsed by libyaml into a YamlStream) or
+// simdjson DOM elements (the Kubernetes API's JSON, and JSON manifests) with the field path at
+// hand, so every validation error names the exact field (spec.ports[0].port). One Field type
+// for both, so both sources run the same decoders (manifest_decode.h) and produce identical
+// objects with identical defaults and validation.
+//
+// Cost: a Field is a value (a pointer into the parsed document plus the path's segments, kept
+// inline as views of the keys); the path's text is only built when an error is reported, and
+// nothing is allocated per field access.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
-#include <variant>
+#include <string_view>
 #include <vector>
 
 #include <simdjson.h>
-#include <yaml-cpp/yaml.h>
 
 #include "agent/model/objects.h"
+#include "agent/sources/yaml_tree.h"
 
 namespace skiff::sources {
 
@@ -26,17 +31,56 @@ struct FieldError {
   std::string message;
 };
 
+// The path to a field as segments: ".key", "[index]" or "[key]" (a mapping entry). The views
+// refer to the decoders' string literals or to keys inside the parsed document, so a path, like
+// its Field, must not outlive the parse.
+class FieldPath {
+ public:
+  FieldPath Key(std::string_view key) const { return With(key, kKey); }
+  FieldPath Index(size_t index) const { return With({}, static_cast<int32_t>(index)); }
+  FieldPath Entry(std::string_view key) const { return With(key, kEntry); }
+  std::string ToString() const;  // "spec.ports[0].port"
+
+ private:
+  static constexpr int32_t kKey = -1, kEntry = -2;
+  static constexpr size_t kMaxSegments = 10;  // deeper paths end in "..."
+  struct Segment {                            // 16 bytes: a Field is copied often
+    const char* key = nullptr;
+    uint32_t key_len = 0;
+    int32_t index = kKey;  // >= 0: a list index
+  };
+  FieldPath With(std::string_view key, int32_t index) const {
+    FieldPath p;
+    p.size_ = size_;
+    p.truncated_ = truncated_;
+    for (uint8_t i = 0; i < size_; ++i) p.segments_[i] = segments_[i];
+    if (p.size_ < kMaxSegments) {
+      p.segments_[p.size_++] = Segment{key.data(), static_cast<uint32_t>(key.size()), index};
+    } else {
+      p.truncated_ = true;
+    }
+    return p;
+  }
+  std::array<Segment, kMaxSegments> segments_;
+  uint8_t size_ = 0;
+  bool truncated_ = false;
+};
+
 // A YAML node or JSON element plus the path that leads to it. Missing fields are "absent", as
-// are explicit nulls: Kubernetes treats `field: null` like an omitted field. A JSON Field only
-// refers into its parser's document, so it must not outlive the parse.
+// are explicit nulls: Kubernetes treats `field: null` like an omitted field. A Field only refers
+// into its parsed document, so it must not outlive it.
 class Field {
  public:
-  Field(YAML::Node node, std::string path) : value_(std::move(node)), path_(std::move(path)) {}
-  Field(simdjson::dom::element json, std::string path) : value_(json), path_(std::move(path)) {}
+  Field(const YamlStream& yaml, uint32_t node) : yaml_(&yaml), node_(node), kind_(kYaml) {}
+  explicit Field(simdjson::dom::element json) : json_(json), kind_(kJson) {}
 
-  const std::string& path() const { return path_; }
-  // The YAML node (an undefined node for JSON fields).
-  YAML::Node node() const;
+  std::string path() const { return path_.ToString(); }
+  // The same value with an empty path: a List's item is decoded as an object of its own.
+  Field AsRoot() const {
+    Field f = *this;
+    f.path_ = FieldPath();
+    return f;
+  }
   bool present() const;
   bool is_map() const;
   bool is_sequence() const;
@@ -46,24 +90,35 @@ class Field {
   bool is_quoted() const;
   // A scalar's text as written (JSON numbers and booleans in their JSON spelling); "" else.
   std::string scalar() const;
+  // The same without a copy when the text is stored as such (YAML scalars, JSON strings).
+  std::optional<std::string_view> scalar_view() const;
+  // The JSON element, or nullptr for YAML and absent fields.
+  const simdjson::dom::element* json_element() const { return json(); }
+  // A JSON integer, read directly (no text round trip); nullopt for anything else.
+  std::optional<int64_t> json_int() const;
 
-  Field operator[](const std::string& key) const;  // absent unless this is a mapping
+  Field operator[](std::string_view key) const;  // absent unless this is a mapping
   size_t size() const;
   Field operator[](size_t index) const;
   // Calls fn for each entry of a mapping; key is nullopt for a YAML key that is not a scalar.
-  void ForEachEntry(const std::function<void(const std::optional<std::string>& key,
-                                             const Field& value)>& fn) const;
+  void ForEachEntry(
+      const std::function<void(std::optional<std::string_view> key, const Field& value)>& fn) const;
+  // Calls fn for each item of a sequence.
+  void ForEachItem(const std::function<void(const Field& item)>& fn) const;
 
  private:
-  explicit Field(std::string path) : path_(std::move(path)) {}  // an absent JSON field
-  const YAML::Node* yaml() const { return std::get_if<YAML::Node>(&value_); }
-  const simdjson::dom::element* json() const {
-    return std::get_if<simdjson::dom::element>(&value_);
-  }
+  enum Kind : uint8_t { kAbsent, kYaml, kJson };
+  Field() = default;  // absent
+  const YamlNode* yaml() const { return kind_ == kYaml ? &yaml_->node(node_) : nullptr; }
+  const simdjson::dom::element* json() const { return kind_ == kJson ? &json_ : nullptr; }
+  Field Child(const YamlStream* yaml, uint32_t node, FieldPath path) const;
+  Field Child(simdjson::dom::element json, FieldPath path) const;
 
-  // monostate: an absent JSON field (cheaper than an undefined YAML node).
-  std::variant<std::monostate, YAML::Node, simdjson::dom::element> value_;
-  std::string path_;
+  const YamlStream* yaml_ = nullptr;
+  uint32_t node_ = 0;
+  simdjson::dom::element json_;
+  Kind kind_ = kAbsent;
+  FieldPath path_;
 };
 
 // Collects the errors of one object. Readers return nullopt (and record an error) when a
@@ -92,7 +147,7 @@ class FieldReader {
   // Calls fn for each element of a sequence; an absent field is an empty sequence.
   void ForEach(const Field& f, const std::function<void(const Field&)>& fn);
   // One of `allowed`, else an error listing them; absent -> nullopt.
-  std::optional<std::string> Enum(const Field& f, const std::vector<std::string>& allowed);
+  std::optional<std::string> Enum(const Field& f, std::initializer_list<std::string_view> allowed);
 
  private:
   std::vector<FieldError> errors_;

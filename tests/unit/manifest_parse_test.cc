@@ -8,6 +8,7 @@
 namespace skiff::sources {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -462,6 +463,81 @@ TEST(ParseManifest, SeveralBadFieldsAreAllReported) {
   EXPECT_THAT(Errors(r), ElementsAre(HasSubstr("spec.clusterIP: \"bogus\""),
                                      HasSubstr("spec.ports[0].protocol: unknown protocol \"XTP\""),
                                      HasSubstr("spec.ports[0].port: 0 is out of range")));
+}
+
+// The libyaml tree: aliases resolve to their anchor, plain null spellings are absent fields,
+// quoting survives (a quoted number is a port name).
+TEST(ParseManifest, YamlAliasesNullsAndQuoting) {
+  ManifestParseResult r = ParseManifestFile("a.yaml", R"(
+apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: ~, labels: &l {app: web, tier: null}}
+spec:
+  clusterIP: 10.96.0.40
+  sessionAffinity: null
+  selector: *l
+  ports:
+  - {name: x, port: 80, targetPort: "http"}
+  - {name: y, port: 81, targetPort: 8081}
+)");
+  const auto& svc = Only<model::Service>(r);
+  EXPECT_EQ(svc.metadata.namespace_, "default");
+  EXPECT_EQ(svc.metadata.labels.at("app"), "web");
+  EXPECT_EQ(svc.metadata.labels.at("tier"), "");
+  EXPECT_FALSE(svc.spec.session_affinity_client_ip);
+  ASSERT_EQ(svc.spec.ports.size(), 2u);
+  EXPECT_EQ(svc.spec.ports[0].target_port.name(), "http");
+  EXPECT_EQ(svc.spec.ports[1].target_port, model::IntOrString{int32_t{8081}});
+}
+
+TEST(ParseManifest, UnknownAliasFailsTheFile) {
+  ManifestParseResult r = ParseManifestFile("a.yaml", "apiVersion: v1\nkind: *nope\n");
+  EXPECT_TRUE(r.file_failed);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(r.errors[0].ToString(), HasSubstr("a.yaml: line "));
+}
+
+// A .json manifest goes through simdjson; its errors name fields exactly as YAML's do.
+TEST(ParseManifest, JsonManifestErrorsNameTheField) {
+  ManifestParseResult r =
+      ParseManifestFile("m/f.json",
+                        R"({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "j"},
+          "spec": {"clusterIP": "10.96.0.41", "ports": [{"name": "a", "port": 80},
+                   {"name": "b", "port": 70000, "targetPort": 80.5}]}})");
+  EXPECT_THAT(Errors(r),
+              ElementsAre("m/f.json: Service default/j: spec.ports[1].port: 70000 is out of "
+                          "range 1-65535",
+                          HasSubstr("spec.ports[1].targetPort: ")));
+  EXPECT_TRUE(r.objects.empty());
+}
+
+// Several concatenated JSON objects are not one JSON document: read as YAML (its superset).
+TEST(ParseManifest, JsonFileSimdjsonRefusesIsReadAsYaml) {
+  ManifestParseResult r = ParseManifestFile(
+      "two.json",
+      "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"a\"}}\n---\n"
+      "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"b\"}}\n");
+  EXPECT_THAT(Errors(r), IsEmpty());
+  EXPECT_EQ(r.objects.size(), 2u);
+}
+
+// A nine-segment path (the deepest the decoders read) is reported whole.
+TEST(ParseManifest, DeepPathIsReportedWhole) {
+  ManifestParseResult r = ParseManifestFile("p.yaml", R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p}
+spec:
+  podSelector: {}
+  ingress:
+  - from:
+    - podSelector:
+        matchExpressions:
+        - {key: a, operator: In, values: [[x]]}
+)");
+  EXPECT_THAT(Errors(r),
+              Contains(HasSubstr("spec.ingress[0].from[0].podSelector.matchExpressions[0]."
+                                 "values[0]: expected a string, got a list")));
 }
 
 TEST(ManifestFileName, Extensions) {

@@ -69,7 +69,7 @@ std::string DecodedObject::ErrorText() const {
 
 DecodedObject DecodeApiObject(const ApiResource& resource, element object) {
   DecodedObject out;
-  const Field doc(object, "");
+  const Field doc(object);
   FieldReader names;
   const std::string name = names.StringOr(doc["metadata"]["name"], "");
   if (!name.empty()) {
