@@ -1,5 +1,6 @@
 #include "agent/model/object_store.h"
 
+#include <algorithm>
 #include <type_traits>
 #include <utility>
 
@@ -61,6 +62,7 @@ void ObjectStore::AddSource(absl::string_view source) {
   std::lock_guard<std::mutex> lock(mu_);
   sources_[std::string(source)] = false;
   BumpLocked();
+  ResetJournalLocked();
 }
 
 void ObjectStore::MarkSynced(absl::string_view source) {
@@ -69,6 +71,7 @@ void ObjectStore::MarkSynced(absl::string_view source) {
   if (synced) return;
   synced = true;
   BumpLocked();
+  ResetJournalLocked();
 }
 
 bool ObjectStore::IsSynced(absl::string_view source) const {
@@ -108,15 +111,57 @@ bool ObjectStore::Upsert(Object object) {
         return true;
       },
       object);
-  if (changed) BumpLocked();
+  if (changed) {
+    BumpLocked();
+    JournalLocked(key);
+  }
   return changed;
 }
 
 bool ObjectStore::Delete(const ObjectKey& key) {
   std::lock_guard<std::mutex> lock(mu_);
   const bool changed = WithMap(objects_, key.kind, [&](auto& m) { return m.erase(key.id) > 0; });
-  if (changed) BumpLocked();
+  if (changed) {
+    BumpLocked();
+    JournalLocked(key);
+  }
   return changed;
+}
+
+void ObjectStore::JournalLocked(const ObjectKey& key) {
+  if (journal_.size() >= kMaxJournal) {
+    ResetJournalLocked();
+    return;
+  }
+  journal_.emplace_back(objects_.generation, key);
+}
+
+// Whoever asks for changes since an earlier generation must recompute everything.
+void ObjectStore::ResetJournalLocked() {
+  journal_.clear();
+  journal_.shrink_to_fit();
+  journal_floor_ = objects_.generation;
+}
+
+ObjectSnapshot ObjectStore::Snapshot(uint64_t since,
+                                     std::optional<std::vector<ObjectKey>>* changed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ObjectSnapshot copy = objects_;
+  copy.synced = AllSyncedLocked();
+  changed->reset();
+  if (since >= journal_floor_ && since <= objects_.generation) {
+    std::vector<ObjectKey> keys;
+    for (const auto& [gen, key] : journal_) {
+      if (gen > since) keys.push_back(key);
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    *changed = std::move(keys);
+    journal_.erase(std::remove_if(journal_.begin(), journal_.end(),
+                                  [&](const auto& entry) { return entry.first <= since; }),
+                   journal_.end());
+  }
+  return copy;
 }
 
 std::optional<Object> ObjectStore::Get(const ObjectKey& key) const {

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "agent/model/objects.h"
@@ -70,6 +72,12 @@ class ObjectStore {
 
   std::optional<Object> Get(const ObjectKey& key) const;
   ObjectSnapshot Snapshot() const;
+  // The same, plus the keys upserted or deleted after generation `since` (each once, in key
+  // order), consistent with the snapshot. `changed` is nullopt when the store cannot tell:
+  // `since` predates its change journal, or a source's sync state changed since (the
+  // reconciler then recomputes everything). For the one incremental consumer (the reconcile
+  // loop): journal entries up to `since` are dropped, as that consumer has seen them.
+  ObjectSnapshot Snapshot(uint64_t since, std::optional<std::vector<ObjectKey>>* changed);
   uint64_t generation() const;
 
   // Blocks until generation() > seen or the timeout passes; returns the current generation.
@@ -82,8 +90,16 @@ class ObjectStore {
 
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
+  void JournalLocked(const ObjectKey& key);
+  void ResetJournalLocked();
+
   ObjectSnapshot objects_;               // generation/synced kept current under mu_
   std::map<std::string, bool> sources_;  // source name -> synced
+  // Changes by generation, for Snapshot(since, ...): complete for generations after
+  // journal_floor_. Bounded: past kMaxJournal entries it is dropped and the floor raised.
+  static constexpr size_t kMaxJournal = 1 << 16;
+  std::vector<std::pair<uint64_t, ObjectKey>> journal_;
+  uint64_t journal_floor_ = 0;
 };
 
 }  // namespace skiff::model

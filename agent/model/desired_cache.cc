@@ -1,0 +1,134 @@
+#include "agent/model/desired_cache.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "agent/model/compute.h"
+
+namespace skiff::model {
+
+void DesiredStateCache::IndexSlice(const NamespacedName& slice_id, const EndpointSlice* slice,
+                                   std::set<NamespacedName>* affected) {
+  if (auto it = slice_owner_.find(slice_id); it != slice_owner_.end()) {
+    affected->insert(it->second);
+    auto owned = slices_of_.find(it->second);
+    if (owned != slices_of_.end()) {
+      owned->second.erase(slice_id);
+      if (owned->second.empty()) slices_of_.erase(owned);
+    }
+    slice_owner_.erase(it);
+  }
+  if (slice == nullptr) return;
+  const std::string service = slice->service_name();
+  if (service.empty()) return;
+  NamespacedName owner{slice_id.namespace_, service};
+  affected->insert(owner);
+  slices_of_[owner].insert(slice_id);
+  slice_owner_.emplace(slice_id, std::move(owner));
+}
+
+void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
+                                  std::set<FrontendKey>* touched,
+                                  std::vector<std::string>* warnings) {
+  DesiredState fresh;
+  if (auto svc = snap.services.find(service); svc != snap.services.end()) {
+    ObjectSnapshot one;  // this Service and its slices only: compute.h's rules, unchanged
+    one.services.emplace(svc->first, svc->second);
+    if (auto owned = slices_of_.find(service); owned != slices_of_.end()) {
+      for (const NamespacedName& id : owned->second) {
+        if (auto s = snap.endpoint_slices.find(id); s != snap.endpoint_slices.end()) {
+          one.endpoint_slices.emplace(s->first, s->second);
+        }
+      }
+    }
+    fresh = ComputeDesiredState(one, node_name_, node_addresses_, warnings);
+  }
+  auto old = by_service_.find(service);
+  if (old != by_service_.end()) {
+    for (const auto& [key, fe] : old->second.frontends) {
+      touched->insert(key);
+      auto claim = claims_.find(key);
+      if (claim != claims_.end()) {
+        claim->second.erase(service);
+        if (claim->second.empty()) claims_.erase(claim);
+      }
+    }
+  }
+  for (const auto& [key, fe] : fresh.frontends) {
+    touched->insert(key);
+    claims_[key].insert(service);
+  }
+  if (fresh.frontends.empty()) {
+    if (old != by_service_.end()) by_service_.erase(old);
+  } else {
+    by_service_[service] = std::move(fresh);
+  }
+}
+
+void DesiredStateCache::Resolve(const FrontendKey& key, Update* update,
+                                std::vector<std::string>* warnings) {
+  auto claim = claims_.find(key);
+  auto have = state_.frontends.find(key);
+  if (claim == claims_.end()) {
+    if (have != state_.frontends.end()) {
+      state_.frontends.erase(have);
+      update->changed.insert(key);
+    }
+    return;
+  }
+  const NamespacedName& winner = *claim->second.begin();
+  const Frontend& want = by_service_.at(winner).frontends.at(key);
+  if (warnings != nullptr) {
+    for (auto it = std::next(claim->second.begin()); it != claim->second.end(); ++it) {
+      warnings->push_back(absl::StrCat("Service ", it->ToString(), ": ", key.vip.ToString(), ":",
+                                       key.port, "/", ProtocolName(key.proto),
+                                       " is already used by Service ", want.service, "; ignored"));
+    }
+  }
+  if (have == state_.frontends.end()) {
+    state_.frontends.emplace(key, want);
+    update->changed.insert(key);
+  } else if (!(have->second == want)) {
+    have->second = want;
+    update->changed.insert(key);
+  }
+}
+
+DesiredStateCache::Update DesiredStateCache::Apply(
+    const ObjectSnapshot& snap, const std::optional<std::vector<ObjectKey>>& changed_keys,
+    absl::string_view node_name, const std::vector<IpAddr>& node_addresses,
+    std::vector<std::string>* warnings) {
+  Update update;
+  std::set<NamespacedName> affected;
+  const bool full = !initialized_ || !changed_keys || node_name != node_name_ ||
+                    node_addresses != node_addresses_;
+  if (full) {
+    update.full = true;
+    initialized_ = true;
+    node_name_ = std::string(node_name);
+    node_addresses_ = node_addresses;
+    by_service_.clear();
+    slice_owner_.clear();
+    slices_of_.clear();
+    claims_.clear();
+    state_.frontends.clear();
+    for (const auto& [id, slice] : snap.endpoint_slices) IndexSlice(id, slice.get(), &affected);
+    affected.clear();
+    for (const auto& [id, svc] : snap.services) affected.insert(id);
+  } else {
+    for (const ObjectKey& key : *changed_keys) {
+      if (key.kind == ObjectKind::kService) {
+        affected.insert(key.id);
+      } else if (key.kind == ObjectKind::kEndpointSlice) {
+        IndexSlice(key.id, snap.FindEndpointSlice(key.id), &affected);
+      }
+    }
+  }
+  std::set<FrontendKey> touched;
+  for (const NamespacedName& service : affected) Recompute(snap, service, &touched, warnings);
+  update.services_recomputed = affected.size();
+  for (const FrontendKey& key : touched) Resolve(key, &update, warnings);
+  return update;
+}
+
+}  // namespace skiff::model

@@ -1,0 +1,61 @@
+// The desired state kept between reconciles and brought up to date incrementally: a change to
+// one Service or EndpointSlice recomputes only the Services it touches, and reports exactly
+// the frontends whose value changed, so the LB reconciler diffs those alone.
+//
+// Each Service's frontends are computed by ComputeDesiredState itself over a snapshot holding
+// only that Service and its EndpointSlices (compute.h stays the one definition of the rules,
+// NodePorts included), and kept per Service. Clashes between Services (the same vip:port:proto)
+// are resolved as ComputeDesiredState resolves them — the first Service in namespace/name
+// order keeps the frontend — so the result always equals a full ComputeDesiredState.
+//
+// Thread: owned by the reconcile loop; not thread-safe.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "agent/model/desired_state.h"
+#include "agent/model/object_store.h"
+
+namespace skiff::model {
+
+class DesiredStateCache {
+ public:
+  struct Update {
+    bool full = false;              // everything was recomputed: `changed` is not meaningful
+    std::set<FrontendKey> changed;  // frontends added, modified or removed
+    size_t services_recomputed = 0;
+  };
+
+  // Brings state() to `snap`. `changed_keys` are the store's keys changed since the previous
+  // call (ObjectStore::Snapshot(since, ...)); nullopt, a first call, or a different node name
+  // or node address list recompute everything.
+  Update Apply(const ObjectSnapshot& snap,
+               const std::optional<std::vector<ObjectKey>>& changed_keys,
+               absl::string_view node_name, const std::vector<IpAddr>& node_addresses,
+               std::vector<std::string>* warnings);
+
+  const DesiredState& state() const { return state_; }
+
+ private:
+  void Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
+                 std::set<FrontendKey>* touched, std::vector<std::string>* warnings);
+  void IndexSlice(const NamespacedName& slice_id, const EndpointSlice* slice,
+                  std::set<NamespacedName>* affected);
+  void Resolve(const FrontendKey& key, Update* update, std::vector<std::string>* warnings);
+
+  bool initialized_ = false;
+  std::string node_name_;
+  std::vector<IpAddr> node_addresses_;
+  std::map<NamespacedName, DesiredState> by_service_;     // each Service's own frontends
+  std::map<NamespacedName, NamespacedName> slice_owner_;  // slice -> ns/kubernetes.io/service-name
+  std::map<NamespacedName, std::set<NamespacedName>> slices_of_;  // service -> its slices
+  std::map<FrontendKey, std::set<NamespacedName>> claims_;  // frontend -> Services producing it
+  DesiredState state_;
+};
+
+}  // namespace skiff::model
