@@ -75,6 +75,9 @@ skiff_lb4_key MakeLb4Key(const model::FrontendKey& key, uint8_t scope, uint16_t 
 LbReconciler::LbReconciler(LbTables tables) : t_(tables) {}
 
 absl::Status LbReconciler::Restore() {
+  clean_ = false;  // the next Apply is a full one
+  uses_.clear();
+  frontend_uses_.clear();
   frontends_.clear();
   backend_ids_.clear();
   backends_.clear();
@@ -257,167 +260,180 @@ absl::Status LbReconciler::ForgetAffinity(const std::vector<std::pair<uint16_t, 
   return absl::OkStatus();
 }
 
+void LbReconciler::Fail(ApplyResult& res, const model::Frontend* fe, const model::FrontendKey& key,
+                        const absl::Status& st) {
+  if (absl::IsResourceExhausted(st)) res.map_full_errors++;
+  res.errors.push_back(absl::StrCat(fe ? absl::StrCat("service ", fe->service, " ") : "",
+                                    "frontend ", Describe(key), ": ", st.message()));
+}
+
+skiff_lb4_backend LbReconciler::BackendValue(const BackendAddr& a, bool active, bool local) {
+  skiff_lb4_backend v;
+  std::memset(&v, 0, sizeof(v));
+  v.address = V4(a.ip);
+  v.port = htons(a.port);
+  v.proto = a.proto;
+  v.state = active ? SKIFF_BACKEND_ACTIVE : SKIFF_BACKEND_TERMINATING;
+  if (local) v.flags |= SKIFF_BACKEND_F_LOCAL;
+  return v;
+}
+
+void LbReconciler::WriteBackend(const BackendAddr& addr, const skiff_lb4_backend& want,
+                                std::set<BackendAddr>& failed, ApplyResult& res) {
+  uint32_t id;
+  if (auto it = backend_ids_.find(addr); it != backend_ids_.end()) {
+    id = it->second;
+    if (std::memcmp(&backends_[id], &want, sizeof(want)) == 0) return;
+  } else {
+    auto fresh = backend_pool_.Allocate();
+    if (!fresh) {
+      failed.insert(addr);
+      return;
+    }
+    id = *fresh;
+  }
+  if (auto st = t_.backends->Update(id, want); !st.ok()) {
+    if (!backend_ids_.count(addr)) backend_pool_.Release(id);
+    failed.insert(addr);
+    if (absl::IsResourceExhausted(st)) res.map_full_errors++;
+    res.errors.push_back(std::string(st.message()));
+    return;
+  }
+  backend_ids_[addr] = id;
+  backends_[id] = want;
+  res.backends_written++;
+}
+
+void LbReconciler::ApplyFrontend(const model::FrontendKey& key, const model::Frontend& fe,
+                                 const std::set<BackendAddr>& failed_backends, ApplyResult& res,
+                                 std::vector<std::pair<uint16_t, uint32_t>>& dropped_pairs) {
+  bool missing_backend = false;
+  for (const auto& b : fe.backends)
+    if (failed_backends.count(BackendAddr{b.ip, b.port, static_cast<uint8_t>(key.proto)}))
+      missing_backend = true;
+  if (missing_backend) {
+    Fail(res, &fe, key,
+         absl::ResourceExhaustedError(absl::StrCat("a backend could not be written to map ",
+                                                   t_.backends->name(),
+                                                   "; the frontend keeps its last good state")));
+    return;
+  }
+  if (fe.backends.size() > SKIFF_LB_MAX_BACKENDS_PER_SERVICE) {
+    Fail(res, &fe, key,
+         absl::InvalidArgumentError(
+             absl::StrCat(fe.backends.size(), " backends exceed the limit of ",
+                          SKIFF_LB_MAX_BACKENDS_PER_SERVICE, " per frontend")));
+    return;
+  }
+  bool fresh = !frontends_.count(key);
+  FrontendRecord& rec = frontends_[key];
+  if (rec.rev_nat_id == 0) {
+    auto id = revnat_pool_.Allocate();
+    if (!id) {
+      frontends_.erase(key);
+      Fail(res, &fe, key, absl::ResourceExhaustedError("no free rev-NAT id (65535 frontends)"));
+      return;
+    }
+    rec.rev_nat_id = static_cast<uint16_t>(*id);
+  }
+  skiff_lb4_revnat rn;
+  std::memset(&rn, 0, sizeof(rn));
+  rn.address = V4(key.vip);
+  rn.port = htons(key.port);
+  auto have_rn = revnat_.find(rec.rev_nat_id);
+  if (have_rn == revnat_.end() || std::memcmp(&have_rn->second, &rn, sizeof(rn)) != 0) {
+    if (auto st = t_.revnat->Update(rec.rev_nat_id, rn); !st.ok()) {
+      if (fresh) {
+        revnat_pool_.Release(rec.rev_nat_id);
+        frontends_.erase(key);
+      }
+      Fail(res, &fe, key, st);
+      return;
+    }
+    revnat_[rec.rev_nat_id] = rn;
+  }
+  // Backends this frontend used before and no longer does: their affinity entries go.
+  std::set<uint32_t> before(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
+  bool changed = false;
+  if (auto st = WriteFrontend(fe, backend_ids_, rec, &changed); !st.ok()) {
+    Fail(res, &fe, key, st);
+    return;
+  }
+  if (changed) res.frontends_written++;
+  std::set<uint32_t> after(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
+  for (uint32_t id : before)
+    if (!after.count(id)) dropped_pairs.push_back({rec.rev_nat_id, id});
+}
+
+bool LbReconciler::RemoveFrontend(const model::FrontendKey& key, FrontendRecord& rec,
+                                  ApplyResult& res, std::vector<uint16_t>& dropped_services) {
+  if (auto st = DeleteFrontend(key, rec); !st.ok()) {
+    Fail(res, nullptr, key, st);
+    return false;
+  }
+  uint16_t rn = rec.rev_nat_id;
+  if (auto st = t_.revnat->Delete(rn); st.ok()) {
+    revnat_.erase(rn);
+    revnat_pool_.Release(rn);
+  }
+  dropped_services.push_back(rn);
+  res.frontends_deleted++;
+  return true;
+}
+
+bool LbReconciler::RemoveBackend(std::map<BackendAddr, uint32_t>::iterator it, ApplyResult& res) {
+  if (auto st = t_.backends->Delete(it->second); !st.ok()) {
+    res.errors.push_back(std::string(st.message()));
+    return false;
+  }
+  backends_.erase(it->second);
+  backend_pool_.Release(it->second);
+  res.backends_deleted++;
+  backend_ids_.erase(it);
+  return true;
+}
+
 ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced) {
   ApplyResult res;
-  auto fail = [&](const model::Frontend* fe, const model::FrontendKey& key,
-                  const absl::Status& st) {
-    if (absl::IsResourceExhausted(st)) res.map_full_errors++;
-    res.errors.push_back(absl::StrCat(fe ? absl::StrCat("service ", fe->service, " ") : "",
-                                      "frontend ", Describe(key), ": ", st.message()));
-  };
-
   // 1. Backends: one entry per address:port:protocol. A backend selected by several
   // services is active if any of them sees it active, and local if any says so.
-  std::map<BackendAddr, skiff_lb4_backend> want_backends;
-  for (const auto& [key, fe] : desired.frontends) {
-    if (key.vip.family != 4) continue;
-    for (const auto& b : fe.backends) {
-      BackendAddr a{b.ip, b.port, static_cast<uint8_t>(key.proto)};
-      auto [it, fresh] = want_backends.try_emplace(a);
-      skiff_lb4_backend& v = it->second;
-      if (fresh) {
-        std::memset(&v, 0, sizeof(v));
-        v.address = V4(b.ip);
-        v.port = htons(b.port);
-        v.proto = a.proto;
-        v.state = static_cast<uint8_t>(b.state);
-      } else if (b.state == model::BackendState::kActive) {
-        v.state = SKIFF_BACKEND_ACTIVE;
-      }
-      if (b.node_local) v.flags |= SKIFF_BACKEND_F_LOCAL;
-    }
-  }
+  RebuildUses(desired);
   std::set<BackendAddr> failed_backends;
-  for (const auto& [addr, want] : want_backends) {
-    uint32_t id;
-    if (auto it = backend_ids_.find(addr); it != backend_ids_.end()) {
-      id = it->second;
-      if (std::memcmp(&backends_[id], &want, sizeof(want)) == 0) continue;
-    } else {
-      auto fresh = backend_pool_.Allocate();
-      if (!fresh) {
-        failed_backends.insert(addr);
-        continue;
-      }
-      id = *fresh;
-    }
-    if (auto st = t_.backends->Update(id, want); !st.ok()) {
-      if (!backend_ids_.count(addr)) backend_pool_.Release(id);
-      failed_backends.insert(addr);
-      if (absl::IsResourceExhausted(st)) res.map_full_errors++;
-      res.errors.push_back(std::string(st.message()));
-      continue;
-    }
-    backend_ids_[addr] = id;
-    backends_[id] = want;
-    res.backends_written++;
+  for (const auto& [addr, use] : uses_) {
+    WriteBackend(addr, BackendValue(addr, use.active > 0, use.local > 0), failed_backends, res);
   }
 
   // 2. Frontends.
   std::vector<std::pair<uint16_t, uint32_t>> dropped_pairs;  // (rev-NAT id, backend id)
   for (const auto& [key, fe] : desired.frontends) {
     if (key.vip.family != 4) continue;
-    bool missing_backend = false;
-    for (const auto& b : fe.backends)
-      if (failed_backends.count(BackendAddr{b.ip, b.port, static_cast<uint8_t>(key.proto)}))
-        missing_backend = true;
-    if (missing_backend) {
-      fail(&fe, key,
-           absl::ResourceExhaustedError(absl::StrCat("a backend could not be written to map ",
-                                                     t_.backends->name(),
-                                                     "; the frontend keeps its last good state")));
-      continue;
-    }
-    if (fe.backends.size() > SKIFF_LB_MAX_BACKENDS_PER_SERVICE) {
-      fail(&fe, key,
-           absl::InvalidArgumentError(
-               absl::StrCat(fe.backends.size(), " backends exceed the limit of ",
-                            SKIFF_LB_MAX_BACKENDS_PER_SERVICE, " per frontend")));
-      continue;
-    }
-    bool fresh = !frontends_.count(key);
-    FrontendRecord& rec = frontends_[key];
-    if (rec.rev_nat_id == 0) {
-      auto id = revnat_pool_.Allocate();
-      if (!id) {
-        frontends_.erase(key);
-        fail(&fe, key, absl::ResourceExhaustedError("no free rev-NAT id (65535 frontends)"));
-        continue;
-      }
-      rec.rev_nat_id = static_cast<uint16_t>(*id);
-    }
-    skiff_lb4_revnat rn;
-    std::memset(&rn, 0, sizeof(rn));
-    rn.address = V4(key.vip);
-    rn.port = htons(key.port);
-    auto have_rn = revnat_.find(rec.rev_nat_id);
-    if (have_rn == revnat_.end() || std::memcmp(&have_rn->second, &rn, sizeof(rn)) != 0) {
-      if (auto st = t_.revnat->Update(rec.rev_nat_id, rn); !st.ok()) {
-        if (fresh) {
-          revnat_pool_.Release(rec.rev_nat_id);
-          frontends_.erase(key);
-        }
-        fail(&fe, key, st);
-        continue;
-      }
-      revnat_[rec.rev_nat_id] = rn;
-    }
-    // Backends this frontend used before and no longer does: their affinity entries go.
-    std::set<uint32_t> before(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
-    bool changed = false;
-    if (auto st = WriteFrontend(fe, backend_ids_, rec, &changed); !st.ok()) {
-      fail(&fe, key, st);
-      continue;
-    }
-    if (changed) res.frontends_written++;
-    std::set<uint32_t> after(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
-    for (uint32_t id : before)
-      if (!after.count(id)) dropped_pairs.push_back({rec.rev_nat_id, id});
+    ApplyFrontend(key, fe, failed_backends, res, dropped_pairs);
   }
 
   // 3. Deletions, only once every source has been read completely.
   std::vector<uint16_t> dropped_services;
   if (synced) {
     for (auto it = frontends_.begin(); it != frontends_.end();) {
-      if (desired.frontends.count(it->first)) {
+      if (desired.frontends.count(it->first) ||
+          !RemoveFrontend(it->first, it->second, res, dropped_services)) {
         ++it;
         continue;
       }
-      if (auto st = DeleteFrontend(it->first, it->second); !st.ok()) {
-        fail(nullptr, it->first, st);
-        ++it;
-        continue;
-      }
-      uint16_t rn = it->second.rev_nat_id;
-      if (auto st = t_.revnat->Delete(rn); st.ok()) {
-        revnat_.erase(rn);
-        revnat_pool_.Release(rn);
-      }
-      dropped_services.push_back(rn);
-      res.frontends_deleted++;
       it = frontends_.erase(it);
     }
     std::set<uint32_t> referenced;
     for (const auto& [k, rec] : frontends_)
       for (const auto& s : rec.scopes) referenced.insert(s.slots.begin(), s.slots.end());
     for (auto it = backend_ids_.begin(); it != backend_ids_.end();) {
-      if (referenced.count(it->second)) {
-        ++it;
-        continue;
-      }
-      if (auto st = t_.backends->Delete(it->second); !st.ok()) {
-        res.errors.push_back(std::string(st.message()));
-        ++it;
-        continue;
-      }
-      backends_.erase(it->second);
-      backend_pool_.Release(it->second);
-      res.backends_deleted++;
-      it = backend_ids_.erase(it);
+      auto next = std::next(it);
+      if (!referenced.count(it->second)) RemoveBackend(it, res);
+      it = next;
     }
   }
   if (auto st = ForgetAffinity(dropped_pairs, dropped_services); !st.ok())
     res.errors.push_back(std::string(st.message()));
+  // The next change may be applied incrementally only from a state that is exactly `desired`.
+  clean_ = res.ok() && synced;
   return res;
 }
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,13 @@ class LbReconciler {
   absl::Status Restore();
 
   ApplyResult Apply(const model::DesiredState& desired, bool synced);
+  // The same result when only the frontends in `changed` differ from the previous call's
+  // `desired` (model::DesiredStateCache reports them), in time proportional to those
+  // frontends: backends are reference-counted by the frontends that use them. Falls back to
+  // Apply() unless the previous call left the maps exactly at its desired state (no errors,
+  // synced) and `synced` still holds.
+  ApplyResult ApplyChanges(const model::DesiredState& desired, bool synced,
+                           const std::set<model::FrontendKey>& changed);
 
   std::optional<uint16_t> RevNatId(const model::FrontendKey& key) const;
   std::optional<uint32_t> BackendId(const BackendAddr& addr) const;
@@ -79,6 +87,27 @@ class LbReconciler {
     ScopeEntries scopes[2];  // SKIFF_SCOPE_EXTERNAL, SKIFF_SCOPE_INTERNAL
   };
 
+  // How many desired frontends use a backend, and how many of them see it active / local.
+  struct BackendUse {
+    uint32_t users = 0, active = 0, local = 0;
+  };
+  struct FrontendUse {
+    BackendAddr addr;
+    bool active = false, local = false;
+  };
+  void RebuildUses(const model::DesiredState& desired);
+  // Replaces the uses of `key` by those of `fe` (nullptr: none); collects the backends touched.
+  void SetUses(const model::FrontendKey& key, const model::Frontend* fe,
+               std::set<BackendAddr>& touched);
+  static skiff_lb4_backend BackendValue(const BackendAddr& a, bool active, bool local);
+  void Fail(ApplyResult& res, const model::Frontend* fe, const model::FrontendKey& key,
+            const absl::Status& st);
+  void WriteBackend(const BackendAddr& addr, const skiff_lb4_backend& want,
+                    std::set<BackendAddr>& failed, ApplyResult& res);
+  void ApplyFrontend(const model::FrontendKey& key, const model::Frontend& fe,
+                     const std::set<BackendAddr>& failed_backends, ApplyResult& res,
+                     std::vector<std::pair<uint16_t, uint32_t>>& dropped_pairs);
+
   absl::Status WriteFrontend(const model::Frontend& fe, const std::map<BackendAddr, uint32_t>& ids,
                              FrontendRecord& rec, bool* changed);
   absl::Status WriteScope(const model::FrontendKey& key, uint8_t scope,
@@ -86,6 +115,9 @@ class LbReconciler {
                           ScopeEntries& have, bool* changed);
   absl::Status DeleteScope(const model::FrontendKey& key, uint8_t scope, ScopeEntries& have);
   absl::Status DeleteFrontend(const model::FrontendKey& key, FrontendRecord& rec);
+  bool RemoveFrontend(const model::FrontendKey& key, FrontendRecord& rec, ApplyResult& res,
+                      std::vector<uint16_t>& dropped_services);
+  bool RemoveBackend(std::map<BackendAddr, uint32_t>::iterator it, ApplyResult& res);
   absl::Status ForgetAffinity(const std::vector<std::pair<uint16_t, uint32_t>>& pairs,
                               const std::vector<uint16_t>& rev_nat_ids);
 
@@ -96,6 +128,9 @@ class LbReconciler {
   std::map<uint16_t, skiff_lb4_revnat> revnat_;
   IdPool backend_pool_{1, 0xfffffffe};
   IdPool revnat_pool_{1, 0xffff};
+  std::map<BackendAddr, BackendUse> uses_;  // of the last desired state
+  std::map<model::FrontendKey, std::vector<FrontendUse>> frontend_uses_;
+  bool clean_ = false;  // the maps hold exactly the last desired state
 };
 
 // Map keys and values built field by field from zeroed memory, so padding is always zero
