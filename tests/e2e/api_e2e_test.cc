@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "tests/e2e/agent_env.h"
 #include "tests/e2e/manifests.h"
 #include "tests/e2e/topology.h"
 #include "tests/harness/privileged.h"
@@ -65,50 +66,29 @@ class ApiE2E : public ::testing::Test {
         ASSERT_TRUE(servers_.back()->status().ok()) << servers_.back()->status();
       }
     }
-    dir_ = fs::temp_directory_path() / ("skiff-api-e2e-" + node_->prefix());
-    fs::create_directories(dir_ / "manifests");
-    socket_ = (dir_ / "run" / "agent.sock").string();
-    bpffs_root_ = "/sys/fs/bpf/skiff-api-e2e-" + node_->prefix();
-    log_ = (dir_ / "agent.log").string();
+    env_ = std::make_unique<AgentEnv>(*node_, "api", SKIFF_AGENT_PATH);
+    socket_ = env_->api_socket();
+    bpffs_root_ = env_->bpffs_root();
     std::string yaml =
         ServiceYaml("web", kVip, {{"http", 80, "http", "TCP"}, {"dns", 53, "dns", "UDP"}}) +
         "---\n" +
         EndpointSliceYaml("web-abc", "web", {{"10.244.1.11"}, {"10.244.1.12"}},
                           {{"http", 8080, "TCP"}, {"dns", 5353, "UDP"}});
     for (const auto& [name, ip] : kPods) yaml += "---\n" + PodYaml(name, ip);
-    WriteFileAtomically((dir_ / "manifests" / "web.yaml").string(), yaml);
+    env_->Write("web.yaml", yaml);
 
-    agent_ = std::make_unique<AgentProcess>(std::vector<std::string>{
-        SKIFF_AGENT_PATH, "--manifests", (dir_ / "manifests").string(), "--endpoint-ifaces",
-        node_->IfaceGlob(), "--bpffs-root", bpffs_root_, "--node-name", "node-1", "--api-socket",
-        socket_, "--log-level", "debug"});
-    ASSERT_TRUE(agent_->Start(node_->netns(), log_).ok());
+    ASSERT_TRUE(env_->Start({"--log-level", "debug"}).ok());
   }
 
   void TearDown() override {
-    if (agent_) {
-      agent_->Kill(SIGKILL);
-      agent_->Wait();
-    }
-    if (node_)
-      Sh(absl::StrCat("nsenter --net=/run/netns/", node_->netns(), " ", SKIFF_AGENT_PATH,
-                      " --cleanup --bpffs-root ", bpffs_root_, " >>", log_, " 2>&1"))
-          .IgnoreError();
-    if (HasFailure()) {
-      std::ifstream f(log_);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      std::cerr << "---- agent log ----\n" << ss.str() << "-------------------\n";
-    }
+    env_.reset();  // before the node: the agent's cleanup runs in the node's namespace
     servers_.clear();
     node_.reset();
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-    fs::remove_all(bpffs_root_, ec);
   }
 
   Ctl Agentctl(const std::vector<std::string>& args) {
-    std::string out_path = (dir_ / "ctl.out").string(), err_path = (dir_ / "ctl.err").string();
+    std::string out_path = (env_->dir() / "ctl.out").string(),
+                err_path = (env_->dir() / "ctl.err").string();
     std::string cmd = absl::StrCat(SKIFF_AGENTCTL_PATH, " --socket ", socket_, " ",
                                    absl::StrJoin(args, " "), " >", out_path, " 2>", err_path);
     int rc = std::system(cmd.c_str());
@@ -135,9 +115,8 @@ class ApiE2E : public ::testing::Test {
   std::unique_ptr<Node> node_;
   std::map<std::string, Pod> pods_;
   std::vector<std::unique_ptr<PodServer>> servers_;
-  std::unique_ptr<AgentProcess> agent_;
-  fs::path dir_;
-  std::string socket_, bpffs_root_, log_;
+  std::unique_ptr<AgentEnv> env_;
+  std::string socket_, bpffs_root_;
 };
 
 TEST_F(ApiE2E, AgentctlReportsTheTrafficJustSent) {
@@ -240,8 +219,7 @@ TEST_F(ApiE2E, AgentctlReportsTheTrafficJustSent) {
 TEST_F(ApiE2E, WithTheAgentDownAgentctlSaysSoAndBpfMapStillReads) {
   ASSERT_TRUE(WaitServing(10s)) << "service never served";
   ASSERT_EQ(Agentctl({"status"}).code, 0);
-  agent_->Kill(SIGTERM);
-  agent_->Wait();
+  env_->Terminate();
   EXPECT_FALSE(fs::exists(socket_)) << "the agent left its socket behind";
   Ctl down = Agentctl({"status"});
   EXPECT_EQ(down.code, 3);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "tests/e2e/agent_env.h"
 #include "tests/e2e/topology.h"
 #include "tests/harness/privileged.h"
 #include "tests/k8s/fake_apiserver.h"
@@ -77,37 +78,18 @@ class KubernetesE2E : public ::testing::Test {
     server_->Upsert("namespaces", {{"metadata", {{"name", "default"}}}});
     server_->Upsert("services", Service());
     server_->Upsert("endpointslices", Slice({"10.244.1.11", "10.244.1.12"}));
-    bpffs_root_ = "/sys/fs/bpf/skiff-k8s-e2e-" + node_->prefix();
-    log_ = (fs::temp_directory_path() / ("skiff-k8s-e2e-" + node_->prefix() + ".log")).string();
-    agent_ = std::make_unique<AgentProcess>(std::vector<std::string>{
-        SKIFF_AGENT_PATH, "--k8s-api-server", server_->url(), "--endpoint-ifaces",
-        node_->IfaceGlob(), "--bpffs-root", bpffs_root_, "--node-name", "node-1",
-        "--metrics-listen", "127.0.0.1:0", "--healthz-listen", "127.0.0.1:0", "--log-level",
-        "debug"});
-    ASSERT_TRUE(agent_->Start(node_->netns(), log_).ok());
+    env_ = std::make_unique<AgentEnv>(*node_, "k8s", SKIFF_AGENT_PATH);
+    ASSERT_TRUE(env_->Start({"--k8s-api-server", server_->url(), "--metrics-listen", "127.0.0.1:0",
+                             "--healthz-listen", "127.0.0.1:0", "--log-level", "debug"},
+                            /*manifests=*/false)
+                    .ok());
   }
 
   void TearDown() override {
-    if (agent_) {
-      agent_->Kill(SIGKILL);
-      agent_->Wait();
-    }
-    if (node_)
-      Sh(absl::StrCat("nsenter --net=/run/netns/", node_->netns(), " ", SKIFF_AGENT_PATH,
-                      " --cleanup --bpffs-root ", bpffs_root_, " >>", log_, " 2>&1"))
-          .IgnoreError();
-    if (HasFailure() && !log_.empty()) {
-      std::ifstream f(log_);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      std::cerr << "---- agent log ----\n" << ss.str() << "-------------------\n";
-    }
+    env_.reset();  // before the node: the agent's cleanup runs in the node's namespace
     if (server_) server_->Stop();
     servers_.clear();
     node_.reset();
-    std::error_code ec;
-    if (!log_.empty()) fs::remove(log_, ec);
-    fs::remove_all(bpffs_root_, ec);
   }
 
   std::map<std::string, int> Spread(int n) {
@@ -120,9 +102,7 @@ class KubernetesE2E : public ::testing::Test {
   std::map<std::string, Pod> pods_;
   std::vector<std::unique_ptr<PodServer>> servers_;
   std::unique_ptr<FakeApiServer> server_;
-  std::unique_ptr<AgentProcess> agent_;
-  std::string bpffs_root_;
-  std::string log_;
+  std::unique_ptr<AgentEnv> env_;
 };
 
 TEST_F(KubernetesE2E, ClusterIpFromTheApiAndAWatchedEndpointRemoval) {

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "tests/e2e/agent_env.h"
 #include "tests/e2e/manifests.h"
 #include "tests/e2e/topology.h"
 #include "tests/harness/prom_parse.h"
@@ -90,47 +91,24 @@ class MetricsE2E : public ::testing::Test {
         ASSERT_TRUE(servers_.back()->status().ok()) << servers_.back()->status();
       }
     }
-    dir_ = fs::temp_directory_path() / ("skiff-e2e-" + node_->prefix());
-    fs::create_directories(dir_);
-    bpffs_root_ = "/sys/fs/bpf/skiff-e2e-" + node_->prefix();
-    log_ = (dir_.parent_path() / ("skiff-e2e-" + node_->prefix() + ".log")).string();
-    WriteFileAtomically((dir_ / "web.yaml").string(),
-                        ServiceYaml("web", kVip, {{"http", 80, "http", "TCP"}}) + "---\n" +
-                            EndpointSliceYaml("web-abc", "web", {{"10.244.1.11"}, {"10.244.1.12"}},
-                                              {{"http", 8080, "TCP"}}));
+    env_ = std::make_unique<AgentEnv>(*node_, "metrics", SKIFF_AGENT_PATH);
+    env_->Write("web.yaml",
+                ServiceYaml("web", kVip, {{"http", 80, "http", "TCP"}}) + "---\n" +
+                    EndpointSliceYaml("web-abc", "web", {{"10.244.1.11"}, {"10.244.1.12"}},
+                                      {{"http", 8080, "TCP"}}));
     metrics_port_ = FreePort(node_->netns());
     healthz_port_ = FreePort(node_->netns());
     ASSERT_GT(metrics_port_, 0);
     ASSERT_GT(healthz_port_, 0);
-    agent_ = std::make_unique<AgentProcess>(std::vector<std::string>{
-        SKIFF_AGENT_PATH, "--manifests", dir_.string(), "--endpoint-ifaces", node_->IfaceGlob(),
-        "--bpffs-root", bpffs_root_, "--node-name", "node-1", "--metrics-listen",
-        absl::StrCat("127.0.0.1:", metrics_port_), "--healthz-listen",
-        absl::StrCat("127.0.0.1:", healthz_port_)});
-    ASSERT_TRUE(agent_->Start(node_->netns(), log_).ok());
+    ASSERT_TRUE(env_->Start({"--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port_),
+                             "--healthz-listen", absl::StrCat("127.0.0.1:", healthz_port_)})
+                    .ok());
   }
 
   void TearDown() override {
-    if (agent_) {
-      agent_->Kill(SIGKILL);
-      agent_->Wait();
-    }
-    if (node_)
-      Sh(absl::StrCat("nsenter --net=/run/netns/", node_->netns(), " ", SKIFF_AGENT_PATH,
-                      " --cleanup --bpffs-root ", bpffs_root_, " >>", log_, " 2>&1"))
-          .IgnoreError();
-    if (HasFailure() && !log_.empty()) {
-      std::ifstream f(log_);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      std::cerr << "---- agent log ----\n" << ss.str() << "-------------------\n";
-    }
+    env_.reset();  // before the node: the agent's cleanup runs in the node's namespace
     servers_.clear();
     node_.reset();
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-    if (!log_.empty()) fs::remove(log_, ec);
-    fs::remove_all(bpffs_root_, ec);
   }
 
   // Polls until `path` answers `status` (the agent starts asynchronously).
@@ -163,10 +141,7 @@ class MetricsE2E : public ::testing::Test {
   std::unique_ptr<Node> node_;
   std::map<std::string, Pod> pods_;
   std::vector<std::unique_ptr<PodServer>> servers_;
-  std::unique_ptr<AgentProcess> agent_;
-  fs::path dir_;
-  std::string bpffs_root_;
-  std::string log_;
+  std::unique_ptr<AgentEnv> env_;
   int metrics_port_ = 0;
   int healthz_port_ = 0;
 };

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "tests/e2e/agent_env.h"
 #include "tests/e2e/manifests.h"
 #include "tests/e2e/topology.h"
 #include "tests/harness/privileged.h"
@@ -61,10 +62,7 @@ class ServicesE2E : public ::testing::Test {
         ASSERT_TRUE(servers_.back()->status().ok()) << servers_.back()->status();
       }
     }
-    dir_ = fs::temp_directory_path() / ("skiff-e2e-" + node_->prefix());
-    fs::create_directories(dir_);
-    bpffs_root_ = "/sys/fs/bpf/skiff-e2e-" + node_->prefix();
-    log_ = (dir_.parent_path() / ("skiff-e2e-" + node_->prefix() + ".log")).string();
+    env_ = std::make_unique<AgentEnv>(*node_, "svc", SKIFF_AGENT_PATH);
 
     WriteWeb(Ready({"10.244.1.11", "10.244.1.12", "10.244.1.13"}));
     Write(
@@ -74,33 +72,12 @@ class ServicesE2E : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (agent_) {
-      agent_->Kill(SIGKILL);
-      agent_->Wait();
-    }
-    if (node_) {
-      // Detach and unpin exactly what this test's agent made.
-      Sh(absl::StrCat("nsenter --net=/run/netns/", node_->netns(), " ", SKIFF_AGENT_PATH,
-                      " --cleanup --bpffs-root ", bpffs_root_, " >>", log_, " 2>&1"))
-          .IgnoreError();
-    }
-    if (HasFailure() && !log_.empty()) {
-      std::ifstream f(log_);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      std::cerr << "---- agent log ----\n" << ss.str() << "-------------------\n";
-    }
+    env_.reset();  // before the node: the agent's cleanup runs in the node's namespace
     servers_.clear();
     node_.reset();
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-    if (!log_.empty()) fs::remove(log_, ec);
-    fs::remove_all(bpffs_root_, ec);
   }
 
-  void Write(const std::string& file, const std::string& yaml) {
-    WriteFileAtomically((dir_ / file).string(), yaml);
-  }
+  void Write(const std::string& file, const std::string& yaml) { env_->Write(file, yaml); }
 
   // The "web" service (TCP 80 -> http, UDP 53 -> dns) with the given endpoints.
   void WriteWeb(const std::vector<EndpointSpec>& endpoints) {
@@ -109,12 +86,7 @@ class ServicesE2E : public ::testing::Test {
               "---\n" + EndpointSliceYaml("web-abc", "web", endpoints, kSlicePorts));
   }
 
-  void StartAgent() {
-    agent_ = std::make_unique<AgentProcess>(std::vector<std::string>{
-        SKIFF_AGENT_PATH, "--manifests", dir_.string(), "--endpoint-ifaces", node_->IfaceGlob(),
-        "--bpffs-root", bpffs_root_, "--node-name", "node-1", "--log-level", "debug"});
-    ASSERT_TRUE(agent_->Start(node_->netns(), log_).ok());
-  }
+  void StartAgent() { ASSERT_TRUE(env_->Start({"--log-level", "debug"}).ok()); }
 
   // Waits until a TCP connection through vip:port is answered by a backend.
   bool WaitServing(const std::string& vip, uint16_t port, std::chrono::milliseconds timeout) {
@@ -144,20 +116,12 @@ class ServicesE2E : public ::testing::Test {
     return seen;
   }
 
-  std::string AgentLog() {
-    std::ifstream f(log_);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  }
+  std::string AgentLog() { return env_->Log(); }
 
   std::unique_ptr<Node> node_;
   std::map<std::string, Pod> pods_;
   std::vector<std::unique_ptr<PodServer>> servers_;
-  std::unique_ptr<AgentProcess> agent_;
-  fs::path dir_;
-  std::string bpffs_root_;
-  std::string log_;
+  std::unique_ptr<AgentEnv> env_;
 };
 
 TEST_F(ServicesE2E, TcpAndUdpReachEveryReadyBackend) {
@@ -277,15 +241,14 @@ TEST_F(ServicesE2E, AgentKill9KeepsStreamsAndServices) {
   ASSERT_TRUE(stream.Open(pods_["client"].netns, kVip, 80).ok());
   ASSERT_TRUE(stream.Echo("before").ok());
   auto dump = [&] {
-    auto out = ShOut("bpftool map dump pinned " + bpffs_root_ + "/skiff_lb4_services_v1 -j");
+    auto out = ShOut("bpftool map dump pinned " + env_->bpffs_root() + "/skiff_lb4_services_v1 -j");
     return out.ok() ? *out : std::string("<dump failed>");
   };
   std::string services_before = dump();
-  auto revnat_before = ShOut("bpftool map dump pinned " + bpffs_root_ + "/skiff_lb4_revnat_v1 -j");
+  auto revnat_before =
+      ShOut("bpftool map dump pinned " + env_->bpffs_root() + "/skiff_lb4_revnat_v1 -j");
 
-  agent_->Kill(SIGKILL);
-  agent_->Wait();
-  agent_.reset();
+  env_->Kill();
   EXPECT_TRUE(stream.Echo("agent down").ok()) << "stream broke when the agent died";
   EXPECT_FALSE(TcpHello(pods_["client"].netns, kVip, 80, 1000).empty())
       << "new connection failed while the agent is down";
@@ -295,7 +258,8 @@ TEST_F(ServicesE2E, AgentKill9KeepsStreamsAndServices) {
   EXPECT_TRUE(stream.Echo("agent back").ok()) << "stream broke across the restart";
   EXPECT_FALSE(TcpHello(pods_["client"].netns, kVip, 80, 1000).empty());
   EXPECT_EQ(dump(), services_before) << "service entries or ids changed across a restart";
-  auto revnat_after = ShOut("bpftool map dump pinned " + bpffs_root_ + "/skiff_lb4_revnat_v1 -j");
+  auto revnat_after =
+      ShOut("bpftool map dump pinned " + env_->bpffs_root() + "/skiff_lb4_revnat_v1 -j");
   ASSERT_TRUE(revnat_before.ok() && revnat_after.ok());
   EXPECT_EQ(*revnat_after, *revnat_before);
 }
