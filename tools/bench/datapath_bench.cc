@@ -28,6 +28,7 @@
 #include "bench_retarget.skel.h"
 #include "tests/bpf/lb_env.h"
 #include "tests/harness/packet.h"
+#include "tools/bench/prog_timer.h"
 
 namespace skiff::bench {
 namespace {
@@ -41,37 +42,6 @@ struct Options {
   int rounds = 5;
   int backends = 10;
 };
-
-// Sums the kernel's duration over `n` single runs; next(i) returns the i-th input.
-double NsPerPacket(int prog_fd, uint32_t n, const std::function<const Bytes&(uint32_t)>& next,
-                   int expect_verdict) {
-  std::vector<uint8_t> out(2048);
-  uint64_t total = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    const Bytes& in = next(i);
-    LIBBPF_OPTS(bpf_test_run_opts, opts);
-    opts.data_in = in.data();
-    opts.data_size_in = in.size();
-    opts.data_out = out.data();
-    opts.data_size_out = out.size();
-    opts.repeat = 1;
-    if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
-      std::perror("BPF_PROG_TEST_RUN");
-      std::exit(1);
-    }
-    if (static_cast<int>(opts.retval) != expect_verdict) {
-      std::fprintf(stderr, "unexpected verdict %d (want %d)\n", opts.retval, expect_verdict);
-      std::exit(1);
-    }
-    total += opts.duration;
-  }
-  return static_cast<double>(total) / n;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 int Main(int argc, char** argv) {
   Options o;
@@ -181,21 +151,6 @@ int Main(int argc, char** argv) {
   rt->bss->bench_backend = ct->nat_addr;
   rt->bss->bench_bport = ct->nat_port;
   int rt_fd = bpf_program__fd(rt->progs.bench_retarget);
-  // Kernel repeat loop: the kernel's own per-iteration average.
-  auto repeat_ns = [&](int fd, const Bytes& in, uint32_t n) -> double {
-    LIBBPF_OPTS(bpf_test_run_opts, opts);
-    std::vector<uint8_t> out(2048);
-    opts.data_in = in.data();
-    opts.data_size_in = in.size();
-    opts.data_out = out.data();
-    opts.data_size_out = out.size();
-    opts.repeat = n;
-    if (bpf_prog_test_run_opts(fd, &opts) != 0) {
-      std::perror("BPF_PROG_TEST_RUN");
-      std::exit(1);
-    }
-    return opts.duration;
-  };
   auto clear_new_flows = [&] {
     // Drop the new-flow entries between rounds (untimed) but keep the established flow.
     auto entries = lb.ct.Entries();
@@ -234,15 +189,15 @@ int Main(int argc, char** argv) {
     rows[5].ns.push_back(NsPerPacket(
         lxc, o.packets, [&](uint32_t i) -> const Bytes& { return syns[i]; }, TC_ACT_OK));
     clear_new_flows();
-    warm[0].ns.push_back(repeat_ns(empty_fd, non_service, o.packets));
-    warm[1].ns.push_back(repeat_ns(parse_fd, non_service, o.packets));
-    warm[2].ns.push_back(repeat_ns(lxc, non_service, o.packets));
+    warm[0].ns.push_back(RepeatNs(empty_fd, non_service, o.packets));
+    warm[1].ns.push_back(RepeatNs(parse_fd, non_service, o.packets));
+    warm[2].ns.push_back(RepeatNs(lxc, non_service, o.packets));
     rt->bss->bench_mode = 0;
-    warm[3].ns.push_back(repeat_ns(rt_fd, established, o.packets));
+    warm[3].ns.push_back(RepeatNs(rt_fd, established, o.packets));
     rt->bss->bench_mode = 1;
-    warm[4].ns.push_back(repeat_ns(rt_fd, reply, o.packets));
+    warm[4].ns.push_back(RepeatNs(rt_fd, reply, o.packets));
     rt->bss->bench_mode = 2;
-    warm[5].ns.push_back(repeat_ns(rt_fd, syns[0], o.packets));
+    warm[5].ns.push_back(RepeatNs(rt_fd, syns[0], o.packets));
     clear_new_flows();
   }
 

@@ -33,6 +33,7 @@
 #include "tests/bpf/lb_env.h"
 #include "tests/harness/packet.h"
 #include "tests/unit/policy_fixture.h"
+#include "tools/bench/prog_timer.h"
 
 namespace skiff::bench {
 namespace {
@@ -104,42 +105,16 @@ Tables TablesOf(lxc_bpf* s) {
   return t;
 }
 
-// Sums the kernel's duration over n single runs with an __sk_buff context (to_container needs
-// ingress_ifindex != 0: 0 means "sent by the node", which always passes).
-double NsPerPacket(int prog_fd, uint32_t n, const std::function<const Bytes&(uint32_t)>& next,
-                   int expect_verdict) {
-  std::vector<uint8_t> out(2048);
-  uint64_t total = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    const Bytes& in = next(i);
-    __sk_buff ctx{};
-    ctx.ingress_ifindex = 7;
-    ctx.ifindex = 1;
-    LIBBPF_OPTS(bpf_test_run_opts, opts);
-    opts.data_in = in.data();
-    opts.data_size_in = in.size();
-    opts.data_out = out.data();
-    opts.data_size_out = out.size();
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof(ctx);
-    opts.repeat = 1;
-    if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
-      std::perror("BPF_PROG_TEST_RUN");
-      std::exit(1);
-    }
-    if (static_cast<int>(opts.retval) != expect_verdict) {
-      std::fprintf(stderr, "unexpected verdict %d (want %d)\n", opts.retval, expect_verdict);
-      std::exit(1);
-    }
-    total += opts.duration;
-  }
-  return static_cast<double>(total) / n;
+// NsPerPacket with an __sk_buff context: to_container needs ingress_ifindex != 0 (0 means
+// "sent by the node", which always passes).
+double SkbNs(int prog_fd, uint32_t n, const std::function<const Bytes&(uint32_t)>& next,
+             int expect_verdict) {
+  __sk_buff ctx{};
+  ctx.ingress_ifindex = 7;
+  ctx.ifindex = 1;
+  return NsPerPacket(prog_fd, n, next, expect_verdict, &ctx);
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 void Must(const absl::Status& st) {
@@ -240,8 +215,8 @@ void PerPacket(const Options& o) {
   int empty_fd = bpf_program__fd((*empty)->progs.bench_empty);
   auto same = [](const Bytes& b) { return [&b](uint32_t) -> const Bytes& { return b; }; };
   // The established connections: their SYNs once, untimed.
-  NsPerPacket(to, 1, same(tcp(in_ok, in_dst, 1000, in_port, 0x02)), TC_ACT_OK);
-  NsPerPacket(from, 1, same(tcp(eg_src, eg_ok, 1000, 53, 0x02)), TC_ACT_OK);
+  SkbNs(to, 1, same(tcp(in_ok, in_dst, 1000, in_port, 0x02)), TC_ACT_OK);
+  SkbNs(from, 1, same(tcp(eg_src, eg_ok, 1000, 53, 0x02)), TC_ACT_OK);
   auto pol_ct = Map<skiff_ct4_key, skiff_pol_ct_entry>::From(lb.skel->maps.SKIFF_MAP_POL_CT4);
   auto clear_new = [&] {  // drop the timed new connections, keep the established ones
     auto entries = pol_ct->Entries();
@@ -265,16 +240,16 @@ void PerPacket(const Options& o) {
       {"from_container: new connection, egress denies (drop)", {}},
       {"from_container: established (policy CT hit)", {}}};
   for (int r = 0; r < o.rounds; r++) {
-    rows[0].ns.push_back(NsPerPacket(empty_fd, n, same(in_est), TC_ACT_OK));
-    rows[1].ns.push_back(NsPerPacket(to, n, same(open_syn), TC_ACT_OK));
-    rows[2].ns.push_back(NsPerPacket(
+    rows[0].ns.push_back(SkbNs(empty_fd, n, same(in_est), TC_ACT_OK));
+    rows[1].ns.push_back(SkbNs(to, n, same(open_syn), TC_ACT_OK));
+    rows[2].ns.push_back(SkbNs(
         to, n, [&](uint32_t i) -> const Bytes& { return in_syns[i]; }, TC_ACT_OK));
-    rows[3].ns.push_back(NsPerPacket(to, n, same(in_deny), TC_ACT_SHOT));
-    rows[4].ns.push_back(NsPerPacket(to, n, same(in_est), TC_ACT_OK));
-    rows[5].ns.push_back(NsPerPacket(
+    rows[3].ns.push_back(SkbNs(to, n, same(in_deny), TC_ACT_SHOT));
+    rows[4].ns.push_back(SkbNs(to, n, same(in_est), TC_ACT_OK));
+    rows[5].ns.push_back(SkbNs(
         from, n, [&](uint32_t i) -> const Bytes& { return eg_syns[i]; }, TC_ACT_OK));
-    rows[6].ns.push_back(NsPerPacket(from, n, same(eg_deny), TC_ACT_SHOT));
-    rows[7].ns.push_back(NsPerPacket(from, n, same(eg_est), TC_ACT_OK));
+    rows[6].ns.push_back(SkbNs(from, n, same(eg_deny), TC_ACT_SHOT));
+    rows[7].ns.push_back(SkbNs(from, n, same(eg_est), TC_ACT_OK));
     clear_new();
   }
   double base = Median(rows[0].ns);
