@@ -71,6 +71,16 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
                  "Comma-separated globs of pod-facing host interfaces")
       ->type_name("GLOB[,GLOB...]")
       ->capture_default_str();
+  app.add_option("--devices", c.devices,
+                 "Comma-separated node devices serving NodePort, externalIPs and LoadBalancer IPs "
+                 "(default: the device of the default route)")
+      ->type_name("IFACE[,IFACE...]");
+  app.add_option("--nat-max", c.nat_max, "NodePort SNAT map entries (two per translated flow)")
+      ->capture_default_str();
+  app.add_option("--nat-port-range", c.nat_port_range,
+                 "Source ports NodePort SNAT allocates from (keep clear of ip_local_port_range)")
+      ->type_name("MIN-MAX")
+      ->capture_default_str();
   app.add_option("--bpffs-root", c.bpffs_root, "Where maps are pinned (bpffs mounted if absent)")
       ->type_name("PATH")
       ->capture_default_str();

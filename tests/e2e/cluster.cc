@@ -1,0 +1,165 @@
+#include "tests/e2e/cluster.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "tests/e2e/manifests.h"
+
+namespace skiff::e2e {
+
+absl::Status ClusterNode::StartAgent(const std::string& agent_path,
+                                     const std::vector<std::string>& extra) {
+  agent_path_ = agent_path;
+  std::vector<std::string> args = {agent_path,
+                                   "--manifests",
+                                   (dir_ / "manifests").string(),
+                                   "--node-name",
+                                   name,
+                                   "--endpoint-ifaces",
+                                   node->IfaceGlob(),
+                                   "--bpffs-root",
+                                   bpffs_root_,
+                                   "--api-socket",
+                                   (dir_ / "agent.sock").string(),
+                                   "--metrics-listen",
+                                   "",
+                                   "--healthz-listen",
+                                   "",
+                                   "--log-level",
+                                   "debug"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  agent_ = std::make_unique<AgentProcess>(args);
+  return agent_->Start(node->netns(), (dir_ / "agent.log").string());
+}
+
+void ClusterNode::StopAgent() {
+  if (!agent_) return;
+  if (agent_->running()) {
+    agent_->Kill(SIGTERM);
+    agent_->Wait();
+  }
+  agent_.reset();
+}
+
+void ClusterNode::WriteManifest(const std::string& file, const std::string& contents) const {
+  WriteFileAtomically((dir_ / "manifests" / file).string(), contents);
+}
+
+void ClusterNode::RemoveManifest(const std::string& file) const {
+  std::filesystem::remove(dir_ / "manifests" / file);
+}
+
+std::string ClusterNode::Log() const {
+  std::ifstream in(dir_ / "agent.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+ClusterNode::~ClusterNode() {
+  StopAgent();
+  if (node && !agent_path_.empty()) {
+    // Detach every Skiff program of this node and remove its pins, inside its namespace.
+    Sh("nsenter --net=/run/netns/" + node->netns() + " -- " + agent_path_ +
+       " --cleanup --bpffs-root " + bpffs_root_ + " >/dev/null 2>&1")
+        .IgnoreError();
+  }
+  if (!bpffs_root_.empty()) std::filesystem::remove_all(bpffs_root_);
+  node.reset();
+  if (!dir_.empty()) std::filesystem::remove_all(dir_);
+}
+
+absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Create(int nodes) {
+  std::unique_ptr<Cluster> c(new Cluster());
+  c->prefix_ = UniqueName("ns");
+  c->router_ = "skrt" + c->prefix_;
+  c->client_ = "skcl" + c->prefix_;
+  for (const std::string& ns : {c->router_, c->client_})
+    if (auto st = Sh("ip netns add " + ns); !st.ok()) return st;
+  const std::string r = "ip -n " + c->router_ + " ";
+  const std::string cl = "ip -n " + c->client_ + " ";
+  const std::string rx = "ip netns exec " + c->router_ + " ";
+  for (const std::string& cmd : {
+           r + "link set lo up",
+           cl + "link set lo up",
+           rx + "sysctl -qw net.ipv4.ip_forward=1",
+           rx + "sysctl -qw net.ipv4.conf.all.rp_filter=0",
+           rx + "sysctl -qw net.ipv4.conf.default.rp_filter=0",
+           r + "link add rcl type veth peer name eth0 netns " + c->client_,
+           r + "addr add 192.168.100.1/24 dev rcl",
+           r + "link set rcl up",
+           cl + "addr add " + std::string(kClientIp) + "/24 dev eth0",
+           cl + "link set eth0 up",
+           cl + "route add default via 192.168.100.1",
+       }) {
+    if (auto st = Sh(cmd); !st.ok()) return st;
+  }
+  for (int i = 1; i <= nodes; i++) {
+    auto cn = std::make_unique<ClusterNode>();
+    cn->index = i;
+    cn->name = absl::StrCat("node-", i);
+    cn->address = absl::StrCat("192.168.", i, ".10");
+    cn->pod_cidr = absl::StrCat("10.244.", i, ".0/24");
+    cn->dir_ =
+        std::filesystem::temp_directory_path() / absl::StrCat("skiff-ns-", c->prefix_, "-", i);
+    std::filesystem::create_directories(cn->dir_ / "manifests");
+    cn->bpffs_root_ = absl::StrCat("/sys/fs/bpf/skiff-ns-", c->prefix_, "-", i);
+    auto node = Node::Create();
+    if (!node.ok()) return node.status();
+    cn->node = std::move(*node);
+    const std::string n = "ip -n " + cn->node->netns() + " ";
+    const std::string rdev = absl::StrCat("rn", i);
+    for (const std::string& cmd : {
+             r + "link add " + rdev + " type veth peer name eth0 netns " + cn->node->netns(),
+             r + absl::StrCat("addr add 192.168.", i, ".1/24 dev ", rdev),
+             r + "link set " + rdev + " up",
+             n + "addr add " + cn->address + "/24 dev eth0",
+             n + "link set eth0 up",
+             n + absl::StrCat("route add default via 192.168.", i, ".1"),
+             r + "route add " + cn->pod_cidr + " via " + cn->address,
+             // Forwarded NodePort traffic leaves through the device it came in on.
+             "ip netns exec " + cn->node->netns() + " sysctl -qw net.ipv4.conf.eth0.rp_filter=0",
+             "ip netns exec " + cn->node->netns() +
+                 " sysctl -qw net.ipv4.conf.all.send_redirects=0",
+         }) {
+      if (auto st = Sh(cmd); !st.ok()) return st;
+    }
+    c->nodes_.push_back(std::move(cn));
+  }
+  return c;
+}
+
+absl::StatusOr<Pod> Cluster::AddPod(int index, const std::string& name, const std::string& ip) {
+  auto pod = node(index).node->AddPod(name, ip);
+  if (!pod.ok()) return pod;
+  if (auto st = Sh("ip netns exec " + node(index).node->netns() + " sysctl -qw net.ipv4.conf." +
+                   pod->host_if + ".accept_local=1");
+      !st.ok())
+    return st;
+  return pod;
+}
+
+absl::Status Cluster::RouteVia(const std::string& prefix, int index) {
+  return Sh("ip -n " + router_ + " route replace " + prefix + " via " + node(index).address);
+}
+
+void Cluster::WriteManifest(const std::string& file, const std::string& contents) {
+  for (auto& n : nodes_) n->WriteManifest(file, contents);
+}
+
+void Cluster::RemoveManifest(const std::string& file) {
+  for (auto& n : nodes_) n->RemoveManifest(file);
+}
+
+Cluster::~Cluster() {
+  nodes_.clear();  // agents and node namespaces first
+  for (const std::string& ns : {client_, router_})
+    if (!ns.empty()) Sh("ip netns del " + ns).IgnoreError();
+}
+
+}  // namespace skiff::e2e

@@ -1,0 +1,79 @@
+// A multi-node cluster of network namespaces for north-south tests:
+//
+//   client (192.168.100.2) ── router ──┬── node 1: eth0 192.168.1.10, pods 10.244.1.0/24
+//                                      └── node 2: eth0 192.168.2.10, pods 10.244.2.0/24
+//
+// Each node is a tests/e2e Node (pods wired like a CNI, blackhole service CIDR) plus a device
+// `eth0` towards the router and a default route via the router. The router routes each pod
+// CIDR to its node, and any extra prefixes given to RouteVia (externalIPs, LoadBalancer IPs)
+// to the node chosen. Names are unique per run; the destructor removes everything, agents
+// first (their --cleanup detaches and unpins in the node namespace).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "tests/e2e/topology.h"
+
+namespace skiff::e2e {
+
+class ClusterNode {
+ public:
+  int index = 0;         // 1-based
+  std::string name;      // Kubernetes node name: "node-1", ...
+  std::string address;   // eth0's address
+  std::string pod_cidr;  // 10.244.<index>.0/24
+  std::unique_ptr<Node> node;
+
+  // The agent of this node: its own manifest directory, bpffs root, API socket; metrics and
+  // health listeners off. `extra` is appended (e.g. {"--devices", "eth0"}).
+  absl::Status StartAgent(const std::string& agent_path, const std::vector<std::string>& extra);
+  void StopAgent();
+  void WriteManifest(const std::string& file, const std::string& contents) const;
+  void RemoveManifest(const std::string& file) const;
+  std::string Log() const;
+  const std::string& bpffs_root() const { return bpffs_root_; }
+
+  ~ClusterNode();
+
+ private:
+  friend class Cluster;
+  std::filesystem::path dir_;
+  std::string bpffs_root_;
+  std::string agent_path_;
+  std::unique_ptr<AgentProcess> agent_;
+};
+
+class Cluster {
+ public:
+  static absl::StatusOr<std::unique_ptr<Cluster>> Create(int nodes);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  ClusterNode& node(int index) { return *nodes_.at(index - 1); }
+  const std::string& client_netns() const { return client_; }
+  static constexpr char kClientIp[] = "192.168.100.2";
+  // A pod on node `index`, plus what a NodePort-capable CNI sets on its host-side veth:
+  // accept_local=1, so a local backend's reply reverse-NATed to nodeIP:nodePort (a local
+  // source address) is not dropped as a martian (docs/north-south.md, Node requirements).
+  absl::StatusOr<Pod> AddPod(int index, const std::string& name, const std::string& ip);
+  // The router sends `prefix` (e.g. an externalIP/32) to node `index`.
+  absl::Status RouteVia(const std::string& prefix, int index);
+  // Writes the same manifest into every node's directory.
+  void WriteManifest(const std::string& file, const std::string& contents);
+  void RemoveManifest(const std::string& file);
+
+ private:
+  Cluster() = default;
+  std::string prefix_;
+  std::string router_;
+  std::string client_;
+  std::vector<std::unique_ptr<ClusterNode>> nodes_;
+};
+
+}  // namespace skiff::e2e

@@ -1,0 +1,161 @@
+// North-south services on a two-node namespace cluster (tests/e2e/cluster.h): an outside
+// client reaches a NodePort and an externalIP through the router; each node runs its own
+// skiff-agent (node 1 with --devices eth0, node 2 auto-detecting its device from the default
+// route). Backends live on both nodes, so node 1 serves one locally (DNAT) and one remotely
+// (DNAT + SNAT to its address, reverse translation of the reply).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "tests/e2e/cluster.h"
+#include "tests/e2e/manifests.h"
+#include "tests/e2e/topology.h"
+#include "tests/harness/privileged.h"
+
+namespace skiff::e2e {
+namespace {
+
+constexpr char kExternalIp[] = "203.0.113.10";
+constexpr uint16_t kNodePort = 30080;
+constexpr uint16_t kUdpNodePort = 30053;
+
+std::string ServiceManifest() {
+  return absl::StrCat(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: default\n"
+      "spec:\n  type: NodePort\n  clusterIP: 10.96.0.50\n  externalIPs: [\"",
+      kExternalIp,
+      "\"]\n  ports:\n"
+      "  - name: http\n    port: 80\n    targetPort: 8080\n    protocol: TCP\n    nodePort: ",
+      kNodePort,
+      "\n  - name: dns\n    port: 53\n    targetPort: 8080\n    protocol: UDP\n    nodePort: ",
+      kUdpNodePort, "\n");
+}
+
+std::string SliceManifest(bool with_b) {
+  std::vector<EndpointSpec> eps = {{.ip = "10.244.1.5", .node = "node-1"}};
+  if (with_b) eps.push_back({.ip = "10.244.2.5", .node = "node-2"});
+  return EndpointSliceYaml("web-1", "web", eps, {{"http", 8080, "TCP"}, {"dns", 8080, "UDP"}});
+}
+
+class NorthSouthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SKIFF_REQUIRE_PRIVILEGED();
+    auto c = Cluster::Create(2);
+    ASSERT_TRUE(c.ok()) << c.status();
+    cluster_ = std::move(*c);
+    auto a = cluster_->AddPod(1, "web-a", "10.244.1.5");
+    auto b = cluster_->AddPod(2, "web-b", "10.244.2.5");
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    servers_.push_back(
+        std::make_unique<PodServer>(*a, std::vector<uint16_t>{8080}, std::vector<uint16_t>{8080}));
+    servers_.push_back(
+        std::make_unique<PodServer>(*b, std::vector<uint16_t>{8080}, std::vector<uint16_t>{8080}));
+    for (auto& s : servers_) ASSERT_TRUE(s->status().ok()) << s->status();
+    ASSERT_TRUE(cluster_->RouteVia(absl::StrCat(kExternalIp, "/32"), 1).ok());
+    cluster_->WriteManifest("web.yaml", ServiceManifest());
+    cluster_->WriteManifest("web-slice.yaml", SliceManifest(true));
+    ASSERT_TRUE(cluster_->node(1).StartAgent(SKIFF_AGENT_PATH, {"--devices", "eth0"}).ok());
+    ASSERT_TRUE(cluster_->node(2).StartAgent(SKIFF_AGENT_PATH, {}).ok());
+    // Ready when the NodePort answers through both nodes.
+    for (int n : {1, 2})
+      ASSERT_TRUE(WaitForHello(cluster_->node(n).address, kNodePort))
+          << "NodePort on node " << n << " never answered";
+  }
+
+  void TearDown() override {
+    if (HasFailure() && cluster_) {
+      for (int n : {1, 2})
+        std::cerr << "---- agent log node-" << n << " ----\n" << cluster_->node(n).Log();
+    }
+    servers_.clear();
+    cluster_.reset();
+  }
+
+  bool WaitForHello(const std::string& ip, uint16_t port) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!TcpHello(cluster_->client_netns(), ip, port, 500).empty()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  // Answers of `n` fresh TCP connections from the client; failures counted under "".
+  std::map<std::string, int> Hellos(const std::string& ip, uint16_t port, int n, bool udp = false) {
+    std::map<std::string, int> seen;
+    for (int i = 0; i < n; i++) {
+      std::string err;
+      std::string who = udp ? UdpHello(cluster_->client_netns(), ip, port, 2000, &err)
+                            : TcpHello(cluster_->client_netns(), ip, port, 2000, &err);
+      if (who.empty()) ADD_FAILURE() << ip << ":" << port << " attempt " << i << ": " << err;
+      seen[who]++;
+    }
+    return seen;
+  }
+
+  std::unique_ptr<Cluster> cluster_;
+  std::vector<std::unique_ptr<PodServer>> servers_;
+};
+
+TEST_F(NorthSouthTest, NodePortReachesBackendsOnBothNodesThroughEitherNode) {
+  for (int n : {1, 2}) {
+    auto seen = Hellos(cluster_->node(n).address, kNodePort, 40);
+    EXPECT_GT(seen["web-a"], 0) << "node " << n;
+    EXPECT_GT(seen["web-b"], 0) << "node " << n;
+    EXPECT_EQ(seen.count(""), 0u) << "node " << n;
+  }
+  // Node 2 found its device itself (no --devices): the default route's eth0.
+  EXPECT_NE(cluster_->node(2).Log().find("attached from-netdev/to-netdev to eth0"),
+            std::string::npos);
+}
+
+TEST_F(NorthSouthTest, UdpNodePortReachesBackendsOnBothNodes) {
+  auto seen = Hellos(cluster_->node(1).address, kUdpNodePort, 40, /*udp=*/true);
+  EXPECT_GT(seen["web-a"], 0);
+  EXPECT_GT(seen["web-b"], 0);
+  EXPECT_EQ(seen.count(""), 0u);
+}
+
+TEST_F(NorthSouthTest, ExternalIpReachesBackendsOnBothNodes) {
+  auto seen = Hellos(kExternalIp, 80, 40);
+  EXPECT_GT(seen["web-a"], 0);
+  EXPECT_GT(seen["web-b"], 0);
+  EXPECT_EQ(seen.count(""), 0u);
+}
+
+TEST_F(NorthSouthTest, LongLivedConnectionThroughRemoteBackendKeepsWorking) {
+  // Open connections until one lands on the remote backend, then talk over it.
+  for (int i = 0; i < 40; i++) {
+    TcpStream s;
+    ASSERT_TRUE(s.Open(cluster_->client_netns(), cluster_->node(1).address, kNodePort).ok());
+    if (s.server() != "web-b") continue;
+    for (int j = 0; j < 5; j++) EXPECT_TRUE(s.Echo(absl::StrCat("line ", j)).ok());
+    return;
+  }
+  FAIL() << "no connection reached web-b in 40 tries";
+}
+
+TEST_F(NorthSouthTest, RemovedBackendStopsGettingNewConnections) {
+  cluster_->WriteManifest("web-slice.yaml", SliceManifest(false));
+  // Once both agents applied the change, every new connection lands on web-a.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool only_a = false;
+  while (!only_a && std::chrono::steady_clock::now() < deadline) {
+    auto seen = Hellos(cluster_->node(1).address, kNodePort, 10);
+    only_a = seen.size() == 1 && seen.count("web-a");
+    if (!only_a) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(only_a);
+  auto seen = Hellos(cluster_->node(2).address, kNodePort, 30);
+  EXPECT_EQ(seen["web-a"], 30);
+}
+
+}  // namespace
+}  // namespace skiff::e2e
