@@ -119,6 +119,16 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--policy-ct-max", c.policy_ct_max, "Policy conntrack entries (LRU)")
       ->capture_default_str();
+  app.add_option("--events-ring-size", c.events_ring_size,
+                 "Flow event ring buffer in bytes (power of two, >= 4096)")
+      ->capture_default_str();
+  app.add_option("--drop-events-per-sec", c.drop_events_per_sec,
+                 "Drop events per CPU and second; more drops are counted, not reported (0: off)")
+      ->capture_default_str();
+  app.add_option("--flow-buffer-size", c.flow_buffer_size,
+                 "Flows the agent keeps in memory for `agentctl flows` (>= 1)")
+      ->check(CLI::Range(1u, 1u << 24))
+      ->capture_default_str();
   app.add_option("--metrics-listen", c.metrics_listen,
                  "Serve /metrics (Prometheus), /healthz and /readyz on ADDR:PORT (\"\": off)")
       ->type_name("ADDR:PORT")

@@ -36,6 +36,10 @@ struct AgentConfig {
   uint32_t ipcache_max = 65536;      // ipcache LPM entries: pods + policy CIDRs + node addresses
   uint32_t policy_map_max = 262144;  // NetworkPolicy allow entries over all local endpoints
   uint32_t policy_ct_max = 262144;   // policy conntrack (LRU)
+  // Flow events (docs/flows.md)
+  uint32_t events_ring_size = 1u << 20;  // BPF ring buffer bytes (power of two)
+  uint32_t drop_events_per_sec = 100;    // per CPU; 0 disables drop events
+  uint32_t flow_buffer_size = 4096;      // flows the observer keeps for `agentctl flows`
 
   // API
   std::string api_socket = "/run/skiff/agent.sock";

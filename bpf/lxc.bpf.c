@@ -6,6 +6,7 @@
  *    NetworkPolicy (lib/policy.h). */
 #include "lib/common.h"
 #include "lib/config.h"
+#include "lib/events.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
@@ -38,6 +39,7 @@ int from_container(struct __sk_buff *skb) {
   }
   if (rc < 0) {
     skiff_metrics_count(SKIFF_DIR_FROM_CONTAINER, rc, len);
+    skiff_event_drop(skb, &pkt, SKIFF_DIR_FROM_CONTAINER, rc);
     return TC_ACT_SHOT;
   }
   if (rc == TC_ACT_OK) skiff_metrics_count(SKIFF_DIR_FROM_CONTAINER, 0, len);
@@ -60,6 +62,7 @@ int to_container(struct __sk_buff *skb) {
   if (rc == 0 && pkt.family == SKIFF_AF_INET) rc = skiff_policy_ingress(skb, &pkt);
   if (rc < 0) {
     skiff_metrics_count(SKIFF_DIR_TO_CONTAINER, rc, len);
+    skiff_event_drop(skb, &pkt, SKIFF_DIR_TO_CONTAINER, rc);
     return TC_ACT_SHOT;
   }
   skiff_metrics_count(SKIFF_DIR_TO_CONTAINER, 0, len);

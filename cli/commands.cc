@@ -9,6 +9,7 @@
 #include "agent/api/map_decode.h"
 #include "agent/api/map_reader.h"
 #include "cli/client.h"
+#include "cli/flows.h"
 #include "cli/output.h"
 #include "cli/render.h"
 #include "skiff/v1/conntrack.grpc.pb.h"
@@ -378,6 +379,10 @@ int RunAgentctl(int argc, char** argv, std::ostream& out, std::ostream& err) {
       ->capture_default_str();
   add_map_cmds(bpf->add_subcommand("map", "Pinned maps"), true);
 
+  FlowsOptions flows;
+  on(AddFlowsCommand(&app, flows),
+     [&](Runner&) { return RunFlows(flows, o.target, o.output, out, err); });
+
   auto* completion = app.add_subcommand("completion", "Print a shell completion script");
   std::string shell;
   completion->add_option("shell", shell, "bash")->required()->check(CLI::IsMember({"bash"}));
@@ -432,7 +437,7 @@ _agentctl() {
   done
   local global="--socket --server --tls-ca --tls-cert --tls-key --insecure -o --output --help"
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "status service endpoint ct map bpf version completion $global" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "status service endpoint ct flows map bpf version completion $global" -- "$cur")) ;;
     service) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list get" -- "$cur")) || COMPREPLY=($(compgen -W "-n --namespace $global" -- "$cur")) ;;
     endpoint) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list" -- "$cur")) || COMPREPLY=($(compgen -W "-n --namespace $global" -- "$cur")) ;;
     ct) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list flush" -- "$cur")) || COMPREPLY=($(compgen -W "--ip --port --protocol --service --limit --all $global" -- "$cur")) ;;

@@ -17,7 +17,7 @@ struct skiff_config {
   __u32 ct_lifetime_tcp_closing;     /* seconds */
   __u32 ct_lifetime_non_tcp;         /* seconds */
   __be32 hairpin_ipv4;               /* source of hairpinned connections */
-  __u32 pad;
+  __u32 drop_events_per_sec;         /* drop events per CPU and second; 0: none */
 };
 
 #endif /* SKIFF_MAPS_CONFIG_H_ */

@@ -18,6 +18,8 @@
 #define SKIFF_MAP_POL_STATE skiff_pol_state_v1
 #define SKIFF_MAP_NAT4 skiff_nat4_v1
 #define SKIFF_MAP_NODE_ADDR4 skiff_node_addr4_v1
+#define SKIFF_MAP_EVENTS skiff_events_v1
+#define SKIFF_MAP_EVENTS_STATE skiff_events_state_v1
 
 #define SKIFF_STR_(x) #x
 #define SKIFF_STR(x) SKIFF_STR_(x)

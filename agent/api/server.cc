@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/api/services.h"
+#include "agent/observe/flow_service.h"
 
 namespace skiff::api {
 namespace {
@@ -129,6 +130,9 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ServerOptions&
   s->services_.push_back(std::make_unique<ServiceServiceImpl>(core));
   s->services_.push_back(std::make_unique<EndpointServiceImpl>(core));
   s->services_.push_back(std::make_unique<ConntrackServiceImpl>(core));
+  if (o.flows)
+    s->services_.push_back(
+        std::make_unique<observe::FlowServiceImpl>(o.flows, core->Info().node_name));
   for (auto& svc : s->services_) b.RegisterService(svc.get());
 
   // The socket must never be reachable by other users, not even between bind and chmod.

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/api/core.h"
+#include "agent/observe/flow_store.h"
 
 namespace skiff::api {
 
@@ -30,6 +31,7 @@ struct ServerOptions {
   std::string tls_key;
   std::string tls_client_ca;  // set = clients must present a certificate signed by it
   bool insecure = false;      // allow TCP without TLS
+  const observe::FlowStore* flows = nullptr;  // serves FlowService when set (docs/flows.md)
 };
 
 // Checks the TCP/TLS combination without touching anything (flag validation).

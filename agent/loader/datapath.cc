@@ -47,6 +47,14 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
       return ErrnoStatus(err, absl::StrCat("setting ", sz.flag, " = ", sz.max));
   }
 
+  const uint32_t ring = o.events_ring_size;
+  if (ring < 4096 || (ring & (ring - 1)) != 0)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--events-ring-size ", ring, " must be a power of two of at least 4096 bytes"));
+  if (int err = bpf_map__set_max_entries(s->maps.SKIFF_MAP_EVENTS, ring))
+    return ErrnoStatus(err, absl::StrCat("setting --events-ring-size = ", ring));
+  s->rodata->skiff_config.drop_events_per_sec = o.drop_events_per_sec;
+
   // A conntrack map created by this load is empty, so its hint bitmap is complete from the
   // start and may skip lookups at once (maps/ct.h); a pinned one must go through warm-up.
   const std::string ct_pin = absl::StrCat(o.bpffs_root, "/", SKIFF_STR(SKIFF_MAP_CT4));

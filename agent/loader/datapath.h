@@ -16,6 +16,7 @@
 #include "agent/reconcile/lb_reconciler.h"
 #include "lxc.skel.h"
 #include "maps/ct.h"
+#include "maps/events.h"
 #include "maps/lb.h"
 #include "maps/policy.h"
 
@@ -31,6 +32,8 @@ struct DatapathOptions {
   uint32_t ipcache_max = SKIFF_IPCACHE_SIZE_DEFAULT;
   uint32_t policy_map_max = SKIFF_POLICY_MAP_SIZE_DEFAULT;
   uint32_t policy_ct_max = SKIFF_POL_CT_SIZE_DEFAULT;
+  uint32_t events_ring_size = SKIFF_EVENTS_RING_SIZE_DEFAULT;        // bytes, power of two
+  uint32_t drop_events_per_sec = SKIFF_DROP_EVENTS_PER_SEC_DEFAULT;  // per CPU; 0: none
 };
 
 struct MapStatus {
@@ -49,6 +52,7 @@ class Datapath {
   std::vector<MapStatus> maps() const;
   std::vector<std::string> migrated() const { return migrated_; }
   lxc_bpf* skel() const { return skel_.get(); }
+  int events_fd() const { return bpf_map__fd(skel_->maps.SKIFF_MAP_EVENTS); }
 
  private:
   Datapath() = default;

@@ -10,7 +10,9 @@
 #include <functional>
 #include <map>
 
+#include "agent/observe/flow_counters.h"
 #include "maps/ct.h"
+#include "maps/events.h"
 #include "maps/map.h"
 #include "maps/metrics.h"
 #include "maps/names.h"
@@ -121,6 +123,30 @@ void DatapathStats::ReadTraffic(DatapathSample& out) {
   }
 }
 
+void DatapathStats::ReadFlowEvents(DatapathSample& out) {
+  out.flow_events_received = FlowEventsReceived().load(std::memory_order_relaxed);
+  if (!events_state_fd_.valid()) {
+    std::string path = root_ + "/" + SKIFF_STR(SKIFF_MAP_EVENTS_STATE);
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) {
+      read_errors_++;
+      return;
+    }
+    events_state_fd_ = sources::UniqueFd(fd);
+  }
+  PerCpuMap<__u32, skiff_events_state> m(events_state_fd_.get(),
+                                         SKIFF_STR(SKIFF_MAP_EVENTS_STATE));
+  auto vals = m.Lookup(0);
+  if (!vals.ok()) {
+    read_errors_++;
+    return;
+  }
+  for (const auto& v : *vals) {
+    out.flow_events_lost += v.lost;
+    out.flow_drop_events_rate_limited += v.rate_limited;
+  }
+}
+
 void DatapathStats::RefreshCounts() {
   conntrack_.clear();
   maps_.clear();
@@ -164,6 +190,7 @@ DatapathSample DatapathStats::Read() {
   std::lock_guard<std::mutex> lock(mu_);
   DatapathSample out;
   ReadTraffic(out);
+  ReadFlowEvents(out);
   auto now = std::chrono::steady_clock::now();
   if (!counted_ || now - counted_at_ >= refresh_) {
     RefreshCounts();

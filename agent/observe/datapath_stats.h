@@ -44,6 +44,11 @@ struct DatapathSample {
   std::vector<ConntrackRow> conntrack;
   std::vector<MapRow> maps;
   uint64_t read_errors = 0;  // cumulative failed map reads
+  // Flow events (docs/flows.md): from skiff_events_state_v1, summed over CPUs, and the
+  // observer's own count.
+  uint64_t flow_events_lost = 0;
+  uint64_t flow_drop_events_rate_limited = 0;
+  uint64_t flow_events_received = 0;
 };
 
 // "from_container", ...; "" for a slot no program uses.
@@ -57,12 +62,14 @@ class DatapathStats {
 
  private:
   void ReadTraffic(DatapathSample& out);
+  void ReadFlowEvents(DatapathSample& out);
   void RefreshCounts();  // mu_ held
 
   std::string root_;
   std::chrono::seconds refresh_;
   std::mutex mu_;
   sources::UniqueFd metrics_fd_;
+  sources::UniqueFd events_state_fd_;
   std::chrono::steady_clock::time_point counted_at_{};
   bool counted_ = false;
   std::vector<ConntrackRow> conntrack_;

@@ -60,6 +60,16 @@ std::string RenderMetrics(const MetricsInput& in) {
            "Fill level of each pinned hash/LRU/LPM map: entries / max_entries (0 to 1).");
   for (const auto& m : in.datapath.maps)
     w.Sample({{"map", m.name}}, m.max_entries ? d(m.entries) / m.max_entries : 0);
+  w.Family("skiff_flow_events_received_total", "counter",
+           "Flow events the observer read from the datapath's ring buffer.");
+  w.Sample({}, d(in.datapath.flow_events_received));
+  w.Family("skiff_flow_events_lost_total", "counter",
+           "Flow events the datapath could not emit because the ring buffer was full.");
+  w.Sample({}, d(in.datapath.flow_events_lost));
+  w.Family("skiff_flow_drop_events_rate_limited_total", "counter",
+           "Drop events suppressed by the per-CPU budget (--drop-events-per-sec); the drops "
+           "themselves are still counted in skiff_drop_packets_total.");
+  w.Sample({}, d(in.datapath.flow_drop_events_rate_limited));
   w.Family("skiff_bpf_map_read_errors_total", "counter",
            "Failed reads of pinned maps while collecting these metrics.");
   w.Sample({}, d(in.datapath.read_errors));

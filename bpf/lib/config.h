@@ -7,6 +7,7 @@
 #include "lib/common.h"
 #include "maps/config.h"
 #include "maps/ct.h"
+#include "maps/events.h"
 
 const volatile struct skiff_config skiff_config = {
     .ct_lifetime_tcp_syn = SKIFF_CT_LIFETIME_TCP_SYN,
@@ -14,6 +15,7 @@ const volatile struct skiff_config skiff_config = {
     .ct_lifetime_tcp_closing = SKIFF_CT_LIFETIME_TCP_CLOSING,
     .ct_lifetime_non_tcp = SKIFF_CT_LIFETIME_NON_TCP,
     .hairpin_ipv4 = __bpf_constant_htonl(SKIFF_HAIRPIN_IPV4),
+    .drop_events_per_sec = SKIFF_DROP_EVENTS_PER_SEC_DEFAULT,
 };
 
 #endif /* SKIFF_BPF_LIB_CONFIG_H_ */

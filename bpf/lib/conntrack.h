@@ -7,10 +7,12 @@
 #include <bpf/bpf_core_read.h>
 
 #include "lib/config.h"
+#include "lib/events.h"
 #include "lib/maps.h"
 
 #define SKIFF_CT_F_TCP_STATE \
   (SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RX_CLOSING)
+#define SKIFF_CT_F_CLOSING (SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RX_CLOSING)
 #define SKIFF_NSEC_PER_SEC 1000000000ULL
 
 /* CLOCK_MONOTONIC in nanoseconds, at tick resolution where the kernel allows (5.11+): the
@@ -156,6 +158,8 @@ static __always_inline void skiff_ct4_account(const struct skiff_ct4_key *k,
     if ((e->tcp_flags | tcp_flags) != e->tcp_flags) e->tcp_flags |= tcp_flags;
     __u8 next = skiff_ct_tcp_next(e->flags, tcp_flags, k->kind == SKIFF_CT_REPLY);
     if (next != e->flags) {
+      if (!(e->flags & SKIFF_CT_F_CLOSING) && (next & SKIFF_CT_F_CLOSING))
+        skiff_event_flow_close(k, e, tcp_flags);
       e->flags = next;
       struct skiff_ct4_key pk;
       skiff_ct4_peer_key(k, e, &pk);

@@ -7,6 +7,7 @@
 
 #include "lib/common.h"
 #include "maps/ct.h"
+#include "maps/events.h"
 #include "maps/lb.h"
 #include "maps/metrics.h"
 #include "maps/names.h"
@@ -102,5 +103,20 @@ struct {
   __type(value, struct skiff_pol_state);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } SKIFF_MAP_POL_STATE SEC(".maps");
+
+/* Flow events (maps/events.h, docs/flows.md). */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, SKIFF_EVENTS_RING_SIZE_DEFAULT);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_EVENTS SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct skiff_events_state);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_EVENTS_STATE SEC(".maps");
 
 #endif /* SKIFF_BPF_LIB_MAPS_H_ */

@@ -13,6 +13,7 @@
 #include <asm-generic/errno-base.h>
 
 #include "lib/conntrack.h"
+#include "lib/events.h"
 #include "lib/icmp_nat.h"
 #include "lib/lb.h"
 #include "lib/metrics.h"
@@ -67,8 +68,10 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
 
   if (!(fe->count | fe->terminating_count)) {
     int rc = skiff_reject4(skb, pkt);
-    if (rc == TC_ACT_REDIRECT)
+    if (rc == TC_ACT_REDIRECT) {
       skiff_metrics_count(SKIFF_DIR_FROM_CONTAINER, SKIFF_DROP_NO_SERVICE_BACKEND, pkt->l3_len);
+      skiff_event_drop(skb, pkt, SKIFF_DIR_FROM_CONTAINER, SKIFF_DROP_NO_SERVICE_BACKEND);
+    }
     return rc;
   }
 
@@ -132,7 +135,9 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
   e.nat_port = c.port;
   skiff_ct4_key_init(&sk, client, vip, cport, vport, proto, SKIFF_CT_SERVICE);
   if (bpf_map_update_elem(&SKIFF_MAP_CT4, &sk, &e, BPF_ANY) < 0) return SKIFF_DROP_CT_MAP_FULL;
-  return skiff_svc4_dnat(skb, pkt, &e);
+  rc = skiff_svc4_dnat(skb, pkt, &e);
+  if (rc == TC_ACT_OK) skiff_event_flow_new(skb, pkt, &e);
+  return rc;
 }
 
 /* Deletes the reply entry {daddr:dport -> saddr:sport} of a closing flow: the client is

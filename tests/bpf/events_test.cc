@@ -1,0 +1,231 @@
+// Flow events (bpf/lib/events.h, docs/flows.md) through BPF_PROG_TEST_RUN: the ring buffer is
+// read back with libbpf's ring_buffer API after each packet. New translated flows, closes and
+// drops emit one event each; established-flow packets emit none; drop events are capped per
+// CPU and second.
+#include <bpf/libbpf.h>
+#include <linux/pkt_cls.h>
+#include <netinet/in.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "maps/drop_reasons.h"
+#include "maps/events.h"
+#include "tests/bpf/lb_env.h"
+#include "tests/harness/bpf_run.h"
+#include "tests/harness/privileged.h"
+
+namespace skiff::testing {
+namespace {
+
+using namespace tcp;  // kSyn, kAck, ...
+
+constexpr const char* kClient = "10.0.1.5";
+constexpr const char* kB1 = "10.0.2.7";
+constexpr const char* kVip = "10.96.0.10";
+constexpr const char* kEmptyVip = "10.96.0.20";
+constexpr const char* kHairpin = "169.254.42.1";
+
+Bytes Tcp(const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t flags) {
+  return PacketBuilder().Ipv4(src, dst).Tcp(sport, dport, flags).Build();
+}
+
+class EventsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SKIFF_REQUIRE_PRIVILEGED();
+    PinToCpu(0);
+    auto env = LbEnv::Load();
+    ASSERT_TRUE(env.ok()) << env.status();
+    env_ = std::move(*env);
+    ASSERT_TRUE(env_->Reset().ok());
+    rb_ = ring_buffer__new(bpf_map__fd(env_->skel->maps.SKIFF_MAP_EVENTS), &EventsTest::OnEvent,
+                           &events_, nullptr);
+    ASSERT_NE(rb_, nullptr) << "ring_buffer__new failed";
+    ASSERT_TRUE(env_->AddBackend({1, kB1, 8080}).ok());
+    ASSERT_TRUE(env_->AddService({.vip = kVip, .port = 80, .rev_nat_id = 3, .active = {1}}).ok());
+    ASSERT_TRUE(env_->AddService({.vip = kEmptyVip, .port = 80, .rev_nat_id = 4}).ok());
+  }
+  void TearDown() override {
+    if (rb_) ring_buffer__free(rb_);
+  }
+
+  static int OnEvent(void* ctx, void* data, size_t size) {
+    auto* out = static_cast<std::vector<skiff_flow_event>*>(ctx);
+    EXPECT_EQ(size, sizeof(skiff_flow_event));
+    skiff_flow_event e{};
+    std::memcpy(&e, data, std::min(size, sizeof(e)));
+    out->push_back(e);
+    return 0;
+  }
+
+  // Runs one packet and returns the events it emitted.
+  std::vector<skiff_flow_event> Run(const Bytes& pkt, int32_t* verdict = nullptr) {
+    events_.clear();
+    auto r = RunProgram(env_->prog_fd(), pkt);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (r.ok() && verdict) *verdict = r->retval;
+    ring_buffer__consume(rb_);
+    return events_;
+  }
+
+  skiff_events_state State() {
+    auto m = PerCpuMap<__u32, skiff_events_state>::From(env_->skel->maps.SKIFF_MAP_EVENTS_STATE);
+    EXPECT_TRUE(m.ok());
+    skiff_events_state sum{};
+    if (!m.ok()) return sum;
+    auto v = m->Lookup(0);
+    EXPECT_TRUE(v.ok());
+    if (!v.ok()) return sum;
+    for (const auto& s : *v) {
+      sum.lost += s.lost;
+      sum.rate_limited += s.rate_limited;
+      sum.window_drops += s.window_drops;
+    }
+    return sum;
+  }
+
+  std::unique_ptr<LbEnv> env_;
+  ring_buffer* rb_ = nullptr;
+  std::vector<skiff_flow_event> events_;
+};
+
+TEST_F(EventsTest, NewTranslatedFlowEmitsPreAndPostTranslationTuple) {
+  int32_t verdict = -1;
+  auto ev = Run(Tcp(kClient, 40000, kVip, 80, kSyn), &verdict);
+  EXPECT_EQ(verdict, TC_ACT_OK);
+  ASSERT_EQ(ev.size(), 1u);
+  const auto& e = ev[0];
+  EXPECT_EQ(e.type, SKIFF_EVENT_TRACE_NEW);
+  EXPECT_EQ(e.verdict, SKIFF_VERDICT_TRANSLATED);
+  EXPECT_EQ(e.direction, SKIFF_DIR_FROM_CONTAINER);
+  EXPECT_EQ(e.proto, IPPROTO_TCP);
+  EXPECT_EQ(e.tcp_flags, kSyn);
+  EXPECT_EQ(e.family, SKIFF_AF_INET);
+  EXPECT_TRUE(e.flags & SKIFF_EVENT_F_XLATED);
+  EXPECT_FALSE(e.flags & SKIFF_EVENT_F_REPLY);
+  EXPECT_EQ(e.orig_saddr, Ip4(kClient));
+  EXPECT_EQ(e.orig_daddr, Ip4(kVip));
+  EXPECT_EQ(ntohs(e.orig_sport), 40000);
+  EXPECT_EQ(ntohs(e.orig_dport), 80);
+  EXPECT_EQ(e.xlated_saddr, Ip4(kClient));
+  EXPECT_EQ(e.xlated_daddr, Ip4(kB1));
+  EXPECT_EQ(ntohs(e.xlated_sport), 40000);
+  EXPECT_EQ(ntohs(e.xlated_dport), 8080);
+  EXPECT_EQ(e.backend_id, 1u);
+  EXPECT_EQ(e.rev_nat_id, 3);
+  EXPECT_EQ(e.drop_reason, 0);
+  EXPECT_NE(e.ktime_ns, 0u);
+}
+
+TEST_F(EventsTest, HairpinFlowReportsTheHairpinSource) {
+  ASSERT_TRUE(env_->AddBackend({2, kClient, 8080}).ok());
+  ASSERT_TRUE(
+      env_->AddService({.vip = "10.96.0.30", .port = 80, .rev_nat_id = 5, .active = {2}}).ok());
+  auto ev = Run(Tcp(kClient, 40001, "10.96.0.30", 80, kSyn));
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(ev[0].flags & SKIFF_EVENT_F_HAIRPIN);
+  EXPECT_EQ(ev[0].xlated_saddr, Ip4(kHairpin));
+  EXPECT_EQ(ev[0].xlated_daddr, Ip4(kClient));
+}
+
+TEST_F(EventsTest, EstablishedFlowPacketsEmitNothing) {
+  ASSERT_EQ(Run(Tcp(kClient, 40000, kVip, 80, kSyn)).size(), 1u);
+  EXPECT_TRUE(Run(Tcp(kB1, 8080, kClient, 40000, kSyn | kAck)).empty()) << "reply SYN-ACK";
+  EXPECT_TRUE(Run(Tcp(kClient, 40000, kVip, 80, kAck)).empty()) << "handshake ACK";
+  for (int i = 0; i < 5; i++) {
+    EXPECT_TRUE(Run(Tcp(kClient, 40000, kVip, 80, kAck | kPsh)).empty()) << "data " << i;
+    EXPECT_TRUE(Run(Tcp(kB1, 8080, kClient, 40000, kAck)).empty()) << "reply " << i;
+  }
+  EXPECT_EQ(State().lost, 0u);
+}
+
+TEST_F(EventsTest, FirstFinEmitsOneCloseEventInTheOriginalDirection) {
+  Run(Tcp(kClient, 40000, kVip, 80, kSyn));
+  Run(Tcp(kB1, 8080, kClient, 40000, kSyn | kAck));
+  Run(Tcp(kClient, 40000, kVip, 80, kAck));
+  auto ev = Run(Tcp(kClient, 40000, kVip, 80, kFin | kAck));
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, SKIFF_EVENT_TRACE_CLOSE);
+  EXPECT_EQ(ev[0].verdict, SKIFF_VERDICT_FORWARDED);
+  EXPECT_EQ(ev[0].tcp_flags, kFin | kAck);
+  EXPECT_FALSE(ev[0].flags & SKIFF_EVENT_F_REPLY);
+  EXPECT_EQ(ev[0].orig_daddr, Ip4(kVip));
+  EXPECT_EQ(ev[0].xlated_daddr, Ip4(kB1));
+  EXPECT_EQ(ntohs(ev[0].xlated_dport), 8080);
+  EXPECT_EQ(ev[0].rev_nat_id, 3);
+  // The backend's FIN and the last ACKs close nothing new.
+  EXPECT_TRUE(Run(Tcp(kB1, 8080, kClient, 40000, kFin | kAck)).empty());
+  EXPECT_TRUE(Run(Tcp(kClient, 40000, kVip, 80, kAck)).empty());
+}
+
+TEST_F(EventsTest, ResetFromTheBackendEmitsACloseMarkedReply) {
+  Run(Tcp(kClient, 40000, kVip, 80, kSyn));
+  auto ev = Run(Tcp(kB1, 8080, kClient, 40000, kRst | kAck));
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, SKIFF_EVENT_TRACE_CLOSE);
+  EXPECT_TRUE(ev[0].flags & SKIFF_EVENT_F_REPLY);
+  EXPECT_EQ(ev[0].tcp_flags, kRst | kAck);
+  // Reported client -> frontend, translated to client -> backend.
+  EXPECT_EQ(ev[0].orig_saddr, Ip4(kClient));
+  EXPECT_EQ(ntohs(ev[0].orig_sport), 40000);
+  EXPECT_EQ(ev[0].orig_daddr, Ip4(kVip));
+  EXPECT_EQ(ntohs(ev[0].orig_dport), 80);
+  EXPECT_EQ(ev[0].xlated_saddr, Ip4(kClient));
+  EXPECT_EQ(ev[0].xlated_daddr, Ip4(kB1));
+  EXPECT_EQ(ntohs(ev[0].xlated_dport), 8080);
+}
+
+TEST_F(EventsTest, ServiceWithoutBackendsEmitsADropWithItsReason) {
+  auto ev = Run(Tcp(kClient, 40000, kEmptyVip, 80, kSyn));
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, SKIFF_EVENT_DROP);
+  EXPECT_EQ(ev[0].verdict, SKIFF_VERDICT_DROPPED);
+  EXPECT_EQ(ev[0].drop_reason, SKIFF_DROP_NO_SERVICE_BACKEND);
+  EXPECT_EQ(ev[0].orig_saddr, Ip4(kClient));
+  EXPECT_EQ(ev[0].orig_daddr, Ip4(kEmptyVip));
+  EXPECT_EQ(ntohs(ev[0].orig_dport), 80);
+  EXPECT_EQ(ev[0].tcp_flags, kSyn);
+}
+
+Bytes Malformed() {
+  return PacketBuilder().Ipv4(kClient, kVip).Tcp(40000, 80, kSyn).ForceTcpDataOffset(2).Build();
+}
+
+TEST_F(EventsTest, DatapathDropEmitsADropEvent) {
+  int32_t verdict = 0;
+  auto ev = Run(Malformed(), &verdict);
+  EXPECT_EQ(verdict, TC_ACT_SHOT);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, SKIFF_EVENT_DROP);
+  EXPECT_EQ(ev[0].drop_reason, SKIFF_DROP_BAD_L4_HEADER);
+  EXPECT_EQ(ev[0].direction, SKIFF_DIR_FROM_CONTAINER);
+}
+
+TEST_F(EventsTest, DropEventsAreCappedPerCpuAndSecond) {
+  // A fresh window on every CPU, starting now (bpf_ktime_get_ns is CLOCK_MONOTONIC); the run
+  // below takes milliseconds, far inside the one-second window.
+  auto m = PerCpuMap<__u32, skiff_events_state>::From(env_->skel->maps.SKIFF_MAP_EVENTS_STATE);
+  ASSERT_TRUE(m.ok());
+  std::vector<skiff_events_state> fresh(libbpf_num_possible_cpus());
+  for (auto& s : fresh) s.window_start_ns = MonotonicNs();
+  __u32 zero = 0;
+  ASSERT_EQ(bpf_map_update_elem(m->fd(), &zero, fresh.data(), BPF_ANY), 0);
+  constexpr int kDrops = SKIFF_DROP_EVENTS_PER_SEC_DEFAULT + 30;
+  size_t emitted = 0;
+  for (int i = 0; i < kDrops; i++) emitted += Run(Malformed()).size();
+  EXPECT_EQ(emitted, static_cast<size_t>(SKIFF_DROP_EVENTS_PER_SEC_DEFAULT));
+  EXPECT_EQ(State().rate_limited, 30u);
+  EXPECT_EQ(State().lost, 0u);
+  // Every drop is still counted in the metrics.
+  EXPECT_EQ(env_->Metric(SKIFF_DIR_FROM_CONTAINER, SKIFF_DROP_BAD_L4_HEADER),
+            static_cast<uint64_t>(kDrops));
+  // Translated flows are never rate-limited.
+  EXPECT_EQ(Run(Tcp(kClient, 40002, kVip, 80, kSyn)).size(), 1u);
+}
+
+}  // namespace
+}  // namespace skiff::testing
