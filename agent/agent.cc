@@ -26,6 +26,7 @@
 #include "agent/model/object_store.h"
 #include "agent/observe/flow_reader.h"
 #include "agent/observe/server.h"
+#include "agent/observe/service_health.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/reconciler.h"
 #include "agent/reconcile/lb_reconciler.h"
@@ -86,6 +87,7 @@ class ReconcileLoop {
   void set_observer(observe::ObserveBoard* board) { board_ = board; }
   // The --devices addresses: NodePort frontends (compute_nodeport.h).
   void set_node_addresses(std::vector<model::IpAddr> a) { node_addrs_ = std::move(a); }
+  void set_service_health(observe::ServiceHealthServers* h) { health_ = h; }
 
   // Returns whether it reconciled (and so has a new state to publish to the API).
   bool MaybeRun() {
@@ -99,6 +101,7 @@ class ReconcileLoop {
     std::vector<std::string> warnings;
     model::DesiredState desired = model::ComputeDesiredState(snap, node_, node_addrs_, &warnings);
     for (const auto& w : warnings) spdlog::warn("{}", w);
+    if (health_) health_->Update(model::ComputeHealthChecks(snap, node_));
     // Policy first: a pod that just became a backend is already protected by its ingress
     // policy when the service starts sending it traffic.
     std::vector<std::string> policy_errors;
@@ -148,6 +151,7 @@ class ReconcileLoop {
  private:
   model::ObjectStore* store_;
   std::vector<model::IpAddr> node_addrs_;
+  observe::ServiceHealthServers* health_ = nullptr;
   reconcile::LbReconciler* rec_;
   std::string node_;
   policy::PolicyReconciler* pol_ = nullptr;
@@ -238,7 +242,9 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   if (!links.ok()) return links.status();
   attacher.Sync(*links);
 
+  observe::ServiceHealthServers service_health;  // healthCheckNodePorts
   ReconcileLoop loop(&store, &rec, cfg.node_name);
+  loop.set_service_health(&service_health);
   // North-south services on the node devices (docs/north-south.md). Without --devices and
   // without a default route there is no device: NodePorts are not served, the rest runs.
   std::unique_ptr<loader::NodePortDatapath> nodeport;

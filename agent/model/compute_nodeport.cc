@@ -1,5 +1,8 @@
 #include "agent/model/compute_nodeport.h"
 
+#include <map>
+#include <set>
+
 #include "absl/strings/str_cat.h"
 
 namespace skiff::model {
@@ -31,6 +34,32 @@ void AddNodePortFrontends(const Service& svc, const std::string& service_id,
                                        "; ignored"));
     }
   }
+}
+
+std::vector<HealthCheck> ComputeHealthChecks(const ObjectSnapshot& objects,
+                                             absl::string_view node_name) {
+  std::map<uint16_t, HealthCheck> by_port;
+  for (const auto& [id, svc] : objects.services) {
+    const ServiceSpec& spec = svc->spec;
+    if (spec.type != ServiceType::kNodePort && spec.type != ServiceType::kLoadBalancer) continue;
+    if (spec.external_traffic_policy != TrafficPolicy::kLocal) continue;
+    if (spec.health_check_node_port == 0 || spec.headless) continue;
+    if (svc->metadata.labels.count(kServiceProxyNameLabel)) continue;
+    if (by_port.count(spec.health_check_node_port)) continue;
+    std::set<std::string> local;
+    for (const auto& [sid, slice] : objects.endpoint_slices) {
+      if (sid.namespace_ != id.namespace_ || slice->service_name() != id.name) continue;
+      for (const Endpoint& ep : slice->endpoints)
+        if (ep.conditions.ready && !ep.addresses.empty() && !node_name.empty() &&
+            ep.node_name == node_name)
+          local.insert(ep.addresses.front());
+    }
+    by_port[spec.health_check_node_port] = HealthCheck{spec.health_check_node_port, id.namespace_,
+                                                       id.name, static_cast<int>(local.size())};
+  }
+  std::vector<HealthCheck> out;
+  for (auto& [port, hc] : by_port) out.push_back(std::move(hc));
+  return out;
 }
 
 }  // namespace skiff::model

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "agent/model/desired_state.h"
+#include "agent/model/object_store.h"
 #include "agent/model/objects.h"
 
 namespace skiff::model {
@@ -23,5 +25,21 @@ void AddNodePortFrontends(const Service& svc, const std::string& service_id,
                           const ServicePort& port, const std::vector<Backend>& backends,
                           const std::vector<IpAddr>& node_addresses, DesiredState& state,
                           std::vector<std::string>* warnings);
+
+// One healthCheckNodePort the agent answers (kube-proxy's service health check server).
+struct HealthCheck {
+  uint16_t port = 0;
+  std::string namespace_;
+  std::string name;
+  int local_endpoints = 0;  // ready endpoints whose nodeName is this node
+  bool operator==(const HealthCheck&) const = default;
+};
+
+// Services of type NodePort or LoadBalancer with externalTrafficPolicy Local and a
+// healthCheckNodePort, with their count of ready node-local endpoints (distinct addresses, as
+// kube-proxy counts them). Skipped services (ExternalName, headless, other proxy) get none.
+// Sorted by port; a port claimed twice keeps the first Service in namespace/name order.
+std::vector<HealthCheck> ComputeHealthChecks(const ObjectSnapshot& objects,
+                                             absl::string_view node_name);
 
 }  // namespace skiff::model

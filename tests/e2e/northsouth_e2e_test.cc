@@ -3,7 +3,12 @@
 // skiff-agent (node 1 with --devices eth0, node 2 auto-detecting its device from the default
 // route). Backends live on both nodes, so node 1 serves one locally (DNAT) and one remotely
 // (DNAT + SNAT to its address, reverse translation of the reply).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -40,6 +45,32 @@ std::string SliceManifest(bool with_b) {
   std::vector<EndpointSpec> eps = {{.ip = "10.244.1.5", .node = "node-1"}};
   if (with_b) eps.push_back({.ip = "10.244.2.5", .node = "node-2"});
   return EndpointSliceYaml("web-1", "web", eps, {{"http", 8080, "TCP"}, {"dns", 8080, "UDP"}});
+}
+
+// A plain HTTP/1.0 GET from inside `netns`; the whole response ("" on failure).
+std::string HttpGet(const std::string& netns, const std::string& ip, uint16_t port) {
+  return InNetns(netns, [&]() -> std::string {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return "";
+    timeval tv{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    inet_pton(AF_INET, ip.c_str(), &sa.sin_addr);
+    std::string out;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
+      std::string req = "GET /healthz HTTP/1.0\r\n\r\n";
+      if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, n);
+      }
+    }
+    close(fd);
+    return out;
+  });
 }
 
 class NorthSouthTest : public ::testing::Test {
@@ -155,6 +186,51 @@ TEST_F(NorthSouthTest, RemovedBackendStopsGettingNewConnections) {
   ASSERT_TRUE(only_a);
   auto seen = Hellos(cluster_->node(2).address, kNodePort, 30);
   EXPECT_EQ(seen["web-a"], 30);
+}
+
+TEST_F(NorthSouthTest, HealthCheckNodePortAnswersLikeKubeProxy) {
+  // externalTrafficPolicy Local with its only endpoint on node 1.
+  cluster_->WriteManifest(
+      "lb.yaml",
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: lb\n  namespace: default\n"
+      "spec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.60\n  externalTrafficPolicy: Local\n"
+      "  healthCheckNodePort: 32100\n  ports:\n  - name: http\n    port: 80\n"
+      "    targetPort: 8080\n    protocol: TCP\n    nodePort: 30090\n");
+  cluster_->WriteManifest("lb-slice.yaml",
+                          EndpointSliceYaml("lb-1", "lb", {{.ip = "10.244.1.5", .node = "node-1"}},
+                                            {{"http", 8080, "TCP"}}));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string one, two;
+  while (std::chrono::steady_clock::now() < deadline) {
+    one = HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100);
+    two = HttpGet(cluster_->client_netns(), cluster_->node(2).address, 32100);
+    if (!one.empty() && !two.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_NE(one.find("HTTP/1.1 200"), std::string::npos) << one;
+  EXPECT_NE(one.find("\"localEndpoints\":1"), std::string::npos) << one;
+  EXPECT_NE(one.find("\"service\":{\"namespace\":\"default\",\"name\":\"lb\"}"), std::string::npos)
+      << one;
+  EXPECT_NE(two.find("HTTP/1.1 503"), std::string::npos) << two;
+  EXPECT_NE(two.find("\"localEndpoints\":0"), std::string::npos) << two;
+
+  // The endpoint goes away: node 1 turns unhealthy too; the Service goes away: no listener.
+  cluster_->WriteManifest("lb-slice.yaml",
+                          EndpointSliceYaml("lb-1", "lb", {}, {{"http", 8080, "TCP"}}));
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline &&
+         HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100).find("HTTP/1.1 503") ==
+             std::string::npos)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_NE(
+      HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100).find("HTTP/1.1 503"),
+      std::string::npos);
+  cluster_->RemoveManifest("lb.yaml");
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline &&
+         !HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100).empty())
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100), "");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/model/compute.h"
+#include "agent/model/compute_nodeport.h"
 
 namespace skiff::model {
 namespace {
@@ -127,6 +128,22 @@ TEST_F(NodePortTest, UdpNodePort) {
   DesiredState s = Compute({"192.168.1.10"});
   EXPECT_EQ(s.frontends.count(Key("192.168.1.10", 30053, Protocol::kUdp)), 1u);
   EXPECT_EQ(s.frontends.count(Key("192.168.1.10", 30053, Protocol::kTcp)), 0u);
+}
+
+TEST_F(NodePortTest, HealthCheckCountsReadyNodeLocalEndpoints) {
+  Service svc = NodePortService("lb", ServiceType::kLoadBalancer, 80, 30080);
+  svc.spec.external_traffic_policy = TrafficPolicy::kLocal;
+  svc.spec.health_check_node_port = 32000;
+  store_.Upsert(svc);
+  store_.Upsert(Slice("lb", {"10.244.1.5", "10.244.2.5"}));  // one on node-a
+  auto checks = ComputeHealthChecks(store_.Snapshot(), "node-a");
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0], (HealthCheck{32000, "demo", "lb", 1}));
+  EXPECT_EQ(ComputeHealthChecks(store_.Snapshot(), "node-c")[0].local_endpoints, 0);
+  // Cluster policy: no health check (kube-proxy serves it only for Local).
+  svc.spec.external_traffic_policy = TrafficPolicy::kCluster;
+  store_.Upsert(svc);
+  EXPECT_TRUE(ComputeHealthChecks(store_.Snapshot(), "node-a").empty());
 }
 
 }  // namespace
