@@ -18,16 +18,15 @@
 #include "agent/loader/attacher.h"
 #include "agent/loader/bpffs.h"
 #include "agent/loader/datapath.h"
-#include "agent/loader/devices.h"
 #include "agent/loader/libbpf_log.h"
 #include "agent/loader/links.h"
 #include "agent/loader/tc.h"
 #include "agent/model/compute.h"
+#include "agent/model/desired_cache.h"
 #include "agent/model/object_store.h"
-#include "agent/observe/flow_reader.h"
 #include "agent/observe/server.h"
-#include "agent/observe/service_health.h"
 #include "agent/policy/compiler.h"
+#include "agent/policy/inputs.h"
 #include "agent/policy/reconciler.h"
 #include "agent/reconcile/lb_reconciler.h"
 #include "agent/sources/kubernetes/kubernetes_source.h"
@@ -60,8 +59,6 @@ loader::DatapathOptions DatapathOptionsFrom(const AgentConfig& cfg) {
   o.ipcache_max = cfg.ipcache_max;
   o.policy_map_max = cfg.policy_map_max;
   o.policy_ct_max = cfg.policy_ct_max;
-  o.events_ring_size = cfg.events_ring_size;
-  o.drop_events_per_sec = cfg.drop_events_per_sec;
   return o;
 }
 
@@ -85,9 +82,6 @@ class ReconcileLoop {
       : store_(store), rec_(rec), node_(std::move(node)) {}
   void set_policy(policy::PolicyReconciler* pol) { pol_ = pol; }
   void set_observer(observe::ObserveBoard* board) { board_ = board; }
-  // The --devices addresses: NodePort frontends (compute_nodeport.h).
-  void set_node_addresses(std::vector<model::IpAddr> a) { node_addrs_ = std::move(a); }
-  void set_service_health(observe::ServiceHealthServers* h) { health_ = h; }
 
   // Returns whether it reconciled (and so has a new state to publish to the API).
   bool MaybeRun() {
@@ -96,16 +90,21 @@ class ReconcileLoop {
     bool retry = failing_ && now - last_run_ > std::chrono::seconds(5);
     if (gen == applied_generation_ && !retry) return false;
     last_run_ = now;
-    model::ObjectSnapshot snap = store_->Snapshot();
+    // Incremental: only what changed since the last run is recomputed and written (a failing
+    // state retries everything).
+    std::optional<std::vector<model::ObjectKey>> changed;
+    model::ObjectSnapshot snap = store_->Snapshot(failing_ ? ~0ull : applied_generation_, &changed);
     if (board_) board_->QueuedUpdate(snap.changed_at);
     std::vector<std::string> warnings;
-    model::DesiredState desired = model::ComputeDesiredState(snap, node_, node_addrs_, &warnings);
+    model::DesiredStateCache::Update update =
+        desired_cache_.Apply(snap, changed, node_, {}, &warnings);
+    const model::DesiredState& desired = desired_cache_.state();
     for (const auto& w : warnings) spdlog::warn("{}", w);
-    if (health_) health_->Update(model::ComputeHealthChecks(snap, node_));
     // Policy first: a pod that just became a backend is already protected by its ingress
     // policy when the service starts sending it traffic.
     std::vector<std::string> policy_errors;
-    if (pol_) {
+    // Skipped when no pod, namespace, policy or node changed (policy/inputs.h).
+    if (pol_ && (!changed || policy::InputsChanged(*changed))) {
       policy::Compiled compiled = policy::Compile(snap, {node_, NodeAddresses(snap, node_)});
       for (const auto& w : compiled.warnings) spdlog::warn("policy: {}", w);
       policy::PolicyApplyResult pr = pol_->Apply(compiled, snap.synced);
@@ -117,7 +116,9 @@ class ReconcileLoop {
             pr.policy_deleted, pr.ipcache_written, pr.ipcache_deleted);
       policy_errors = std::move(pr.errors);
     }
-    reconcile::ApplyResult res = rec_->Apply(desired, snap.synced);
+    reconcile::ApplyResult res = update.full
+                                     ? rec_->Apply(desired, snap.synced)
+                                     : rec_->ApplyChanges(desired, snap.synced, update.changed);
     for (auto& e : policy_errors) res.errors.push_back("policy: " + e);
     applied_generation_ = snap.generation;
     if (res.frontends_written || res.frontends_deleted || res.backends_written ||
@@ -138,20 +139,17 @@ class ReconcileLoop {
       synced_logged_ = true;
     }
     last_snapshot_ = std::move(snap);
-    last_desired_ = std::move(desired);
     last_errors_ = std::move(res.errors);
     return true;
   }
 
   // What the last run saw and did, for the API's snapshot (main thread only).
   const model::ObjectSnapshot& last_snapshot() const { return last_snapshot_; }
-  const model::DesiredState& last_desired() const { return last_desired_; }
+  const model::DesiredState& last_desired() const { return desired_cache_.state(); }
   const std::vector<std::string>& last_errors() const { return last_errors_; }
 
  private:
   model::ObjectStore* store_;
-  std::vector<model::IpAddr> node_addrs_;
-  observe::ServiceHealthServers* health_ = nullptr;
   reconcile::LbReconciler* rec_;
   std::string node_;
   policy::PolicyReconciler* pol_ = nullptr;
@@ -161,7 +159,7 @@ class ReconcileLoop {
   bool synced_logged_ = false;
   std::chrono::steady_clock::time_point last_run_{};
   model::ObjectSnapshot last_snapshot_;
-  model::DesiredState last_desired_;
+  model::DesiredStateCache desired_cache_;  // the last desired state, kept up to date
   std::vector<std::string> last_errors_;
 };
 
@@ -242,25 +240,7 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   if (!links.ok()) return links.status();
   attacher.Sync(*links);
 
-  observe::ServiceHealthServers service_health;  // healthCheckNodePorts
   ReconcileLoop loop(&store, &rec, cfg.node_name);
-  loop.set_service_health(&service_health);
-  // North-south services on the node devices (docs/north-south.md). Without --devices and
-  // without a default route there is no device: NodePorts are not served, the rest runs.
-  std::unique_ptr<loader::NodePortDatapath> nodeport;
-  if (auto devices = loader::ResolveDevices(cfg.devices); !devices.ok()) {
-    if (!cfg.devices.empty()) return devices.status();
-    spdlog::warn("north-south services disabled: {}", devices.status().ToString());
-  } else {
-    auto ports = loader::ParsePortRange(cfg.nat_port_range);
-    if (!ports.ok()) return ports.status();
-    loader::NodePortOptions np_opts{cfg.bpffs_root, cfg.nat_max, ports->first, ports->second};
-    auto np = loader::NodePortDatapath::Load(np_opts, (*dp)->skel());
-    if (!np.ok()) return np.status();
-    nodeport = std::move(*np);
-    if (auto st = nodeport->Attach(*devices); !st.ok()) return st;
-    loop.set_node_addresses(loader::DeviceAddresses(*devices));
-  }
   loop.set_policy(&pol);
 
   // Metrics and health endpoints; a listener that cannot bind is logged, not fatal: the
@@ -288,12 +268,7 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   PublishApiState(board, loop, store, attacher);
   auto core = api::DatapathCore::Create(dp->get(), &board, cfg.node_name);
   if (!core.ok()) return core.status();
-  // Flow events (docs/flows.md): read on their own thread, enriched from `board`.
-  auto flows = observe::FlowObserver::Start((*dp)->events_fd(), &board, cfg.flow_buffer_size);
-  if (!flows.ok()) return flows.status();
-  api::ServerOptions api_opts = ApiServerOptions(cfg);
-  api_opts.flows = (*flows)->store();
-  auto api_server = api::ApiServer::Start(api_opts, core->get());
+  auto api_server = api::ApiServer::Start(ApiServerOptions(cfg), core->get());
   if (!api_server.ok()) return api_server.status();
   spdlog::info("API serving on unix:{}{}", cfg.api_socket,
                cfg.api_listen.empty() ? "" : absl::StrCat(" and ", cfg.api_listen));
@@ -305,8 +280,11 @@ absl::Status RunAgent(const AgentConfig& cfg) {
     board_obs.SetSources(store.Sources());
     if (links_changed) PublishAttachments(board_obs, obs_matcher, attacher);
     links_changed = false;
-    pollfd fds[2] = {{*sigfd, POLLIN, 0}, {watcher->fd(), POLLIN, 0}};
-    int n = poll(fds, 2, 100);
+    // The store's eventfd wakes the loop on a change (poll ignores it if it is -1).
+    pollfd fds[3] = {
+        {*sigfd, POLLIN, 0}, {watcher->fd(), POLLIN, 0}, {store.change_fd(), POLLIN, 0}};
+    int n = poll(fds, 3, 100);
+    if (n > 0 && (fds[2].revents & POLLIN)) store.AckChange();
     if (n < 0 && errno != EINTR) return absl::InternalError("poll failed");
     if (fds[0].revents & POLLIN) {
       signalfd_siginfo si;

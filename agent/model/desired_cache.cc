@@ -45,7 +45,7 @@ void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedNa
   }
   auto old = by_service_.find(service);
   if (old != by_service_.end()) {
-    for (const auto& [key, fe] : old->second.frontends) {
+    for (const FrontendKey& key : old->second) {
       touched->insert(key);
       auto claim = claims_.find(key);
       if (claim != claims_.end()) {
@@ -54,18 +54,22 @@ void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedNa
       }
     }
   }
+  std::vector<FrontendKey> keys;
+  keys.reserve(fresh.frontends.size());
   for (const auto& [key, fe] : fresh.frontends) {
     touched->insert(key);
     claims_[key].insert(service);
+    keys.push_back(key);
   }
-  if (fresh.frontends.empty()) {
+  if (keys.empty()) {
     if (old != by_service_.end()) by_service_.erase(old);
   } else {
-    by_service_[service] = std::move(fresh);
+    by_service_[service] = std::move(keys);
   }
+  fresh_[service] = std::move(fresh);
 }
 
-void DesiredStateCache::Resolve(const FrontendKey& key, Update* update,
+void DesiredStateCache::Resolve(const ObjectSnapshot& snap, const FrontendKey& key, Update* update,
                                 std::vector<std::string>* warnings) {
   auto claim = claims_.find(key);
   auto have = state_.frontends.find(key);
@@ -76,15 +80,29 @@ void DesiredStateCache::Resolve(const FrontendKey& key, Update* update,
     }
     return;
   }
-  const NamespacedName& winner = *claim->second.begin();
-  const Frontend& want = by_service_.at(winner).frontends.at(key);
+  const NamespacedName winner = *claim->second.begin();
+  const std::string winner_name = winner.ToString();
   if (warnings != nullptr) {
     for (auto it = std::next(claim->second.begin()); it != claim->second.end(); ++it) {
       warnings->push_back(absl::StrCat("Service ", it->ToString(), ": ", key.vip.ToString(), ":",
                                        key.port, "/", ProtocolName(key.proto),
-                                       " is already used by Service ", want.service, "; ignored"));
+                                       " is already used by Service ", winner_name, "; ignored"));
     }
   }
+  // Unchanged winner, not recomputed: state_ already holds its frontend.
+  if (have != state_.frontends.end() && have->second.service == winner_name &&
+      !fresh_.count(winner)) {
+    return;
+  }
+  auto computed = fresh_.find(winner);
+  if (computed == fresh_.end()) {
+    // The key changed hands to a Service this change did not touch: compute it now (its
+    // claims come out the same, so nothing else needs resolving).
+    std::set<FrontendKey> ignored;
+    Recompute(snap, winner, &ignored, nullptr);
+    computed = fresh_.find(winner);
+  }
+  const Frontend& want = computed->second.frontends.at(key);
   if (have == state_.frontends.end()) {
     state_.frontends.emplace(key, want);
     update->changed.insert(key);
@@ -108,6 +126,7 @@ DesiredStateCache::Update DesiredStateCache::Apply(
     node_name_ = std::string(node_name);
     node_addresses_ = node_addresses;
     by_service_.clear();
+    fresh_.clear();
     slice_owner_.clear();
     slices_of_.clear();
     claims_.clear();
@@ -127,7 +146,8 @@ DesiredStateCache::Update DesiredStateCache::Apply(
   std::set<FrontendKey> touched;
   for (const NamespacedName& service : affected) Recompute(snap, service, &touched, warnings);
   update.services_recomputed = affected.size();
-  for (const FrontendKey& key : touched) Resolve(key, &update, warnings);
+  for (const FrontendKey& key : touched) Resolve(snap, key, &update, warnings);
+  fresh_.clear();
   return update;
 }
 

@@ -42,16 +42,21 @@ class DesiredStateCache {
   const DesiredState& state() const { return state_; }
 
  private:
+  // Computes `service` into fresh_ and updates its claims; collects the keys it had or has.
   void Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
                  std::set<FrontendKey>* touched, std::vector<std::string>* warnings);
   void IndexSlice(const NamespacedName& slice_id, const EndpointSlice* slice,
                   std::set<NamespacedName>* affected);
-  void Resolve(const FrontendKey& key, Update* update, std::vector<std::string>* warnings);
+  void Resolve(const ObjectSnapshot& snap, const FrontendKey& key, Update* update,
+               std::vector<std::string>* warnings);
 
   bool initialized_ = false;
   std::string node_name_;
   std::vector<IpAddr> node_addresses_;
-  std::map<NamespacedName, DesiredState> by_service_;     // each Service's own frontends
+  // Each Service's frontend keys. Only the winning frontend of each key is kept (in state_),
+  // so the desired state is held once; a Service that takes a key over is recomputed.
+  std::map<NamespacedName, std::vector<FrontendKey>> by_service_;
+  std::map<NamespacedName, DesiredState> fresh_;          // computed during one Apply only
   std::map<NamespacedName, NamespacedName> slice_owner_;  // slice -> ns/kubernetes.io/service-name
   std::map<NamespacedName, std::set<NamespacedName>> slices_of_;  // service -> its slices
   std::map<FrontendKey, std::set<NamespacedName>> claims_;  // frontend -> Services producing it

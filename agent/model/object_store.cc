@@ -1,5 +1,8 @@
 #include "agent/model/object_store.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <type_traits>
 #include <utility>
@@ -38,6 +41,20 @@ auto WithMap(Snapshot& s, ObjectKind kind, Fn&& fn) {
 }
 
 }  // namespace
+
+ObjectStore::ObjectStore() : change_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+ObjectStore::~ObjectStore() {
+  if (change_fd_ >= 0) close(change_fd_);
+}
+
+void ObjectStore::AckChange() {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t value = 0;
+  if (change_fd_ >= 0) [[maybe_unused]]
+    ssize_t n = read(change_fd_, &value, sizeof(value));
+  change_signalled_ = false;
+}
 
 size_t ObjectSnapshot::size() const {
   return namespaces.size() + nodes.size() + pods.size() + services.size() + endpoint_slices.size() +
@@ -195,6 +212,12 @@ void ObjectStore::BumpLocked() {
   ++objects_.generation;
   objects_.changed_at = std::chrono::steady_clock::now();
   changed_.notify_all();
+  if (change_fd_ >= 0 && !change_signalled_) {
+    const uint64_t one = 1;
+    // An 8-byte eventfd write cannot be short; failing means the counter is already set.
+    [[maybe_unused]] ssize_t n = write(change_fd_, &one, sizeof(one));
+    change_signalled_ = true;
+  }
 }
 
 }  // namespace skiff::model

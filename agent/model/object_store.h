@@ -52,7 +52,8 @@ struct ObjectSnapshot {
 
 class ObjectStore {
  public:
-  ObjectStore() = default;
+  ObjectStore();
+  ~ObjectStore();
   ObjectStore(const ObjectStore&) = delete;
   ObjectStore& operator=(const ObjectStore&) = delete;
 
@@ -84,6 +85,12 @@ class ObjectStore {
   // Sync-state changes count as changes, so a reconciler waiting here wakes on MarkSynced.
   uint64_t WaitForChange(uint64_t seen, std::chrono::milliseconds timeout) const;
 
+  // An eventfd that turns readable when the store changes, for a poll() loop (the agent's
+  // main loop wakes on it instead of polling); AckChange() re-arms it. Signalled once per
+  // burst of changes, not once per change. -1 if eventfd failed (callers then poll).
+  int change_fd() const { return change_fd_; }
+  void AckChange();
+
  private:
   bool AllSyncedLocked() const;
   void BumpLocked();
@@ -93,6 +100,8 @@ class ObjectStore {
   void JournalLocked(const ObjectKey& key);
   void ResetJournalLocked();
 
+  int change_fd_ = -1;
+  bool change_signalled_ = false;        // under mu_
   ObjectSnapshot objects_;               // generation/synced kept current under mu_
   std::map<std::string, bool> sources_;  // source name -> synced
   // Changes by generation, for Snapshot(since, ...): complete for generations after

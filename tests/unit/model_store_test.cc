@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <poll.h>
 
 #include <thread>
 
@@ -125,6 +126,31 @@ TEST(LabelSelector, MatchLabelsAndExpressions) {
   EXPECT_FALSE(sel.Matches({{"app", "web"}, {"tier", "edge"}, {"owner", "x"}, {"env", "dev"}}));
   EXPECT_FALSE(sel.Matches({{"app", "web"}, {"tier", "edge"}}));
   EXPECT_FALSE(sel.Matches({{"app", "web"}, {"tier", "edge"}, {"owner", "x"}, {"legacy", "true"}}));
+}
+
+bool Readable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+TEST(ObjectStore, ChangeFdSignalsABurstOnceUntilAcked) {
+  ObjectStore store;
+  ASSERT_GE(store.change_fd(), 0);
+  EXPECT_FALSE(Readable(store.change_fd()));
+  Service a;
+  a.metadata.namespace_ = "d";
+  a.metadata.name = "a";
+  store.Upsert(a);
+  Service b = a;
+  b.metadata.name = "b";
+  store.Upsert(b);
+  EXPECT_TRUE(Readable(store.change_fd()));
+  store.AckChange();
+  EXPECT_FALSE(Readable(store.change_fd()));
+  store.Upsert(b);  // identical: no change, no signal
+  EXPECT_FALSE(Readable(store.change_fd()));
+  store.Delete(ObjectKey{ObjectKind::kService, {"d", "a"}});
+  EXPECT_TRUE(Readable(store.change_fd()));
 }
 
 }  // namespace
