@@ -5,6 +5,10 @@
  *  to_netdev (tc egress): counts only (the hook for host-traffic SNAT later).
  * Shares every service and conntrack map with bpf/lxc.bpf.c (pinned by name); owns the NAT
  * and node address maps (maps/nat.h). */
+/* External clients: externalTrafficPolicy Local restricts new flows to node-local backends
+ * (lib/lb.h), as internalTrafficPolicy Local does for pods. */
+#define SKIFF_LB_LOCAL_FLAGS (SKIFF_SVC_F_INT_LOCAL | SKIFF_SVC_F_EXT_LOCAL)
+
 #include "lib/common.h"
 #include "lib/config.h"
 #include "lib/maps.h"

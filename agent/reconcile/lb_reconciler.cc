@@ -215,7 +215,10 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe,
   uint16_t act = 0, term = 0;
   std::vector<uint32_t> ext_slots = slots_for(false, &act, &term);
   skiff_lb4_service ext0 = make_slot0(act, term);
-  if (fe.internal_traffic_local) {
+  // The node-local set serves internalTrafficPolicy Local (pods) and externalTrafficPolicy
+  // Local (external clients on the node devices, docs/north-south.md).
+  const bool local_set = fe.internal_traffic_local || fe.external_traffic_local;
+  if (local_set) {
     // The node-local set must be complete before the flag sends traffic to it.
     std::vector<uint32_t> int_slots = slots_for(true, &act, &term);
     if (auto st = WriteScope(fe.key, SKIFF_SCOPE_INTERNAL, make_slot0(act, term), int_slots,
@@ -227,8 +230,8 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe,
                            rec.scopes[SKIFF_SCOPE_EXTERNAL], changed);
       !st.ok())
     return st;
-  if (!fe.internal_traffic_local && (rec.scopes[SKIFF_SCOPE_INTERNAL].present ||
-                                     !rec.scopes[SKIFF_SCOPE_INTERNAL].slots.empty())) {
+  if (!local_set && (rec.scopes[SKIFF_SCOPE_INTERNAL].present ||
+                     !rec.scopes[SKIFF_SCOPE_INTERNAL].slots.empty())) {
     if (auto st = DeleteScope(fe.key, SKIFF_SCOPE_INTERNAL, rec.scopes[SKIFF_SCOPE_INTERNAL]);
         !st.ok())
       return st;

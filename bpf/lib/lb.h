@@ -7,6 +7,13 @@
 #include "lib/conntrack.h"
 #include "lib/maps.h"
 
+/* Frontend flags that restrict new flows to the node-local set (SKIFF_SCOPE_INTERNAL entries).
+ * The pod path honours internalTrafficPolicy only; the node-device path (bpf/nodeport.bpf.c,
+ * external clients) also externalTrafficPolicy, by defining this before including lb.h. */
+#ifndef SKIFF_LB_LOCAL_FLAGS
+#define SKIFF_LB_LOCAL_FLAGS SKIFF_SVC_F_INT_LOCAL
+#endif
+
 static __always_inline void skiff_lb4_key_init(struct skiff_lb4_key *k, __be32 vip, __be16 port,
                                                __u8 proto, __u8 scope, __u16 slot) {
   k->address = vip;
@@ -40,7 +47,7 @@ static __always_inline int skiff_lb4_affinity_usable(const struct skiff_lb4_back
                                                      __u8 svc_flags) {
   if (be->state == SKIFF_BACKEND_QUARANTINED) return 0;
   if (be->state == SKIFF_BACKEND_TERMINATING && scope->count) return 0;
-  if ((svc_flags & SKIFF_SVC_F_INT_LOCAL) && !(be->flags & SKIFF_BACKEND_F_LOCAL)) return 0;
+  if ((svc_flags & SKIFF_LB_LOCAL_FLAGS) && !(be->flags & SKIFF_BACKEND_F_LOCAL)) return 0;
   return 1;
 }
 
@@ -55,13 +62,12 @@ static __always_inline int skiff_lb4_select(const struct skiff_lb4_service *fe, 
   __u16 rev_nat_id = fe->rev_nat_id;
   __u32 affinity_timeout = fe->affinity_timeout;
 
-  if (svc_flags & SKIFF_SVC_F_INT_LOCAL) {
+  if (svc_flags & SKIFF_LB_LOCAL_FLAGS) {
     skiff_lb4_key_init(&k, vip, port, proto, SKIFF_SCOPE_INTERNAL, 0);
     scope = bpf_map_lookup_elem(&SKIFF_MAP_LB4_SERVICES, &k);
     if (!scope || !(scope->count | scope->terminating_count)) return SKIFF_DROP_NO_LOCAL_BACKEND;
   }
-  __u8 key_scope =
-      (svc_flags & SKIFF_SVC_F_INT_LOCAL) ? SKIFF_SCOPE_INTERNAL : SKIFF_SCOPE_EXTERNAL;
+  __u8 key_scope = (svc_flags & SKIFF_LB_LOCAL_FLAGS) ? SKIFF_SCOPE_INTERNAL : SKIFF_SCOPE_EXTERNAL;
 
   const struct skiff_lb4_backend *be = 0;
   __u32 backend_id = 0;

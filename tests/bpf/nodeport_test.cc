@@ -9,9 +9,12 @@
 #include <linux/pkt_cls.h>
 #include <sched.h>
 
+#include <set>
+
 #include <gtest/gtest.h>
 
 // Before the skeleton: its rodata holds struct skiff_config and struct skiff_nat_config.
+#include "absl/strings/str_cat.h"
 #include "maps/nat.h"
 #include "tests/bpf/lb_env.h"
 // clang-format off
@@ -139,6 +142,24 @@ class NodePortTest : public ::testing::Test {
                                           .flags = SKIFF_SVC_F_NODE_PORT}));
   }
 
+  // A NodePort with externalTrafficPolicy Local: every backend in the external scope, the
+  // local ones in the internal scope, and only SKIFF_SVC_F_EXT_LOCAL on slot 0 (the pod path's
+  // internalTrafficPolicy flag stays clear, so only the node-device path may restrict).
+  void NodePortLocal(std::vector<uint32_t> all, std::vector<uint32_t> local) {
+    Must(env_->lb->AddService(ServiceSpec{.vip = kNode,
+                                          .port = kNodePort,
+                                          .rev_nat_id = 3,
+                                          .active = std::move(all),
+                                          .flags = SKIFF_SVC_F_NODE_PORT,
+                                          .local = {{std::move(local), {}}}}));
+    auto key = LbEnv::Key(kNode, kNodePort, 6, SKIFF_SCOPE_EXTERNAL, 0);
+    auto v = env_->lb->services.Lookup(key);
+    ASSERT_TRUE(v.ok() && v->has_value());
+    skiff_lb4_service slot0 = **v;
+    slot0.flags = SKIFF_SVC_F_NODE_PORT | SKIFF_SVC_F_EXT_LOCAL;
+    Must(env_->lb->services.Update(key, slot0));
+  }
+
   RunResult Run(const Bytes& in) {
     auto r = RunProgram(env_->prog_fd(), in);
     EXPECT_TRUE(r.ok()) << r.status();
@@ -261,6 +282,34 @@ TEST_F(NodePortTest, NodePortWithoutBackendsRejects) {
   RunResult r = Run(Tcp(kClient, 40000, kNode, kNodePort, kSyn));
   EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
   EXPECT_EQ(env_->NatSize(), 0u);
+}
+
+TEST_F(NodePortTest, ExternalTrafficPolicyLocalUsesOnlyLocalBackendsWithoutSnat) {
+  NodePortLocal({1, 2}, {1});
+  for (uint16_t cport = 40000; cport < 40020; cport++) {
+    RunResult r = Run(Tcp(kClient, cport, kNode, kNodePort, kSyn));
+    EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r.retval);
+    // The local backend, and the client's own address: no SNAT.
+    EXPECT_PACKET_EQ(Tcp(kClient, cport, kLocal, 8080, kSyn), r.out);
+  }
+  EXPECT_EQ(env_->NatSize(), 0u);
+  // The pod path (from_container) ignores externalTrafficPolicy: both backends serve pods.
+  std::set<std::string> seen;
+  for (uint16_t cport = 41000; cport < 41040; cport++) {
+    auto r = RunProgram(env_->lb->prog_fd(), Tcp("10.244.1.9", cport, kNode, kNodePort, kSyn));
+    ASSERT_TRUE(r.ok());
+    seen.insert(absl::StrCat(r->out[30], ".", r->out[31], ".", r->out[32], ".", r->out[33]));
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{kLocal, kRemote}));
+}
+
+TEST_F(NodePortTest, ExternalTrafficPolicyLocalWithoutLocalBackendDrops) {
+  NodePortLocal({2}, {});
+  RunResult r = Run(Tcp(kClient, 40000, kNode, kNodePort, kSyn));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT, r.retval);
+  EXPECT_EQ(env_->lb->Metric(SKIFF_DIR_FROM_NETDEV, SKIFF_DROP_NO_LOCAL_BACKEND), 1u);
+  EXPECT_EQ(env_->NatSize(), 0u);
+  EXPECT_EQ(env_->lb->CtSize(), 0u);
 }
 
 }  // namespace

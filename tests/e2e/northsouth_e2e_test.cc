@@ -29,11 +29,11 @@ constexpr char kExternalIp[] = "203.0.113.10";
 constexpr uint16_t kNodePort = 30080;
 constexpr uint16_t kUdpNodePort = 30053;
 
-std::string ServiceManifest() {
+std::string ServiceManifest(bool local = false) {
   return absl::StrCat(
       "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: default\n"
-      "spec:\n  type: NodePort\n  clusterIP: 10.96.0.50\n  externalIPs: [\"",
-      kExternalIp,
+      "spec:\n  type: NodePort\n  clusterIP: 10.96.0.50\n",
+      local ? "  externalTrafficPolicy: Local\n" : "", "  externalIPs: [\"", kExternalIp,
       "\"]\n  ports:\n"
       "  - name: http\n    port: 80\n    targetPort: 8080\n    protocol: TCP\n    nodePort: ",
       kNodePort,
@@ -186,6 +186,22 @@ TEST_F(NorthSouthTest, RemovedBackendStopsGettingNewConnections) {
   ASSERT_TRUE(only_a);
   auto seen = Hellos(cluster_->node(2).address, kNodePort, 30);
   EXPECT_EQ(seen["web-a"], 30);
+}
+
+TEST_F(NorthSouthTest, ExternalTrafficPolicyLocalServesOnlyTheNodesOwnBackends) {
+  cluster_->WriteManifest("web.yaml", ServiceManifest(/*local=*/true));
+  // Once applied, each node answers with its own pod only (no SNAT, no hop to the other node).
+  for (auto [n, pod] : {std::pair<int, const char*>{1, "web-a"}, {2, "web-b"}}) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool only = false;
+    while (!only && std::chrono::steady_clock::now() < deadline) {
+      auto seen = Hellos(cluster_->node(n).address, kNodePort, 10);
+      only = seen.size() == 1 && seen.count(pod);
+      if (!only) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_TRUE(only) << "node " << n;
+    EXPECT_EQ(Hellos(cluster_->node(n).address, kNodePort, 20)[pod], 20) << "node " << n;
+  }
 }
 
 TEST_F(NorthSouthTest, HealthCheckNodePortAnswersLikeKubeProxy) {
