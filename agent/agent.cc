@@ -18,6 +18,7 @@
 #include "agent/loader/attacher.h"
 #include "agent/loader/bpffs.h"
 #include "agent/loader/datapath.h"
+#include "agent/loader/devices.h"
 #include "agent/loader/libbpf_log.h"
 #include "agent/loader/links.h"
 #include "agent/loader/tc.h"
@@ -25,6 +26,7 @@
 #include "agent/model/desired_cache.h"
 #include "agent/model/object_store.h"
 #include "agent/observe/server.h"
+#include "agent/observe/service_health.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/inputs.h"
 #include "agent/policy/reconciler.h"
@@ -82,6 +84,9 @@ class ReconcileLoop {
       : store_(store), rec_(rec), node_(std::move(node)) {}
   void set_policy(policy::PolicyReconciler* pol) { pol_ = pol; }
   void set_observer(observe::ObserveBoard* board) { board_ = board; }
+  // The --devices addresses: NodePort frontends (compute_nodeport.h).
+  void set_node_addresses(std::vector<model::IpAddr> a) { node_addrs_ = std::move(a); }
+  void set_service_health(observe::ServiceHealthServers* h) { health_ = h; }
 
   // Returns whether it reconciled (and so has a new state to publish to the API).
   bool MaybeRun() {
@@ -97,9 +102,10 @@ class ReconcileLoop {
     if (board_) board_->QueuedUpdate(snap.changed_at);
     std::vector<std::string> warnings;
     model::DesiredStateCache::Update update =
-        desired_cache_.Apply(snap, changed, node_, {}, &warnings);
+        desired_cache_.Apply(snap, changed, node_, node_addrs_, &warnings);
     const model::DesiredState& desired = desired_cache_.state();
     for (const auto& w : warnings) spdlog::warn("{}", w);
+    if (health_) health_->Update(model::ComputeHealthChecks(snap, node_));
     // Policy first: a pod that just became a backend is already protected by its ingress
     // policy when the service starts sending it traffic.
     std::vector<std::string> policy_errors;
@@ -150,6 +156,8 @@ class ReconcileLoop {
 
  private:
   model::ObjectStore* store_;
+  std::vector<model::IpAddr> node_addrs_;
+  observe::ServiceHealthServers* health_ = nullptr;
   reconcile::LbReconciler* rec_;
   std::string node_;
   policy::PolicyReconciler* pol_ = nullptr;
@@ -240,7 +248,25 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   if (!links.ok()) return links.status();
   attacher.Sync(*links);
 
+  observe::ServiceHealthServers service_health;  // healthCheckNodePorts
   ReconcileLoop loop(&store, &rec, cfg.node_name);
+  loop.set_service_health(&service_health);
+  // North-south services on the node devices (docs/north-south.md). Without --devices and
+  // without a default route there is no device: NodePorts are not served, the rest runs.
+  std::unique_ptr<loader::NodePortDatapath> nodeport;
+  if (auto devices = loader::ResolveDevices(cfg.devices); !devices.ok()) {
+    if (!cfg.devices.empty()) return devices.status();
+    spdlog::warn("north-south services disabled: {}", devices.status().ToString());
+  } else {
+    auto ports = loader::ParsePortRange(cfg.nat_port_range);
+    if (!ports.ok()) return ports.status();
+    loader::NodePortOptions np_opts{cfg.bpffs_root, cfg.nat_max, ports->first, ports->second};
+    auto np = loader::NodePortDatapath::Load(np_opts, (*dp)->skel());
+    if (!np.ok()) return np.status();
+    nodeport = std::move(*np);
+    if (auto st = nodeport->Attach(*devices); !st.ok()) return st;
+    loop.set_node_addresses(loader::DeviceAddresses(*devices));
+  }
   loop.set_policy(&pol);
 
   // Metrics and health endpoints; a listener that cannot bind is logged, not fatal: the
