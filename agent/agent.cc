@@ -25,6 +25,7 @@
 #include "agent/model/compute.h"
 #include "agent/model/desired_cache.h"
 #include "agent/model/object_store.h"
+#include "agent/observe/flow_reader.h"
 #include "agent/observe/server.h"
 #include "agent/observe/service_health.h"
 #include "agent/policy/compiler.h"
@@ -61,6 +62,8 @@ loader::DatapathOptions DatapathOptionsFrom(const AgentConfig& cfg) {
   o.ipcache_max = cfg.ipcache_max;
   o.policy_map_max = cfg.policy_map_max;
   o.policy_ct_max = cfg.policy_ct_max;
+  o.events_ring_size = cfg.events_ring_size;
+  o.drop_events_per_sec = cfg.drop_events_per_sec;
   return o;
 }
 
@@ -294,7 +297,12 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   PublishApiState(board, loop, store, attacher);
   auto core = api::DatapathCore::Create(dp->get(), &board, cfg.node_name);
   if (!core.ok()) return core.status();
-  auto api_server = api::ApiServer::Start(ApiServerOptions(cfg), core->get());
+  // Flow events (docs/flows.md): read on their own thread, enriched from `board`.
+  auto flows = observe::FlowObserver::Start((*dp)->events_fd(), &board, cfg.flow_buffer_size);
+  if (!flows.ok()) return flows.status();
+  api::ServerOptions api_opts = ApiServerOptions(cfg);
+  api_opts.flows = (*flows)->store();
+  auto api_server = api::ApiServer::Start(api_opts, core->get());
   if (!api_server.ok()) return api_server.status();
   spdlog::info("API serving on unix:{}{}", cfg.api_socket,
                cfg.api_listen.empty() ? "" : absl::StrCat(" and ", cfg.api_listen));

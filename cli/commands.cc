@@ -437,7 +437,7 @@ _agentctl() {
   done
   local global="--socket --server --tls-ca --tls-cert --tls-key --insecure -o --output --help"
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "status service endpoint ct flows map bpf version completion $global" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "status service endpoint ct map bpf version flows completion $global" -- "$cur")) ;;
     service) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list get" -- "$cur")) || COMPREPLY=($(compgen -W "-n --namespace $global" -- "$cur")) ;;
     endpoint) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list" -- "$cur")) || COMPREPLY=($(compgen -W "-n --namespace $global" -- "$cur")) ;;
     ct) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list flush" -- "$cur")) || COMPREPLY=($(compgen -W "--ip --port --protocol --service --limit --all $global" -- "$cur")) ;;
