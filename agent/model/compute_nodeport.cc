@@ -38,7 +38,9 @@ void AddNodePortFrontends(const Service& svc, const std::string& service_id,
 
 std::vector<HealthCheck> ComputeHealthChecks(const ObjectSnapshot& objects,
                                              absl::string_view node_name) {
+  // Services first (cheap filters), then one pass over the slices: O(services + slices).
   std::map<uint16_t, HealthCheck> by_port;
+  std::map<NamespacedName, uint16_t> port_of;
   for (const auto& [id, svc] : objects.services) {
     const ServiceSpec& spec = svc->spec;
     if (spec.type != ServiceType::kNodePort && spec.type != ServiceType::kLoadBalancer) continue;
@@ -46,19 +48,28 @@ std::vector<HealthCheck> ComputeHealthChecks(const ObjectSnapshot& objects,
     if (spec.health_check_node_port == 0 || spec.headless) continue;
     if (svc->metadata.labels.count(kServiceProxyNameLabel)) continue;
     if (by_port.count(spec.health_check_node_port)) continue;
-    std::set<std::string> local;
-    for (const auto& [sid, slice] : objects.endpoint_slices) {
-      if (sid.namespace_ != id.namespace_ || slice->service_name() != id.name) continue;
-      for (const Endpoint& ep : slice->endpoints)
-        if (ep.conditions.ready && !ep.addresses.empty() && !node_name.empty() &&
-            ep.node_name == node_name)
-          local.insert(ep.addresses.front());
-    }
-    by_port[spec.health_check_node_port] = HealthCheck{spec.health_check_node_port, id.namespace_,
-                                                       id.name, static_cast<int>(local.size())};
+    by_port[spec.health_check_node_port] =
+        HealthCheck{spec.health_check_node_port, id.namespace_, id.name, 0};
+    port_of[id] = spec.health_check_node_port;
+  }
+  if (by_port.empty() || node_name.empty()) {
+    std::vector<HealthCheck> out;
+    for (auto& [port, hc] : by_port) out.push_back(std::move(hc));
+    return out;
+  }
+  std::map<uint16_t, std::set<std::string>> local;
+  for (const auto& [sid, slice] : objects.endpoint_slices) {
+    auto it = port_of.find(NamespacedName{sid.namespace_, slice->service_name()});
+    if (it == port_of.end()) continue;
+    for (const Endpoint& ep : slice->endpoints)
+      if (ep.conditions.ready && !ep.addresses.empty() && ep.node_name == node_name)
+        local[it->second].insert(ep.addresses.front());
   }
   std::vector<HealthCheck> out;
-  for (auto& [port, hc] : by_port) out.push_back(std::move(hc));
+  for (auto& [port, hc] : by_port) {
+    hc.local_endpoints = static_cast<int>(local[port].size());
+    out.push_back(std::move(hc));
+  }
   return out;
 }
 
