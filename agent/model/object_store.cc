@@ -115,10 +115,9 @@ bool ObjectStore::AllSyncedLocked() const {
   return true;
 }
 
-bool ObjectStore::Upsert(Object object) {
+bool ObjectStore::UpsertLocked(Object object) {
   const ObjectKey key = KeyOf(object);
-  std::lock_guard<std::mutex> lock(mu_);
-  const bool changed = std::visit(
+  return std::visit(
       [&](auto& typed) {
         using T = std::decay_t<decltype(typed)>;
         auto& map = MapFor<T>(objects_);
@@ -128,21 +127,51 @@ bool ObjectStore::Upsert(Object object) {
         return true;
       },
       object);
-  if (changed) {
-    BumpLocked();
-    JournalLocked(key);
-  }
-  return changed;
+}
+
+bool ObjectStore::DeleteLocked(const ObjectKey& key) {
+  return WithMap(objects_, key.kind, [&](auto& m) { return m.erase(key.id) > 0; });
+}
+
+bool ObjectStore::Upsert(Object object) {
+  const ObjectKey key = KeyOf(object);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!UpsertLocked(std::move(object))) return false;
+  BumpLocked();
+  JournalLocked(key);
+  return true;
 }
 
 bool ObjectStore::Delete(const ObjectKey& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  const bool changed = WithMap(objects_, key.kind, [&](auto& m) { return m.erase(key.id) > 0; });
-  if (changed) {
-    BumpLocked();
-    JournalLocked(key);
+  if (!DeleteLocked(key)) return false;
+  BumpLocked();
+  JournalLocked(key);
+  return true;
+}
+
+std::pair<size_t, size_t> ObjectStore::Commit(std::vector<Object> upserts,
+                                              const std::vector<ObjectKey>& deletes) {
+  std::vector<ObjectKey> changed;
+  size_t upserted = 0, deleted = 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Object& object : upserts) {
+    ObjectKey key = KeyOf(object);
+    if (UpsertLocked(std::move(object))) {
+      ++upserted;
+      changed.push_back(std::move(key));
+    }
   }
-  return changed;
+  for (const ObjectKey& key : deletes) {
+    if (DeleteLocked(key)) {
+      ++deleted;
+      changed.push_back(key);
+    }
+  }
+  if (changed.empty()) return {0, 0};
+  BumpLocked();
+  for (const ObjectKey& key : changed) JournalLocked(key);
+  return {upserted, deleted};
 }
 
 void ObjectStore::JournalLocked(const ObjectKey& key) {

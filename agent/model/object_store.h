@@ -70,6 +70,11 @@ class ObjectStore {
   // so a source may re-deliver freely (e.g. after a relist) without waking the reconciler.
   bool Upsert(Object object);
   bool Delete(const ObjectKey& key);
+  // Upserts then deletes as one change: one generation and one wake-up for a whole file or
+  // list page, so the reconciler is not woken (and the store not locked) once per object.
+  // Returns how many upserts and deletes changed something.
+  std::pair<size_t, size_t> Commit(std::vector<Object> upserts,
+                                   const std::vector<ObjectKey>& deletes);
 
   std::optional<Object> Get(const ObjectKey& key) const;
   ObjectSnapshot Snapshot() const;
@@ -97,6 +102,8 @@ class ObjectStore {
 
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
+  bool UpsertLocked(Object object);
+  bool DeleteLocked(const ObjectKey& key);
   void JournalLocked(const ObjectKey& key);
   void ResetJournalLocked();
 

@@ -180,8 +180,9 @@ void ManifestDirectory::Remove(const std::string& name) {
 void ManifestDirectory::Commit() {
   // Upserts before deletes, and only after every file of the batch was read: an object that
   // moved between files, or a file renamed within the directory, never disappears on the way.
-  size_t applied = 0, deleted = 0;
   std::vector<model::ObjectKey> gone;
+  std::vector<model::Object> upserts;
+  upserts.reserve(touched_.size());
   for (const model::ObjectKey& key : touched_) {
     auto it = definers_.find(key);
     if (it == definers_.end() || it->second.empty()) {
@@ -194,17 +195,10 @@ void ManifestDirectory::Commit() {
       spdlog::warn("{} is defined in {} files; using {}", key.ToString(), it->second.size(),
                    DisplayPath(winner));
     }
-    if (store_->Upsert(files_.at(winner).objects.at(key))) {
-      ++applied;
-      spdlog::debug("{}: applied from {}", key.ToString(), DisplayPath(winner));
-    }
+    upserts.push_back(files_.at(winner).objects.at(key));
   }
-  for (const model::ObjectKey& key : gone) {
-    if (store_->Delete(key)) {
-      ++deleted;
-      spdlog::debug("{}: deleted", key.ToString());
-    }
-  }
+  // One store change for the whole batch: the reconciler wakes once, not once per object.
+  const auto [applied, deleted] = store_->Commit(std::move(upserts), gone);
   touched_.clear();
   stats_.upserts += applied;
   stats_.deletes += deleted;

@@ -153,5 +153,23 @@ TEST(ObjectStore, ChangeFdSignalsABurstOnceUntilAcked) {
   EXPECT_TRUE(Readable(store.change_fd()));
 }
 
+TEST(ObjectStore, CommitIsOneGenerationAndJournalsEveryChangedKey) {
+  ObjectStore store;
+  store.Upsert(Svc("a", "old"));
+  const uint64_t before = store.generation();
+  auto [upserted, deleted] = store.Commit({Svc("a", "x"), Svc("a", "y"), Svc("a", "old")},
+                                          {ObjectKey{ObjectKind::kService, {"a", "old"}},
+                                           ObjectKey{ObjectKind::kService, {"a", "none"}}});
+  EXPECT_EQ(upserted, 2u);  // "old" was identical
+  EXPECT_EQ(deleted, 1u);
+  EXPECT_EQ(store.generation(), before + 1);
+  std::optional<std::vector<ObjectKey>> changed;
+  store.Snapshot(before, &changed);
+  ASSERT_TRUE(changed.has_value());
+  EXPECT_EQ(changed->size(), 3u);
+  EXPECT_EQ(store.Commit({Svc("a", "x")}, {}), (std::pair<size_t, size_t>{0, 0}));
+  EXPECT_EQ(store.generation(), before + 1);
+}
+
 }  // namespace
 }  // namespace skiff::model

@@ -125,10 +125,19 @@ bool Reflector::ListAndReconcile() {
     }
     ++pages;
     UpdateStats([](ReflectorStats& s) { ++s.list_pages; });
-    for (const DecodedObject& obj : page->items) {
+    // One store change per page: the reconciler wakes once per page, not once per object.
+    std::vector<model::Object> batch;
+    batch.reserve(page->items.size());
+    for (DecodedObject& obj : page->items) {
       if (obj.key) listed.insert(obj.key->id);
-      Upsert(obj, "list");
+      if (!obj.object) {
+        Upsert(obj, "list");  // logs and counts the invalid object
+        continue;
+      }
+      delivered_.insert(obj.key->id);
+      batch.push_back(std::move(*obj.object));
     }
+    store_->Commit(std::move(batch), {});
     continue_token = page->continue_token;
     resource_version = page->resource_version;
     if (continue_token.empty()) break;
