@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/api/datapath_core.h"
+#include "agent/api/policy_state.h"
 #include "agent/api/server.h"
 #include "agent/loader/attacher.h"
 #include "agent/loader/bpffs.h"
@@ -124,6 +125,7 @@ class ReconcileLoop {
             snap.generation, compiled.endpoints.size(), compiled.classes.size(), pr.policy_written,
             pr.policy_deleted, pr.ipcache_written, pr.ipcache_deleted);
       policy_errors = std::move(pr.errors);
+      policy_state_ = api::MakePolicyState(std::move(compiled), *pol_, snap.generation);
     }
     reconcile::ApplyResult res = update.full
                                      ? rec_->Apply(desired, snap.synced)
@@ -156,6 +158,7 @@ class ReconcileLoop {
   const model::ObjectSnapshot& last_snapshot() const { return last_snapshot_; }
   const model::DesiredState& last_desired() const { return desired_cache_.state(); }
   const std::vector<std::string>& last_errors() const { return last_errors_; }
+  std::shared_ptr<const api::PolicyState> policy_state() const { return policy_state_; }
 
  private:
   model::ObjectStore* store_;
@@ -172,6 +175,7 @@ class ReconcileLoop {
   model::ObjectSnapshot last_snapshot_;
   model::DesiredStateCache desired_cache_;  // the last desired state, kept up to date
   std::vector<std::string> last_errors_;
+  std::shared_ptr<const api::PolicyState> policy_state_;  // for `agentctl policy`
 };
 
 // The API reads the main loop's state only through immutable snapshots published here.
@@ -182,6 +186,7 @@ void PublishApiState(api::StateBoard& board, const ReconcileLoop& loop,
   s->sources = store.Sources();
   s->desired = loop.last_desired();
   s->reconcile_errors = loop.last_errors();
+  s->policy = loop.policy_state();
   for (const auto& a : attacher.attachments())
     s->programs.push_back({a.iface, a.ifindex, loader::TcDirectionName(a.dir), a.program});
   board.Publish(std::move(s));

@@ -11,6 +11,7 @@
 #include "cli/client.h"
 #include "cli/flows.h"
 #include "cli/output.h"
+#include "cli/policy_commands.h"
 #include "cli/render.h"
 #include "skiff/v1/conntrack.grpc.pb.h"
 #include "skiff/v1/endpoints.grpc.pb.h"
@@ -52,6 +53,8 @@ class Runner {
   }
 
   absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel() { return Connect(o_.target); }
+
+  int Policy(const PolicyCommands& p) { return p.Run(o_.target, o_.format, out_, err_); }
 
   int Status() {
     auto ch = Channel();
@@ -363,6 +366,10 @@ int RunAgentctl(int argc, char** argv, std::ostream& out, std::ostream& err) {
   ct_flush->add_flag("--all", o.all, "Delete every entry");
   on(ct_flush, [](Runner& r) { return r.CtFlush(); });
 
+  PolicyCommands policy;
+  policy.Register(&app,
+                  [&](CLI::App* c) { on(c, [&policy](Runner& r) { return r.Policy(policy); }); });
+
   auto add_map_cmds = [&](CLI::App* parent, bool direct) {
     parent->require_subcommand(1);
     auto* list = parent->add_subcommand("list", "Every pinned map with its fill level");
@@ -437,10 +444,11 @@ _agentctl() {
   done
   local global="--socket --server --tls-ca --tls-cert --tls-key --insecure -o --output --help"
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "status service endpoint ct map bpf version flows completion $global" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "status service endpoint ct map bpf version flows policy completion $global" -- "$cur")) ;;
     service) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list get" -- "$cur")) || COMPREPLY=($(compgen -W "-n --namespace $global" -- "$cur")) ;;
     endpoint) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list" -- "$cur")) || COMPREPLY=($(compgen -W "-n --namespace $global" -- "$cur")) ;;
     ct) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list flush" -- "$cur")) || COMPREPLY=($(compgen -W "--ip --port --protocol --service --limit --all $global" -- "$cur")) ;;
+    policy) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list get trace" -- "$cur")) || COMPREPLY=($(compgen -W "-n --namespace --from --to --port --protocol $global" -- "$cur")) ;;
     map) [ -z "$sub" ] && COMPREPLY=($(compgen -W "list dump" -- "$cur")) || COMPREPLY=($(compgen -W "--limit $global" -- "$cur")) ;;
     bpf) [ -z "$sub" ] && COMPREPLY=($(compgen -W "map --bpffs-root" -- "$cur")) || COMPREPLY=($(compgen -W "list dump --limit --bpffs-root $global" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;

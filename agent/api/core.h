@@ -28,6 +28,8 @@
 
 namespace skiff::api {
 
+struct PolicyState;  // policy_state.h
+
 struct AttachedProgram {
   std::string iface;
   int ifindex = 0;
@@ -42,6 +44,7 @@ struct ApiState {
   model::DesiredState desired;
   std::vector<std::string> reconcile_errors;
   std::vector<AttachedProgram> programs;
+  std::shared_ptr<const PolicyState> policy;  // last applied NetworkPolicy; null before
 };
 
 // Holds the latest ApiState. The main loop Publish()es a new immutable snapshot; API threads

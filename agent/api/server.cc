@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "agent/api/policy_service.h"
 #include "agent/api/services.h"
 #include "agent/observe/flow_service.h"
 
@@ -130,6 +131,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ServerOptions&
   s->services_.push_back(std::make_unique<ServiceServiceImpl>(core));
   s->services_.push_back(std::make_unique<EndpointServiceImpl>(core));
   s->services_.push_back(std::make_unique<ConntrackServiceImpl>(core));
+  s->services_.push_back(std::make_unique<PolicyServiceImpl>(core));
   if (o.flows)
     s->services_.push_back(
         std::make_unique<observe::FlowServiceImpl>(o.flows, core->Info().node_name));

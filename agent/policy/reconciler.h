@@ -64,6 +64,8 @@ class PolicyReconciler {
   uint32_t IdentityOf(int klass) const;  // SKIFF_IDENTITY_* for -1 (ANY)
   uint32_t EndpointId(const model::NamespacedName& pod) const;
   const std::string& RuleName(uint32_t rule_id) const;
+  // Every rule name, rule id N at [N - 1] (for the API's snapshot).
+  const std::vector<std::string>& rule_names() const { return rule_names_; }
   uint64_t map_full_total() const { return map_full_total_; }
 
  private:
