@@ -274,6 +274,7 @@ absl::Status RunAgent(const AgentConfig& cfg) {
     nodeport = std::move(*np);
     if (auto st = nodeport->Attach(*devices); !st.ok()) return st;
     loop.set_node_addresses(loader::DeviceAddresses(*devices));
+    attacher.SetAcceptLocal(true);
   }
   loop.set_policy(&pol);
 

@@ -2,9 +2,22 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
 #include <set>
 
 namespace skiff::loader {
+namespace {
+
+void WriteAcceptLocal(const std::string& iface) {
+  const std::string path = "/proc/sys/net/ipv4/conf/" + iface + "/accept_local";
+  std::ofstream f(path);
+  f << "1\n";
+  f.flush();
+  if (!f)
+    spdlog::warn("could not set {} (NodePort replies of local backends may be dropped)", path);
+}
+
+}  // namespace
 
 void Attacher::Attach(const Link& link) {
   if (attached_.count(link.ifindex) || !matcher_.Matches(link.name)) return;
@@ -27,9 +40,16 @@ void Attacher::Attach(const Link& link) {
     }
   }
   attached_[link.ifindex] = link.name;
+  if (accept_local_) WriteAcceptLocal(link.name);
   spdlog::info("attached from-container{} to {} (ifindex {}, tc ingress{})",
                to_container_fd_ >= 0 ? " and to-container" : "", link.name, link.ifindex,
                to_container_fd_ >= 0 ? " and egress" : "");
+}
+
+void Attacher::SetAcceptLocal(bool on) {
+  accept_local_ = on;
+  if (on)
+    for (const auto& [idx, name] : attached_) WriteAcceptLocal(name);
 }
 
 void Attacher::Sync(const std::vector<Link>& links) {

@@ -34,8 +34,15 @@ class Attacher {
   void OnEvent(const LinkEvent& ev);
   std::vector<Attachment> attachments() const;
 
+  // North-south: a node-local backend's reply is reverse-NATed on its pod's interface to
+  // nodeIP:nodePort, a local source address the kernel drops as a martian unless the
+  // interface has net.ipv4.conf.IFACE.accept_local=1 (docs/north-south.md). When on, it is
+  // set on every attached interface, now and as they appear.
+  void SetAcceptLocal(bool on);
+
  private:
   void Attach(const Link& link);
+  bool accept_local_ = false;
   IfaceMatcher matcher_;
   int from_container_fd_;
   int to_container_fd_;

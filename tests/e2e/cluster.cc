@@ -135,13 +135,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Create(int nodes) {
 }
 
 absl::StatusOr<Pod> Cluster::AddPod(int index, const std::string& name, const std::string& ip) {
-  auto pod = node(index).node->AddPod(name, ip);
-  if (!pod.ok()) return pod;
-  if (auto st = Sh("ip netns exec " + node(index).node->netns() + " sysctl -qw net.ipv4.conf." +
-                   pod->host_if + ".accept_local=1");
-      !st.ok())
-    return st;
-  return pod;
+  return node(index).node->AddPod(name, ip);
 }
 
 absl::Status Cluster::RouteVia(const std::string& prefix, int index) {

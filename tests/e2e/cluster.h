@@ -58,9 +58,8 @@ class Cluster {
   ClusterNode& node(int index) { return *nodes_.at(index - 1); }
   const std::string& client_netns() const { return client_; }
   static constexpr char kClientIp[] = "192.168.100.2";
-  // A pod on node `index`, plus what a NodePort-capable CNI sets on its host-side veth:
-  // accept_local=1, so a local backend's reply reverse-NATed to nodeIP:nodePort (a local
-  // source address) is not dropped as a martian (docs/north-south.md, Node requirements).
+  // A pod on node `index`. (accept_local=1 on its host-side veth, which a local backend's
+  // NodePort replies need, is set by the agent: docs/north-south.md.)
   absl::StatusOr<Pod> AddPod(int index, const std::string& name, const std::string& ip);
   // The router sends `prefix` (e.g. an externalIP/32) to node `index`.
   absl::Status RouteVia(const std::string& prefix, int index);
