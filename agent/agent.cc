@@ -60,6 +60,7 @@ loader::DatapathOptions DatapathOptionsFrom(const AgentConfig& cfg) {
   o.lb_backends_max = cfg.lb_backends_max;
   o.lb_revnat_max = cfg.lb_revnat_max;
   o.lb_affinity_max = cfg.lb_affinity_max;
+  o.lb_src_range_max = cfg.lb_source_ranges_max;
   o.ipcache_max = cfg.ipcache_max;
   o.policy_map_max = cfg.policy_map_max;
   o.policy_ct_max = cfg.policy_ct_max;

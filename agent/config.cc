@@ -111,6 +111,9 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--lb-affinity-max", c.lb_affinity_max, "Session-affinity map entries (LRU)")
       ->capture_default_str();
+  app.add_option("--lb-source-ranges-max", c.lb_source_ranges_max,
+                 "loadBalancerSourceRanges map entries: one per range per LoadBalancer frontend")
+      ->capture_default_str();
   app.add_option("--ipcache-max", c.ipcache_max,
                  "ipcache entries (IP/CIDR -> identity): every pod, policy CIDR and node address")
       ->capture_default_str();

@@ -33,6 +33,8 @@ struct AgentConfig {
   uint32_t lb_backends_max = 65536;
   uint32_t lb_revnat_max = 65536;
   uint32_t lb_affinity_max = 65536;
+  // loadBalancerSourceRanges LPM entries (one per range per LoadBalancer frontend)
+  uint32_t lb_source_ranges_max = 16384;
   uint32_t ipcache_max = 65536;      // ipcache LPM entries: pods + policy CIDRs + node addresses
   uint32_t policy_map_max = 262144;  // NetworkPolicy allow entries over all local endpoints
   uint32_t policy_ct_max = 262144;   // policy conntrack (LRU)

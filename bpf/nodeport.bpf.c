@@ -8,6 +8,9 @@
 /* External clients: externalTrafficPolicy Local restricts new flows to node-local backends
  * (lib/lb.h), as internalTrafficPolicy Local does for pods. */
 #define SKIFF_LB_LOCAL_FLAGS (SKIFF_SVC_F_INT_LOCAL | SKIFF_SVC_F_EXT_LOCAL)
+/* External clients: new flows to a frontend with SKIFF_SVC_F_SRC_RANGES must come from one
+ * of its loadBalancerSourceRanges (lib/lb.h, lib/svc4.h). */
+#define SKIFF_LB_SRC_RANGES 1
 
 #include "lib/common.h"
 #include "lib/config.h"

@@ -32,7 +32,8 @@
   X(SKIFF_DROP_POLICY_DENIED_EGRESS, -148, "network policy: egress of the source pod denies") \
   X(SKIFF_DROP_POLICY_NOT_READY, -149, "network policy: destination pod not programmed yet")  \
   X(SKIFF_DROP_NAT_NO_PORT, -150, "NodePort SNAT: no free port (all retries collided)")       \
-  X(SKIFF_DROP_NAT_MAP_FULL, -151, "NodePort SNAT: NAT map full")
+  X(SKIFF_DROP_NAT_MAP_FULL, -151, "NodePort SNAT: NAT map full")                             \
+  X(SKIFF_DROP_SOURCE_RANGE, -152, "source address outside loadBalancerSourceRanges")
 
 enum skiff_drop_reason {
 #define SKIFF_DROP_ENUM_(name, code, desc) name = code,
@@ -42,7 +43,7 @@ enum skiff_drop_reason {
 
 /* Codes run from SKIFF_DROP_MIN down to SKIFF_DROP_MAX_CODE; a metrics index is -code - 130. */
 #define SKIFF_DROP_MIN (-130)
-#define SKIFF_DROP_COUNT 22
+#define SKIFF_DROP_COUNT 23
 #define SKIFF_DROP_INDEX(code) ((unsigned int)(-(code) + SKIFF_DROP_MIN))
 
 #ifdef __cplusplus

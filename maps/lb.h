@@ -57,6 +57,9 @@
 #define SKIFF_SVC_F_NODE_PORT 0x10
 #define SKIFF_SVC_F_EXTERNAL_IP 0x20
 #define SKIFF_SVC_F_LOAD_BALANCER 0x40
+#define SKIFF_SVC_F_SRC_RANGES                                   \
+  0x80 /* loadBalancerSourceRanges: new flows from a node device \
+        * must match an SKIFF_MAP_LB4_SRC_RANGE entry */
 
 /* skiff_lb4_service.algorithm */
 #define SKIFF_LB_ALG_RANDOM 0
@@ -73,6 +76,7 @@
 /* Default map sizes; the agent overrides them with bpf_map__set_max_entries before load. */
 #define SKIFF_LB_MAP_SIZE_DEFAULT 65536
 #define SKIFF_LB_AFFINITY_SIZE_DEFAULT 65536
+#define SKIFF_LB_SRC_RANGE_SIZE_DEFAULT 16384
 
 /* The most backends one frontend may have (active + terminating). */
 #define SKIFF_LB_MAX_BACKENDS_PER_SERVICE 4096
@@ -121,6 +125,23 @@ struct skiff_lb_affinity_val {
   __u64 last_used_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last new connection */
   __u32 backend_id;
   __u32 pad;
+};
+
+/* src_range (LPM trie): {rev-NAT id, client prefix} -> allow, for frontends with
+ * SKIFF_SVC_F_SRC_RANGES (LoadBalancer ingress IPs of a Service with
+ * spec.loadBalancerSourceRanges). prefixlen counts the 32 bits of rev_nat_id + pad (always
+ * matched whole) plus the CIDR's prefix length. The agent writes a frontend's entries before
+ * it sets the flag and deletes them after it has cleared the flag or deleted the frontend. */
+struct skiff_lb4_src_range_key {
+  __u32 prefixlen;  /* 32 + CIDR prefix length */
+  __u16 rev_nat_id; /* the frontend's */
+  __u16 pad;        /* zero */
+  __be32 address;   /* CIDR base address, host bits zero */
+};
+
+struct skiff_lb4_src_range_val {
+  __u8 allow; /* 1 */
+  __u8 pad[3];
 };
 
 #endif /* SKIFF_MAPS_LB_H_ */

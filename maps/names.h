@@ -9,6 +9,7 @@
 #define SKIFF_MAP_LB4_BACKENDS skiff_lb4_backends_v1
 #define SKIFF_MAP_LB4_REVNAT skiff_lb4_revnat_v1
 #define SKIFF_MAP_LB4_AFFINITY skiff_lb4_affinity_v1
+#define SKIFF_MAP_LB4_SRC_RANGE skiff_lb4_src_range_v1
 #define SKIFF_MAP_CT4 skiff_ct4_global_v1
 #define SKIFF_MAP_CT4_HINT skiff_ct4_hint_v1
 #define SKIFF_MAP_METRICS skiff_metrics_v1

@@ -36,6 +36,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
       {s->maps.SKIFF_MAP_LB4_BACKENDS, o.lb_backends_max, "--lb-backends-max"},
       {s->maps.SKIFF_MAP_LB4_REVNAT, o.lb_revnat_max, "--lb-revnat-max"},
       {s->maps.SKIFF_MAP_LB4_AFFINITY, o.lb_affinity_max, "--lb-affinity-max"},
+      {s->maps.SKIFF_MAP_LB4_SRC_RANGE, o.lb_src_range_max, "--lb-source-ranges-max"},
       {s->maps.SKIFF_MAP_IPCACHE4, o.ipcache_max, "--ipcache-max"},
       {s->maps.SKIFF_MAP_POLICY4, o.policy_map_max, "--policy-map-max"},
       {s->maps.SKIFF_MAP_POL_CT4, o.policy_ct_max, "--policy-ct-max"},
@@ -92,6 +93,10 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
       Table<skiff_lb4_affinity_key, skiff_lb_affinity_val>(s->maps.SKIFF_MAP_LB4_AFFINITY);
   if (!affinity.ok()) return affinity.status();
   dp->affinity_ = std::move(*affinity);
+  auto src_ranges =
+      Table<skiff_lb4_src_range_key, skiff_lb4_src_range_val>(s->maps.SKIFF_MAP_LB4_SRC_RANGE);
+  if (!src_ranges.ok()) return src_ranges.status();
+  dp->src_ranges_ = std::move(*src_ranges);
   auto ipcache = Table<skiff_ipcache_key, skiff_ipcache_val>(s->maps.SKIFF_MAP_IPCACHE4);
   if (!ipcache.ok()) return ipcache.status();
   dp->ipcache_ = std::move(*ipcache);
@@ -112,7 +117,8 @@ policy::PolicyTables Datapath::policy_tables() {
 }
 
 reconcile::LbTables Datapath::tables() {
-  return reconcile::LbTables{services_.get(), backends_.get(), revnat_.get(), affinity_.get()};
+  return reconcile::LbTables{services_.get(), backends_.get(), revnat_.get(), affinity_.get(),
+                             src_ranges_.get()};
 }
 
 std::vector<MapStatus> Datapath::maps() const {

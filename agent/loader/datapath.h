@@ -29,6 +29,7 @@ struct DatapathOptions {
   uint32_t lb_backends_max = 65536;
   uint32_t lb_revnat_max = 65536;
   uint32_t lb_affinity_max = 65536;
+  uint32_t lb_src_range_max = SKIFF_LB_SRC_RANGE_SIZE_DEFAULT;
   uint32_t ipcache_max = SKIFF_IPCACHE_SIZE_DEFAULT;
   uint32_t policy_map_max = SKIFF_POLICY_MAP_SIZE_DEFAULT;
   uint32_t policy_ct_max = SKIFF_POL_CT_SIZE_DEFAULT;
@@ -61,6 +62,8 @@ class Datapath {
   std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_lb4_backend>> backends_;
   std::unique_ptr<reconcile::BpfKvTable<__u16, skiff_lb4_revnat>> revnat_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val>> affinity_;
+  std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val>>
+      src_ranges_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_ipcache_key, skiff_ipcache_val>> ipcache_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_policy_key, skiff_policy_val>> policy_;
   std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_pol_state>> pol_state_;

@@ -84,6 +84,19 @@ std::vector<Backend> BackendsFor(const ServicePort& svc_port,
   return backends;  // std::map order is (ip, port)
 }
 
+// loadBalancerSourceRanges of a LoadBalancer frontend: the ranges of its family, sorted and
+// unique (Cidr::Parse already cleared the host bits).
+void SetSourceRanges(const ServiceSpec& spec, Frontend& fe) {
+  if (spec.load_balancer_source_ranges.empty()) return;
+  fe.restrict_sources = true;
+  for (const Cidr& c : spec.load_balancer_source_ranges) {
+    if (c.addr.family == fe.key.vip.family) fe.source_ranges.push_back({c.addr, c.prefix_len});
+  }
+  std::sort(fe.source_ranges.begin(), fe.source_ranges.end());
+  fe.source_ranges.erase(std::unique(fe.source_ranges.begin(), fe.source_ranges.end()),
+                         fe.source_ranges.end());
+}
+
 }  // namespace
 
 DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,
@@ -133,6 +146,7 @@ DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_vie
         } else {
           fe.external_traffic_local = svc.spec.external_traffic_policy == TrafficPolicy::kLocal;
         }
+        if (kind == FrontendKind::kLoadBalancer) SetSourceRanges(svc.spec, fe);
         auto [it, inserted] = state.frontends.try_emplace(fe.key, std::move(fe));
         if (!inserted && warnings != nullptr) {
           warnings->push_back(absl::StrCat("Service ", id.ToString(), ": ", vip.ToString(), ":",

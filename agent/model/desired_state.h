@@ -45,6 +45,13 @@ struct FrontendKey {
   auto operator<=>(const FrontendKey&) const = default;
 };
 
+// A client prefix of loadBalancerSourceRanges (IPv4, host bits zero).
+struct SourceRange {
+  IpAddr addr;
+  uint8_t prefix_len = 0;
+  auto operator<=>(const SourceRange&) const = default;
+};
+
 struct Frontend {
   FrontendKey key;
   FrontendKind kind = FrontendKind::kClusterIp;
@@ -60,6 +67,12 @@ struct Frontend {
   // kLoadBalancer (kube-proxy: in-cluster clients of an external address ignore ITP).
   bool internal_traffic_local = false;
   bool external_traffic_local = false;
+  // loadBalancerSourceRanges, on kLoadBalancer frontends only (NodePort and externalIPs of the
+  // same Service stay open, as with Cilium): new flows from outside must come from one of
+  // source_ranges (sorted, unique, this frontend's family). restrict_sources with an empty
+  // list (every range of the other family) admits no one.
+  bool restrict_sources = false;
+  std::vector<SourceRange> source_ranges;
   bool operator==(const Frontend&) const = default;
 };
 

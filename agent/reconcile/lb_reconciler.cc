@@ -38,6 +38,7 @@ uint8_t SvcFlags(const model::Frontend& fe) {
   if (fe.affinity_client_ip) f |= SKIFF_SVC_F_AFFINITY;
   if (fe.internal_traffic_local) f |= SKIFF_SVC_F_INT_LOCAL;
   if (fe.external_traffic_local) f |= SKIFF_SVC_F_EXT_LOCAL;
+  if (fe.restrict_sources) f |= SKIFF_SVC_F_SRC_RANGES;
   switch (fe.kind) {
     case model::FrontendKind::kClusterIp:
       f |= SKIFF_SVC_F_CLUSTER_IP;
@@ -69,6 +70,15 @@ skiff_lb4_key MakeLb4Key(const model::FrontendKey& key, uint8_t scope, uint16_t 
   k.proto = static_cast<uint8_t>(key.proto);
   k.scope = scope;
   k.slot = slot;
+  return k;
+}
+
+skiff_lb4_src_range_key MakeSrcRangeKey(uint16_t rev_nat_id, __be32 address, uint8_t prefix_len) {
+  skiff_lb4_src_range_key k;
+  std::memset(&k, 0, sizeof(k));
+  k.prefixlen = 32u + prefix_len;
+  k.rev_nat_id = rev_nat_id;
+  k.address = address;
   return k;
 }
 
@@ -122,6 +132,22 @@ absl::Status LbReconciler::Restore() {
     // next write of this frontend deletes them.
     if (k.slot > s.slots.size()) s.slots.resize(k.slot, 0);
     s.slots[k.slot - 1] = v.backend_id;
+  }
+  if (t_.src_ranges != nullptr) {
+    std::map<uint16_t, FrontendRecord*> by_rev_nat;
+    for (auto& [fk, rec] : frontends_) by_rev_nat[rec.rev_nat_id] = &rec;
+    auto ranges = t_.src_ranges->Entries();
+    if (!ranges.ok()) return ranges.status();
+    for (const auto& [k, v] : *ranges) {
+      auto it = by_rev_nat.find(k.rev_nat_id);
+      if (it != by_rev_nat.end() && k.prefixlen >= 32 && k.prefixlen <= 64) {
+        it->second->ranges.insert({k.address, static_cast<uint8_t>(k.prefixlen - 32)});
+        continue;
+      }
+      // No frontend carries this rev-NAT id, so no packet reads the entry; it must not
+      // outlive the id, which a new frontend may get.
+      if (auto st = t_.src_ranges->Delete(k); !st.ok()) return st;
+    }
   }
   return absl::OkStatus();
 }
@@ -212,6 +238,26 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe,
     return v;
   };
 
+  // loadBalancerSourceRanges: the entries a new flag will consult exist before slot 0 says so.
+  std::set<std::pair<__be32, uint8_t>> want_ranges;
+  if (fe.restrict_sources) {
+    if (t_.src_ranges == nullptr)
+      return absl::FailedPreconditionError("no loadBalancerSourceRanges map");
+    for (const model::SourceRange& r : fe.source_ranges)
+      if (r.addr.family == 4) want_ranges.insert({V4(r.addr), r.prefix_len});
+  }
+  for (const auto& r : want_ranges) {
+    if (rec.ranges.count(r)) continue;
+    skiff_lb4_src_range_val v;
+    std::memset(&v, 0, sizeof(v));
+    v.allow = 1;
+    if (auto st = t_.src_ranges->Update(MakeSrcRangeKey(rec.rev_nat_id, r.first, r.second), v);
+        !st.ok())
+      return st;
+    rec.ranges.insert(r);
+    *changed = true;
+  }
+
   uint16_t act = 0, term = 0;
   std::vector<uint32_t> ext_slots = slots_for(false, &act, &term);
   skiff_lb4_service ext0 = make_slot0(act, term);
@@ -230,6 +276,8 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe,
                            rec.scopes[SKIFF_SCOPE_EXTERNAL], changed);
       !st.ok())
     return st;
+  // Ranges no longer wanted go once slot 0 no longer relies on them.
+  if (auto st = DeleteRanges(rec, want_ranges, changed); !st.ok()) return st;
   if (!local_set && (rec.scopes[SKIFF_SCOPE_INTERNAL].present ||
                      !rec.scopes[SKIFF_SCOPE_INTERNAL].slots.empty())) {
     if (auto st = DeleteScope(fe.key, SKIFF_SCOPE_INTERNAL, rec.scopes[SKIFF_SCOPE_INTERNAL]);
@@ -245,6 +293,24 @@ absl::Status LbReconciler::DeleteFrontend(const model::FrontendKey& key, Fronten
     return st;
   if (auto st = DeleteScope(key, SKIFF_SCOPE_INTERNAL, rec.scopes[SKIFF_SCOPE_INTERNAL]); !st.ok())
     return st;
+  bool changed = false;
+  return DeleteRanges(rec, {}, &changed);
+}
+
+absl::Status LbReconciler::DeleteRanges(FrontendRecord& rec,
+                                        const std::set<std::pair<__be32, uint8_t>>& keep,
+                                        bool* changed) {
+  for (auto it = rec.ranges.begin(); it != rec.ranges.end();) {
+    if (keep.count(*it)) {
+      ++it;
+      continue;
+    }
+    if (auto st = t_.src_ranges->Delete(MakeSrcRangeKey(rec.rev_nat_id, it->first, it->second));
+        !st.ok())
+      return st;
+    it = rec.ranges.erase(it);
+    *changed = true;
+  }
   return absl::OkStatus();
 }
 

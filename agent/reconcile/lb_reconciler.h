@@ -1,7 +1,8 @@
 // Writes the desired services into the LB maps (maps/lb.h), changing only what differs.
 //
 // Order of writes (make-before-break, DESIGN.md §3): backends, then revnat, then a
-// frontend's backend slots, then its slot 0 (the count the datapath trusts), and only then
+// frontend's backend slots and its loadBalancerSourceRanges entries, then its slot 0 (the
+// count and flags the datapath trusts), and only then deletions of ranges it no longer has,
 // deletions of slots past the new count, of frontends no longer wanted and of backends no
 // longer referenced. A packet therefore never sees a count that points at missing slots.
 //
@@ -33,6 +34,8 @@ struct LbTables {
   KvTable<__u32, skiff_lb4_backend>* backends = nullptr;
   KvTable<__u16, skiff_lb4_revnat>* revnat = nullptr;
   KvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val>* affinity = nullptr;
+  // loadBalancerSourceRanges; a frontend with ranges fails to apply without it.
+  KvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val>* src_ranges = nullptr;
 };
 
 struct ApplyResult {
@@ -85,6 +88,8 @@ class LbReconciler {
   struct FrontendRecord {
     uint16_t rev_nat_id = 0;
     ScopeEntries scopes[2];  // SKIFF_SCOPE_EXTERNAL, SKIFF_SCOPE_INTERNAL
+    // The source-range entries written under rev_nat_id: (address, prefix length).
+    std::set<std::pair<__be32, uint8_t>> ranges;
   };
 
   // How many desired frontends use a backend, and how many of them see it active / local.
@@ -115,6 +120,9 @@ class LbReconciler {
                           ScopeEntries& have, bool* changed);
   absl::Status DeleteScope(const model::FrontendKey& key, uint8_t scope, ScopeEntries& have);
   absl::Status DeleteFrontend(const model::FrontendKey& key, FrontendRecord& rec);
+  // Deletes the range entries of rec not in `keep`.
+  absl::Status DeleteRanges(FrontendRecord& rec, const std::set<std::pair<__be32, uint8_t>>& keep,
+                            bool* changed);
   bool RemoveFrontend(const model::FrontendKey& key, FrontendRecord& rec, ApplyResult& res,
                       std::vector<uint16_t>& dropped_services);
   bool RemoveBackend(std::map<BackendAddr, uint32_t>::iterator it, ApplyResult& res);
@@ -136,5 +144,6 @@ class LbReconciler {
 // Map keys and values built field by field from zeroed memory, so padding is always zero
 // (the kernel hashes every byte of a key).
 skiff_lb4_key MakeLb4Key(const model::FrontendKey& key, uint8_t scope, uint16_t slot);
+skiff_lb4_src_range_key MakeSrcRangeKey(uint16_t rev_nat_id, __be32 address, uint8_t prefix_len);
 
 }  // namespace skiff::reconcile

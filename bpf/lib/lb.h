@@ -32,6 +32,20 @@ static __always_inline const struct skiff_lb4_service *skiff_lb4_frontend(__be32
   return bpf_map_lookup_elem(&SKIFF_MAP_LB4_SERVICES, &k);
 }
 
+/* loadBalancerSourceRanges: whether client may open a new flow to fe (a frontend with
+ * SKIFF_SVC_F_SRC_RANGES). One LPM lookup keyed by the frontend's rev-NAT id. Only the
+ * node-device path enforces the ranges (bpf/nodeport.bpf.c defines SKIFF_LB_SRC_RANGES);
+ * pods reaching a LoadBalancer IP are in-cluster clients, as with Cilium. */
+static __always_inline int skiff_lb4_src_range_allowed(const struct skiff_lb4_service *fe,
+                                                       __be32 client) {
+  struct skiff_lb4_src_range_key k;
+  k.prefixlen = 64;
+  k.rev_nat_id = fe->rev_nat_id;
+  k.pad = 0;
+  k.address = client;
+  return bpf_map_lookup_elem(&SKIFF_MAP_LB4_SRC_RANGE, &k) != 0;
+}
+
 struct skiff_lb4_choice {
   __u32 backend_id;
   __be32 address;

@@ -46,6 +46,15 @@ struct {
 } SKIFF_MAP_LB4_AFFINITY SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, SKIFF_LB_SRC_RANGE_SIZE_DEFAULT);
+  __type(key, struct skiff_lb4_src_range_key);
+  __type(value, struct skiff_lb4_src_range_val);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_LB4_SRC_RANGE SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, SKIFF_CT_MAP_SIZE_DEFAULT);
   __type(key, struct skiff_ct4_key);

@@ -66,6 +66,10 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
   __be16 cport = pkt->sport, vport = pkt->dport;
   __u8 proto = pkt->l4_proto;
 
+#ifdef SKIFF_LB_SRC_RANGES
+  if ((fe->flags & SKIFF_SVC_F_SRC_RANGES) && !skiff_lb4_src_range_allowed(fe, client))
+    return SKIFF_DROP_SOURCE_RANGE;
+#endif
   if (!(fe->count | fe->terminating_count)) {
     int rc = skiff_reject4(skb, pkt);
     if (rc == TC_ACT_REDIRECT) {

@@ -312,5 +312,105 @@ TEST_F(NodePortTest, ExternalTrafficPolicyLocalWithoutLocalBackendDrops) {
   EXPECT_EQ(env_->lb->CtSize(), 0u);
 }
 
+// loadBalancerSourceRanges: a LoadBalancer frontend with SKIFF_SVC_F_SRC_RANGES and its
+// ranges in the LPM map, keyed by its rev-NAT id.
+constexpr char kLbIp[] = "198.51.100.9";
+constexpr char kOutside[] = "203.0.113.5";
+
+class SourceRangeTest : public NodePortTest {
+ protected:
+  void LoadBalancer(const char* vip, uint16_t rev_nat_id, bool ranges) {
+    Must(env_->lb->AddService(
+        ServiceSpec{.vip = vip,
+                    .port = 80,
+                    .rev_nat_id = rev_nat_id,
+                    .active = {1},
+                    .flags = static_cast<uint8_t>(SKIFF_SVC_F_LOAD_BALANCER |
+                                                  (ranges ? SKIFF_SVC_F_SRC_RANGES : 0))}));
+  }
+  void AllowRange(uint16_t rev_nat_id, const char* addr, uint8_t len) {
+    auto m = Map<skiff_lb4_src_range_key, skiff_lb4_src_range_val>::From(
+        env_->lb->skel->maps.SKIFF_MAP_LB4_SRC_RANGE);
+    ASSERT_TRUE(m.ok()) << m.status();
+    skiff_lb4_src_range_key k{};
+    k.prefixlen = 32u + len;
+    k.rev_nat_id = rev_nat_id;
+    k.address = Ip4(addr);
+    skiff_lb4_src_range_val v{};
+    v.allow = 1;
+    Must(m->Update(k, v));
+  }
+  void ClearRanges(uint16_t rev_nat_id, const char* addr, uint8_t len) {
+    auto m = Map<skiff_lb4_src_range_key, skiff_lb4_src_range_val>::From(
+        env_->lb->skel->maps.SKIFF_MAP_LB4_SRC_RANGE);
+    ASSERT_TRUE(m.ok()) << m.status();
+    skiff_lb4_src_range_key k{};
+    k.prefixlen = 32u + len;
+    k.rev_nat_id = rev_nat_id;
+    k.address = Ip4(addr);
+    Must(m->Delete(k));
+  }
+};
+
+TEST_F(SourceRangeTest, ClientInsideARangePasses) {
+  LoadBalancer(kLbIp, 7, true);
+  AllowRange(7, "192.168.100.0", 24);  // kClient
+  AllowRange(7, "10.9.9.9", 32);
+  RunResult r = Run(Tcp(kClient, 40000, kLbIp, 80, kSyn));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r.retval);
+  EXPECT_PACKET_EQ(Tcp(kClient, 40000, kLocal, 8080, kSyn), r.out);
+  EXPECT_EQ(env_->lb->Metric(SKIFF_DIR_FROM_NETDEV, SKIFF_DROP_SOURCE_RANGE), 0u);
+}
+
+TEST_F(SourceRangeTest, ClientOutsideEveryRangeIsDroppedWithReason) {
+  LoadBalancer(kLbIp, 7, true);
+  AllowRange(7, "192.168.100.0", 24);
+  // The same prefix under another frontend's rev-NAT id does not admit it either.
+  AllowRange(8, "203.0.113.0", 24);
+  RunResult r = Run(Tcp(kOutside, 40000, kLbIp, 80, kSyn));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT, r.retval);
+  EXPECT_EQ(env_->lb->Metric(SKIFF_DIR_FROM_NETDEV, SKIFF_DROP_SOURCE_RANGE), 1u);
+  EXPECT_EQ(env_->lb->CtSize(), 0u);
+}
+
+TEST_F(SourceRangeTest, FlagWithoutRangesAdmitsNoOne) {
+  LoadBalancer(kLbIp, 7, true);
+  RunResult r = Run(Tcp(kClient, 40000, kLbIp, 80, kSyn));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT, r.retval);
+  EXPECT_EQ(env_->lb->Metric(SKIFF_DIR_FROM_NETDEV, SKIFF_DROP_SOURCE_RANGE), 1u);
+}
+
+TEST_F(SourceRangeTest, FrontendWithoutRangesIsUnaffected) {
+  LoadBalancer(kLbIp, 7, true);
+  LoadBalancer("198.51.100.10", 9, false);
+  RunResult r = Run(Tcp(kOutside, 40000, "198.51.100.10", 80, kSyn));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r.retval);
+  EXPECT_PACKET_EQ(Tcp(kOutside, 40000, kLocal, 8080, kSyn), r.out);
+  EXPECT_EQ(env_->lb->Metric(SKIFF_DIR_FROM_NETDEV, SKIFF_DROP_SOURCE_RANGE), 0u);
+}
+
+TEST_F(SourceRangeTest, PodPathIgnoresRanges) {
+  LoadBalancer(kLbIp, 7, true);
+  auto r = RunProgram(env_->lb->prog_fd(), Tcp("10.244.1.9", 41000, kLbIp, 80, kSyn));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r->retval);
+  EXPECT_PACKET_EQ(Tcp("10.244.1.9", 41000, kLocal, 8080, kSyn), r->out);
+}
+
+TEST_F(SourceRangeTest, EstablishedFlowKeepsGoingAfterTheRangeIsRemoved) {
+  LoadBalancer(kLbIp, 7, true);
+  AllowRange(7, "192.168.100.0", 24);
+  RunResult r = Run(Tcp(kClient, 40000, kLbIp, 80, kSyn));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r.retval);
+  ClearRanges(7, "192.168.100.0", 24);
+  // The open flow goes on (conntrack), a new one from the same client is dropped.
+  RunResult r2 = Run(Tcp(kClient, 40000, kLbIp, 80, kAck));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r2.retval);
+  EXPECT_PACKET_EQ(Tcp(kClient, 40000, kLocal, 8080, kAck), r2.out);
+  RunResult r3 = Run(Tcp(kClient, 40001, kLbIp, 80, kSyn));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT, r3.retval);
+  EXPECT_EQ(env_->lb->Metric(SKIFF_DIR_FROM_NETDEV, SKIFF_DROP_SOURCE_RANGE), 1u);
+}
+
 }  // namespace
 }  // namespace skiff::testing

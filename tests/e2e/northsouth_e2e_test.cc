@@ -249,5 +249,55 @@ TEST_F(NorthSouthTest, HealthCheckNodePortAnswersLikeKubeProxy) {
   EXPECT_EQ(HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100), "");
 }
 
+// loadBalancerSourceRanges: a LoadBalancer ingress IP routed to node 1 admits the client
+// while a range contains it; once the range excludes it, new connections fail, an open one
+// goes on and the Service's NodePort stays open (only the LoadBalancer IP is restricted).
+constexpr char kLbIp[] = "198.51.100.20";
+
+std::string SourceRangeManifest(const std::string& range) {
+  return absl::StrCat(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: lbsr\n  namespace: default\n"
+      "spec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.70\n"
+      "  loadBalancerSourceRanges: [\"",
+      range,
+      "\"]\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n    protocol: TCP\n"
+      "    nodePort: 30100\nstatus:\n  loadBalancer:\n    ingress:\n    - ip: ",
+      kLbIp, "\n");
+}
+
+TEST_F(NorthSouthTest, LoadBalancerSourceRangesAdmitOnlyClientsInside) {
+  ASSERT_TRUE(cluster_->RouteVia(absl::StrCat(kLbIp, "/32"), 1).ok());
+  cluster_->WriteManifest("lbsr.yaml", SourceRangeManifest("192.168.100.0/24"));
+  cluster_->WriteManifest("lbsr-slice.yaml",
+                          EndpointSliceYaml("lbsr-1", "lbsr",
+                                            {{.ip = "10.244.1.5", .node = "node-1"},
+                                             {.ip = "10.244.2.5", .node = "node-2"}},
+                                            {{"http", 8080, "TCP"}}));
+  ASSERT_TRUE(WaitForHello(kLbIp, 80)) << "the LoadBalancer IP never answered inside its range";
+  auto seen = Hellos(kLbIp, 80, 20);
+  EXPECT_EQ(seen.count(""), 0u);
+  TcpStream open;
+  ASSERT_TRUE(open.Open(cluster_->client_netns(), kLbIp, 80).ok());
+
+  // The range no longer contains the client: new connections are dropped on node 1.
+  cluster_->WriteManifest("lbsr.yaml", SourceRangeManifest("10.0.0.0/8"));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool refused = false;
+  while (!refused && std::chrono::steady_clock::now() < deadline) {
+    refused = TcpHello(cluster_->client_netns(), kLbIp, 80, 500).empty();
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(refused) << "new connections still reach the LoadBalancer IP from outside";
+  for (int i = 0; i < 5; i++)
+    EXPECT_EQ(TcpHello(cluster_->client_netns(), kLbIp, 80, 1000), "") << "attempt " << i;
+  // The established connection keeps going; the Service's NodePort is not restricted.
+  EXPECT_TRUE(open.Echo("still here").ok());
+  EXPECT_NE(TcpHello(cluster_->client_netns(), cluster_->node(1).address, 30100, 2000), "");
+
+  // Back inside: admitted again.
+  cluster_->WriteManifest("lbsr.yaml", SourceRangeManifest("192.168.100.2/32"));
+  EXPECT_TRUE(WaitForHello(kLbIp, 80));
+}
+
 }  // namespace
 }  // namespace skiff::e2e

@@ -58,12 +58,15 @@ struct Tables {
   FakeKvTable<__u16, skiff_lb4_revnat> revnat{"skiff_lb4_revnat_v1", 1000};
   FakeKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity{"skiff_lb4_affinity_v1",
                                                                       1000};
-  LbTables View() { return LbTables{&services, &backends, &revnat, &affinity}; }
+  FakeKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val> src_ranges{"skiff_lb4_src_range_v1",
+                                                                           1000};
+  LbTables View() { return LbTables{&services, &backends, &revnat, &affinity, &src_ranges}; }
   void ClearLogs() {
     services.ClearLog();
     backends.ClearLog();
     revnat.ClearLog();
     affinity.ClearLog();
+    src_ranges.ClearLog();
   }
   std::optional<skiff_lb4_service> Slot(const FrontendKey& k, uint16_t slot,
                                         uint8_t scope = SKIFF_SCOPE_EXTERNAL) {
@@ -404,4 +407,167 @@ TEST(LbReconciler, ApplyChangesBeforeSyncDeletesNothing) {
 }
 
 }  // namespace
+
+namespace {
+
+model::SourceRange Range(const char* ip, uint8_t len) { return model::SourceRange{Ip(ip), len}; }
+
+__be32 V4Of(const char* ip) {
+  __be32 a;
+  inet_pton(AF_INET, ip, &a);
+  return a;
+}
+
+bool HasRange(Tables& t, uint16_t rev_nat_id, const char* ip, uint8_t len) {
+  return t.src_ranges.entries().count(MakeSrcRangeKey(rev_nat_id, V4Of(ip), len)) > 0;
+}
+
+Frontend LbFe(FrontendKey k, std::vector<model::SourceRange> ranges) {
+  Frontend f = Fe(k, {B("10.244.1.11", 8080)}, "default/lb");
+  f.kind = model::FrontendKind::kLoadBalancer;
+  f.restrict_sources = !ranges.empty();
+  f.source_ranges = std::move(ranges);
+  return f;
+}
+
+}  // namespace
+
+TEST(LbReconciler, SourceRangesWrittenWithFlagAndRemovedWithIt) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto k = Key("198.51.100.9", 80);
+  auto res = r.Apply(State({LbFe(k, {Range("203.0.113.0", 24), Range("192.0.2.7", 32)})}), true);
+  ASSERT_TRUE(res.ok()) << res.errors[0];
+  auto s0 = t.Slot(k, 0);
+  ASSERT_TRUE(s0);
+  EXPECT_TRUE(s0->flags & SKIFF_SVC_F_SRC_RANGES);
+  EXPECT_TRUE(s0->flags & SKIFF_SVC_F_LOAD_BALANCER);
+  ASSERT_EQ(t.src_ranges.entries().size(), 2u);
+  EXPECT_TRUE(HasRange(t, s0->rev_nat_id, "203.0.113.0", 24));
+  EXPECT_TRUE(HasRange(t, s0->rev_nat_id, "192.0.2.7", 32));
+  auto key = MakeSrcRangeKey(s0->rev_nat_id, V4Of("203.0.113.0"), 24);
+  EXPECT_EQ(key.prefixlen, 56u);
+  EXPECT_EQ(key.pad, 0);
+  EXPECT_EQ(t.src_ranges.entries().at(key).allow, 1);
+
+  // A frontend without ranges has neither flag nor entries.
+  auto plain = Key("198.51.100.10", 80);
+  r.Apply(State({LbFe(k, {Range("203.0.113.0", 24), Range("192.0.2.7", 32)}), LbFe(plain, {})}),
+          true);
+  EXPECT_FALSE(t.Slot(plain, 0)->flags & SKIFF_SVC_F_SRC_RANGES);
+  EXPECT_EQ(t.src_ranges.entries().size(), 2u);
+
+  // Deleting the frontend deletes its ranges; its rev-NAT id may be reused.
+  r.Apply(State({LbFe(plain, {})}), true);
+  EXPECT_FALSE(t.Slot(k, 0));
+  EXPECT_TRUE(t.src_ranges.entries().empty());
+}
+
+TEST(LbReconciler, SourceRangesMakeBeforeBreak) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto k = Key("198.51.100.9", 80);
+  r.Apply(State({LbFe(k, {})}), true);
+  const uint16_t rn = t.Slot(k, 0)->rev_nat_id;
+
+  // Restricting: every range exists before slot 0 carries the flag.
+  t.ClearLogs();
+  r.Apply(State({LbFe(k, {Range("203.0.113.0", 24)})}), true);
+  ASSERT_EQ(t.src_ranges.log().size(), 1u);
+  ASSERT_EQ(t.services.log().size(), 1u);
+  EXPECT_TRUE(t.src_ranges.log()[0].update);
+  EXPECT_TRUE(t.Slot(k, 0)->flags & SKIFF_SVC_F_SRC_RANGES);
+
+  // Replacing a range: the new one is written before the old one goes, slot 0 untouched.
+  t.ClearLogs();
+  r.Apply(State({LbFe(k, {Range("192.0.2.0", 24)})}), true);
+  ASSERT_EQ(t.src_ranges.log().size(), 2u);
+  EXPECT_TRUE(t.src_ranges.log()[0].update);
+  EXPECT_EQ(t.src_ranges.log()[0].key.address, V4Of("192.0.2.0"));
+  EXPECT_FALSE(t.src_ranges.log()[1].update);
+  EXPECT_EQ(t.src_ranges.log()[1].key.address, V4Of("203.0.113.0"));
+  EXPECT_EQ(t.services.log().size(), 0u);
+  EXPECT_TRUE(HasRange(t, rn, "192.0.2.0", 24));
+  EXPECT_FALSE(HasRange(t, rn, "203.0.113.0", 24));
+
+  // Lifting the restriction: the flag is cleared (a services write) before the range goes.
+  // The fake tables have separate logs, so check the flag state at delete time.
+  struct Watch : FakeKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val> {
+    using FakeKvTable::FakeKvTable;
+    std::function<void()> on_delete;
+    absl::Status Delete(const skiff_lb4_src_range_key& key) override {
+      if (on_delete) on_delete();
+      return FakeKvTable::Delete(key);
+    }
+  };
+  Tables t2;
+  Watch w("skiff_lb4_src_range_v1", 1000);
+  LbTables view = t2.View();
+  view.src_ranges = &w;
+  LbReconciler r2(view);
+  ASSERT_TRUE(r2.Restore().ok());
+  r2.Apply(State({LbFe(k, {Range("203.0.113.0", 24)})}), true);
+  ASSERT_EQ(w.entries().size(), 1u);
+  int deletes = 0;
+  w.on_delete = [&] {
+    deletes++;
+    auto s0 = t2.Slot(k, 0);
+    ASSERT_TRUE(s0);
+    EXPECT_FALSE(s0->flags & SKIFF_SVC_F_SRC_RANGES) << "range deleted while the flag was set";
+  };
+  r2.Apply(State({LbFe(k, {})}), true);
+  EXPECT_EQ(deletes, 1);
+  EXPECT_TRUE(w.entries().empty());
+}
+
+TEST(LbReconciler, SourceRangesOfTheOtherFamilyOnlyAdmitNoOne) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto k = Key("198.51.100.9", 80);
+  Frontend f = LbFe(k, {});
+  f.restrict_sources = true;  // every range was IPv6
+  ASSERT_TRUE(r.Apply(State({f}), true).ok());
+  EXPECT_TRUE(t.Slot(k, 0)->flags & SKIFF_SVC_F_SRC_RANGES);
+  EXPECT_TRUE(t.src_ranges.entries().empty());
+}
+
+TEST(LbReconciler, SourceRangesIncrementalAndAcrossRestart) {
+  Tables t;
+  auto a = Key("198.51.100.9", 80), b = Key("198.51.100.10", 80);
+  uint16_t rn_a;
+  {
+    LbReconciler r(t.View());
+    ASSERT_TRUE(r.Restore().ok());
+    DesiredState st = State({LbFe(a, {Range("203.0.113.0", 24)}), LbFe(b, {})});
+    ASSERT_TRUE(r.Apply(st, true).ok());
+    rn_a = *r.RevNatId(a);
+    // Incremental: b gains a range, a changes its range.
+    st = State({LbFe(a, {Range("192.0.2.0", 25)}), LbFe(b, {Range("10.0.0.0", 8)})});
+    ASSERT_TRUE(r.ApplyChanges(st, true, {a, b}).ok());
+    EXPECT_TRUE(HasRange(t, rn_a, "192.0.2.0", 25));
+    EXPECT_FALSE(HasRange(t, rn_a, "203.0.113.0", 24));
+    EXPECT_TRUE(HasRange(t, *r.RevNatId(b), "10.0.0.0", 8));
+    EXPECT_TRUE(t.Slot(b, 0)->flags & SKIFF_SVC_F_SRC_RANGES);
+    // Incremental deletion of b takes its range.
+    st.frontends.erase(b);
+    ASSERT_TRUE(r.ApplyChanges(st, true, {b}).ok());
+    EXPECT_EQ(t.src_ranges.entries().size(), 1u);
+  }
+  // An entry of a rev-NAT id no frontend has (a crash between deletes) goes at Restore.
+  skiff_lb4_src_range_val v{};
+  v.allow = 1;
+  t.src_ranges.mutable_entries()[MakeSrcRangeKey(4242, V4Of("10.1.0.0"), 16)] = v;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  EXPECT_EQ(t.src_ranges.entries().size(), 1u);
+  EXPECT_TRUE(HasRange(t, rn_a, "192.0.2.0", 25));
+  t.ClearLogs();
+  ASSERT_TRUE(r.Apply(State({LbFe(a, {Range("192.0.2.0", 25)})}), true).ok());
+  EXPECT_TRUE(t.src_ranges.log().empty()) << "a restart rewrote ranges that were right";
+  EXPECT_EQ(t.services.log().size(), 0u);
+}
+
 }  // namespace skiff::reconcile

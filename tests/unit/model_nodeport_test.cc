@@ -111,6 +111,47 @@ TEST_F(NodePortTest, LoadBalancerGetsIngressIpExternalIpAndNodePortFrontends) {
   EXPECT_FALSE(s.frontends.at(Key("10.96.0.10", 443)).external_traffic_local);
 }
 
+TEST_F(NodePortTest, SourceRangesOnlyOnLoadBalancerFrontends) {
+  Service svc = NodePortService("lb", ServiceType::kLoadBalancer, 443, 31443);
+  svc.spec.external_ips.push_back(Ip("203.0.113.7"));
+  svc.load_balancer_ingress_ips.push_back(Ip("198.51.100.9"));
+  for (const char* c : {"192.0.2.0/24", "10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32"})
+    svc.spec.load_balancer_source_ranges.push_back(*Cidr::Parse(c));
+  store_.Upsert(svc);
+  DesiredState s = Compute({"192.168.1.10"});
+  const Frontend& lb = s.frontends.at(Key("198.51.100.9", 443));
+  EXPECT_TRUE(lb.restrict_sources);
+  // IPv4 only, sorted and unique.
+  ASSERT_EQ(lb.source_ranges.size(), 2u);
+  EXPECT_EQ(lb.source_ranges[0].addr, Ip("10.0.0.0"));
+  EXPECT_EQ(lb.source_ranges[0].prefix_len, 8);
+  EXPECT_EQ(lb.source_ranges[1].addr, Ip("192.0.2.0"));
+  EXPECT_EQ(lb.source_ranges[1].prefix_len, 24);
+  // NodePort, externalIP and ClusterIP of the same Service stay open (as with Cilium).
+  for (const auto& k :
+       {Key("192.168.1.10", 31443), Key("203.0.113.7", 443), Key("10.96.0.10", 443)}) {
+    EXPECT_FALSE(s.frontends.at(k).restrict_sources) << k.vip.ToString();
+    EXPECT_TRUE(s.frontends.at(k).source_ranges.empty());
+  }
+}
+
+TEST_F(NodePortTest, SourceRangesOfAnotherFamilyOnlyRestrictToNoOne) {
+  Service svc = NodePortService("lb", ServiceType::kLoadBalancer, 443, 31443);
+  svc.load_balancer_ingress_ips.push_back(Ip("198.51.100.9"));
+  svc.spec.load_balancer_source_ranges.push_back(*Cidr::Parse("2001:db8::/32"));
+  store_.Upsert(svc);
+  const Frontend& lb = Compute({"192.168.1.10"}).frontends.at(Key("198.51.100.9", 443));
+  EXPECT_TRUE(lb.restrict_sources);
+  EXPECT_TRUE(lb.source_ranges.empty());
+}
+
+TEST_F(NodePortTest, NoSourceRangesNoRestriction) {
+  Service svc = NodePortService("lb", ServiceType::kLoadBalancer, 443, 31443);
+  svc.load_balancer_ingress_ips.push_back(Ip("198.51.100.9"));
+  store_.Upsert(svc);
+  EXPECT_FALSE(Compute({"192.168.1.10"}).frontends.at(Key("198.51.100.9", 443)).restrict_sources);
+}
+
 TEST_F(NodePortTest, DuplicateNodePortKeepsFirstServiceAndWarns) {
   store_.Upsert(NodePortService("a", ServiceType::kNodePort, 80, 30080));
   Service b = NodePortService("b", ServiceType::kNodePort, 81, 30080);
