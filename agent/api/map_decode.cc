@@ -6,10 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/api/policy_key.h"
 #include "maps/ct.h"
 #include "maps/lb.h"
 #include "maps/metrics.h"
 #include "maps/names.h"
+#include "maps/nat.h"
+#include "maps/policy.h"
 
 namespace skiff::api {
 namespace {
@@ -62,6 +65,7 @@ std::string ServiceFlags(uint8_t f) {
   if (f & SKIFF_SVC_F_NODE_PORT) out.push_back("node-port");
   if (f & SKIFF_SVC_F_EXTERNAL_IP) out.push_back("external-ip");
   if (f & SKIFF_SVC_F_LOAD_BALANCER) out.push_back("load-balancer");
+  if (f & SKIFF_SVC_F_SRC_RANGES) out.push_back("source-ranges");
   return absl::StrJoin(out, "|");
 }
 
@@ -73,6 +77,31 @@ std::string CtFlags(uint8_t f) {
   if (f & SKIFF_CT_F_HAIRPIN) out.push_back("hairpin");
   if (f & SKIFF_CT_F_AFFINITY) out.push_back("affinity");
   return absl::StrJoin(out, "|");
+}
+
+std::string EndpointFlags(uint8_t f) {
+  std::vector<std::string> out;
+  if (f & SKIFF_EP_F_INGRESS_ISOLATED) out.push_back("ingress-isolated");
+  if (f & SKIFF_EP_F_EGRESS_ISOLATED) out.push_back("egress-isolated");
+  return absl::StrJoin(out, "|");
+}
+
+std::string PolicyCtFlags(uint8_t f) {
+  std::vector<std::string> out;
+  if (f & SKIFF_POL_CT_EGRESS_OK) out.push_back("egress-ok");
+  if (f & SKIFF_POL_CT_INGRESS_OK) out.push_back("ingress-ok");
+  if (f & SKIFF_POL_CT_SEEN_NON_SYN) out.push_back("established");
+  if (f & SKIFF_POL_CT_CLOSING) out.push_back("closing");
+  return absl::StrJoin(out, "|");
+}
+
+void Tuple(google::protobuf::RepeatedPtrField<v1::MapField>* k, uint32_t saddr, uint16_t sport,
+           uint32_t daddr, uint16_t dport, uint8_t proto) {
+  Text(k, "src", Ipv4String(saddr));
+  Uint(k, "sport", ntohs(sport));
+  Text(k, "dst", Ipv4String(daddr));
+  Uint(k, "dport", ntohs(dport));
+  Text(k, "proto", ProtocolString(proto));
 }
 
 std::string DirectionName(uint32_t dir) {
@@ -152,11 +181,7 @@ bool DecodeKnown(const MapMeta& m, Bytes key, Bytes value, v1::MapEntry* out) {
     skiff_ct4_key c;
     skiff_ct_entry e;
     if (!As(key, &c) || !As(value, &e)) return false;
-    Text(k, "src", Ipv4String(c.saddr));
-    Uint(k, "sport", ntohs(c.sport));
-    Text(k, "dst", Ipv4String(c.daddr));
-    Uint(k, "dport", ntohs(c.dport));
-    Text(k, "proto", ProtocolString(c.proto));
+    Tuple(k, c.saddr, c.sport, c.daddr, c.dport, c.proto);
     Text(k, "kind",
          c.kind == SKIFF_CT_SERVICE ? "service"
          : c.kind == SKIFF_CT_REPLY ? "reply"
@@ -173,6 +198,82 @@ bool DecodeKnown(const MapMeta& m, Bytes key, Bytes value, v1::MapEntry* out) {
     Uint(v, "bytes", e.bytes);
     Uint(v, "created", e.created);
     Uint(v, "expires", e.expires);
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_LB4_SRC_RANGE)) {
+    skiff_lb4_src_range_key r;
+    if (!As(key, &r) || value.empty()) return false;
+    Uint(k, "rev_nat_id", r.rev_nat_id);
+    Text(k, "cidr", absl::StrCat(Ipv4String(r.address), "/", r.prefixlen - 32));
+    Uint(v, "allow", value[0]);
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_NAT4)) {
+    skiff_nat4_key nk;
+    skiff_nat4_entry ne;
+    if (!As(key, &nk) || !As(value, &ne)) return false;
+    Tuple(k, nk.saddr, nk.sport, nk.daddr, nk.dport, nk.proto);
+    Text(k, "dir",
+         nk.dir == SKIFF_NAT_OUT  ? "out"
+         : nk.dir == SKIFF_NAT_IN ? "in"
+                                  : absl::StrCat(nk.dir));
+    Text(v, "to", Ipv4String(ne.to_addr));
+    Uint(v, "to_port", ntohs(ne.to_port));
+    Uint(v, "created", ne.created);
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_NODE_ADDR4)) {
+    __u32 ifindex;
+    skiff_node_addr4 a;
+    if (!As(key, &ifindex) || !As(value, &a)) return false;
+    Uint(k, "ifindex", ifindex);
+    Text(v, "address", Ipv4String(a.address));
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_IPCACHE4)) {
+    skiff_ipcache_key ik;
+    skiff_ipcache_val iv;
+    if (!As(key, &ik) || !As(value, &iv)) return false;
+    Text(k, "cidr", absl::StrCat(Ipv4String(ik.addr), "/", ik.prefixlen));
+    Text(v, "identity", IdentityName(iv.identity));
+    Uint(v, "endpoint_id", iv.endpoint_id);
+    Text(v, "flags", EndpointFlags(iv.flags));
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_POLICY4)) {
+    skiff_policy_key pk;
+    skiff_policy_val pv;
+    if (!As(key, &pk) || !As(value, &pv)) return false;
+    KeyPorts ports = DecodePolicyKeyPorts(pk);
+    Uint(k, "endpoint_id", pk.endpoint_id);
+    Text(k, "direction",
+         pk.direction == SKIFF_POLICY_INGRESS  ? "ingress"
+         : pk.direction == SKIFF_POLICY_EGRESS ? "egress"
+                                               : absl::StrCat(pk.direction));
+    Text(k, "identity", IdentityName(pk.identity));
+    Text(k, "proto", ProtocolName(ports.proto));
+    Text(k, "ports",
+         ports.lo == ports.hi ? absl::StrCat(ports.lo) : absl::StrCat(ports.lo, "-", ports.hi));
+    Uint(k, "prefixlen", pk.prefixlen);
+    Uint(v, "rule_id", pv.rule_id);
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_POL_CT4)) {
+    skiff_ct4_key c;
+    skiff_pol_ct_entry e;
+    if (!As(key, &c) || !As(value, &e)) return false;
+    Tuple(k, c.saddr, c.sport, c.daddr, c.dport, c.proto);
+    Text(v, "flags", PolicyCtFlags(e.flags));
+    Uint(v, "created", e.created);
+    Uint(v, "expires", e.expires);
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_POL_STATE)) {
+    __u32 idx;
+    skiff_pol_state ps;
+    if (!As(key, &idx) || !As(value, &ps)) return false;
+    Uint(k, "index", idx);
+    Text(v, "flags", (ps.flags & SKIFF_POL_STATE_F_DENY_UNKNOWN) ? "deny-unknown" : "");
     return true;
   }
   if (n == SKIFF_STR(SKIFF_MAP_METRICS)) {

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/api/core.h"
+#include "agent/api/policy_key.h"
 #include "maps/policy.h"
 
 namespace skiff::api {
@@ -41,16 +42,5 @@ struct PolicyMapsSnapshot {
   bool Allows(uint32_t endpoint_id, uint32_t identity, uint8_t direction, uint8_t proto,
               uint16_t port, const std::pair<skiff_policy_key, skiff_policy_val>** hit) const;
 };
-
-// The ports a policy key covers (its masked port prefix), host order, and its protocol:
-// 0 when the prefix stops before the protocol.
-struct KeyPorts {
-  uint8_t proto = 0;
-  uint16_t lo = 0, hi = 65535;
-};
-KeyPorts DecodePolicyKeyPorts(const skiff_policy_key& k);
-std::string ProtocolName(uint8_t proto);      // "TCP", "UDP", "SCTP", "any" (0), else the number
-std::string IdentityName(uint32_t identity);  // reserved names, else the number
-std::string FormatPolicyKey(const skiff_policy_key& k);  // "ep 3 ingress id 256 TCP 80-80/96"
 
 }  // namespace skiff::api
