@@ -14,6 +14,7 @@
 
 #include "lib/common.h"
 #include "lib/config.h"
+#include "lib/events.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
 #include "lib/nodeport.h"
@@ -36,6 +37,7 @@ int from_netdev(struct __sk_buff *skb) {
   if (rc == 0 && pkt.family == SKIFF_AF_INET) rc = skiff_nodeport_from_netdev(skb, &pkt);
   if (rc < 0) {
     skiff_metrics_count(SKIFF_DIR_FROM_NETDEV, rc, len);
+    skiff_event_drop(skb, &pkt, SKIFF_DIR_FROM_NETDEV, rc);
     return TC_ACT_SHOT;
   }
   skiff_metrics_count(SKIFF_DIR_FROM_NETDEV, 0, len);

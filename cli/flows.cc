@@ -149,6 +149,8 @@ Json FlowJson(const v1::Flow& f) {
   j["is_reply"] = f.is_reply();
   j["trace_observation_point"] = f.direction() == "from_container" ? "FROM_ENDPOINT"
                                  : f.direction() == "to_container" ? "TO_ENDPOINT"
+                                 : f.direction() == "from_netdev"  ? "FROM_NETWORK"
+                                 : f.direction() == "to_netdev"    ? "TO_NETWORK"
                                                                    : "UNKNOWN_POINT";
   if (f.has_service()) {
     Json svc = Json::object();

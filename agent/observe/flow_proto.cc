@@ -81,6 +81,8 @@ void FillFlow(const FlowRecord& r, const std::string& node_name, v1::Flow* out) 
   out->set_is_reply(e.flags & SKIFF_EVENT_F_REPLY);
   out->set_direction(e.direction == SKIFF_DIR_FROM_CONTAINER ? "from_container"
                      : e.direction == SKIFF_DIR_TO_CONTAINER ? "to_container"
+                     : e.direction == SKIFF_DIR_FROM_NETDEV  ? "from_netdev"
+                     : e.direction == SKIFF_DIR_TO_NETDEV    ? "to_netdev"
                                                              : absl::StrCat(e.direction));
   out->set_ifindex(e.ifindex);
   out->set_node_name(node_name);
