@@ -10,6 +10,7 @@
 #include "agent/api/server.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "tests/unit/agentctl_fixture.h"
 #include "tests/unit/api_scene.h"
 #include "tests/unit/policy_api_scene.h"
 
@@ -18,41 +19,10 @@ namespace {
 
 using Json = nlohmann::json;
 
-struct Result {
-  int code;
-  std::string out, err;
-};
+using testing::Result;
 
-class AgentctlPolicyTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    scene_.Build(core_);
-    dir_ = std::filesystem::temp_directory_path() / api::testing::UniqueDir("skiff-ctl-pol-");
-    socket_ = (dir_ / "agent.sock").string();
-    auto s = api::ApiServer::Start({.socket_path = socket_}, &core_);
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = std::move(*s);
-  }
-  void TearDown() override {
-    server_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  Result Run(std::vector<std::string> args) {
-    args.insert(args.begin(), {"agentctl", "--socket", socket_});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    std::ostringstream out, err;
-    int code = RunAgentctl(static_cast<int>(argv.size()), argv.data(), out, err);
-    return {code, out.str(), err.str()};
-  }
-
-  api::testing::PolicyFakeCore core_;
-  api::testing::PolicyScene scene_;
-  std::filesystem::path dir_;
-  std::string socket_;
-  std::unique_ptr<api::ApiServer> server_;
-};
+class AgentctlPolicyTest
+    : public testing::AgentctlFixture<api::testing::PolicyFakeCore, api::testing::PolicyScene> {};
 
 TEST_F(AgentctlPolicyTest, ListTableGolden) {
   auto r = Run({"policy", "list"});

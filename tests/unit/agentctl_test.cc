@@ -11,6 +11,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "tests/unit/agentctl_fixture.h"
 #include "tests/unit/api_scene.h"
 
 namespace skiff::cli {
@@ -18,42 +19,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-struct Result {
-  int code;
-  std::string out, err;
-};
+using testing::Result;
 
-class AgentctlTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    scene_.Build(core_);
-    dir_ = std::filesystem::temp_directory_path() / api::testing::UniqueDir("skiff-ctl-test-");
-    socket_ = (dir_ / "agent.sock").string();
-    auto s = api::ApiServer::Start({.socket_path = socket_}, &core_);
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = std::move(*s);
-  }
-  void TearDown() override {
-    server_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  Result Run(std::vector<std::string> args, bool with_socket = true) {
-    args.insert(args.begin(), "agentctl");
-    if (with_socket) args.insert(args.begin() + 1, {"--socket", socket_});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    std::ostringstream out, err;
-    int code = RunAgentctl(static_cast<int>(argv.size()), argv.data(), out, err);
-    return {code, out.str(), err.str()};
-  }
-
-  api::testing::FakeCore core_;
-  api::testing::Scene scene_;
-  std::filesystem::path dir_;
-  std::string socket_;
-  std::unique_ptr<api::ApiServer> server_;
+class AgentctlTest : public testing::AgentctlFixture<api::testing::FakeCore, api::testing::Scene> {
 };
 
 TEST_F(AgentctlTest, ServiceListTableGolden) {
