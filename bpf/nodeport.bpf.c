@@ -20,20 +20,11 @@
 #include "lib/nodeport.h"
 #include "lib/parse.h"
 
-#define SKIFF_PULL_LEN (ETH_HLEN + 60 + 60)
-
 SEC("tc")
 int from_netdev(struct __sk_buff *skb) {
-  void *data = (void *)(long)skb->data;
-  void *data_end = (void *)(long)skb->data_end;
   __u32 len = skb->len;
-  if (unlikely(data + SKIFF_PULL_LEN > data_end && data_end - data < len)) {
-    bpf_skb_pull_data(skb, len < SKIFF_PULL_LEN ? len : SKIFF_PULL_LEN);
-    data = (void *)(long)skb->data;
-    data_end = (void *)(long)skb->data_end;
-  }
   struct skiff_pkt pkt;
-  int rc = skiff_parse_frame(data, data_end, len, &pkt);
+  int rc = skiff_parse_skb(skb, &pkt);
   if (rc == 0 && pkt.family == SKIFF_AF_INET) rc = skiff_nodeport_from_netdev(skb, &pkt);
   if (rc < 0) {
     skiff_metrics_count(SKIFF_DIR_FROM_NETDEV, rc, len);

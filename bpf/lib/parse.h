@@ -184,4 +184,21 @@ static __always_inline int skiff_parse(void *data, void *data_end, struct skiff_
   return skiff_parse_frame(data, data_end, (__u32)(data_end - data), pkt);
 }
 
+/* Headers the parser must see in the linear area; the rest may stay in page fragments. */
+#define SKIFF_PULL_LEN (ETH_HLEN + 60 + 60)
+
+/* Entry point for tc programs: pulls the headers into the linear area when the skb holds
+ * them in page fragments, then parses (lengths checked against skb->len). */
+static __always_inline int skiff_parse_skb(struct __sk_buff *skb, struct skiff_pkt *pkt) {
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  __u32 len = skb->len;
+  if (unlikely(data + SKIFF_PULL_LEN > data_end && data_end - data < len)) {
+    bpf_skb_pull_data(skb, len < SKIFF_PULL_LEN ? len : SKIFF_PULL_LEN);
+    data = (void *)(long)skb->data;
+    data_end = (void *)(long)skb->data_end;
+  }
+  return skiff_parse_frame(data, data_end, len, pkt);
+}
+
 #endif /* SKIFF_BPF_LIB_PARSE_H_ */
