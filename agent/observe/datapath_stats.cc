@@ -134,8 +134,7 @@ void DatapathStats::ReadFlowEvents(DatapathSample& out) {
     }
     events_state_fd_ = sources::UniqueFd(fd);
   }
-  PerCpuMap<__u32, skiff_events_state> m(events_state_fd_.get(),
-                                         SKIFF_STR(SKIFF_MAP_EVENTS_STATE));
+  PerCpuMap<__u32, skiff_events_state> m(events_state_fd_.get(), SKIFF_STR(SKIFF_MAP_EVENTS_STATE));
   auto vals = m.Lookup(0);
   if (!vals.ok()) {
     read_errors_++;

@@ -763,14 +763,14 @@ std::vector<Case> Cases() {
         EXPECT_FALSE(
             env.Ct(LbEnv::CtKey(kClient, kVip, 40000, 80, kTcp, SKIFF_CT_SERVICE)).has_value());
       }));
-  c.push_back(Translated(
-      "two_vips_same_client_port_after_rst_reply",
-      "and the new flow's SYN-ACK carries the second frontend",
-      Then(two_vips, Packets({Tcp(kClient, 40000, kVip, 80, tcp::kSyn),
-                              Tcp(kClient, 40000, kVip, 80, tcp::kRst | tcp::kAck),
-                              Tcp(kClient, 40000, kVip2, 80, tcp::kSyn)})),
-      Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), Tcp(kVip2, 80, kClient, 40000, kSyn | kAck),
-      nullptr));
+  c.push_back(
+      Translated("two_vips_same_client_port_after_rst_reply",
+                 "and the new flow's SYN-ACK carries the second frontend",
+                 Then(two_vips, Packets({Tcp(kClient, 40000, kVip, 80, tcp::kSyn),
+                                         Tcp(kClient, 40000, kVip, 80, tcp::kRst | tcp::kAck),
+                                         Tcp(kClient, 40000, kVip2, 80, tcp::kSyn)})),
+                 Tcp(kB1, 8080, kClient, 40000, kSyn | kAck),
+                 Tcp(kVip2, 80, kClient, 40000, kSyn | kAck), nullptr));
 
   // --- ICMP errors about translated flows ---
   auto dns_flow = [](LbEnv& env) {
