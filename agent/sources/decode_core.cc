@@ -65,6 +65,7 @@ model::Node DecodeNode(FieldReader& r, const Field& doc) {
 }
 
 model::Object DecodeObject(model::ObjectKind kind, FieldReader& r, const Field& doc) {
+  const FieldPath::Scope paths;
   switch (kind) {
     case model::ObjectKind::kService:
       return DecodeService(r, doc);

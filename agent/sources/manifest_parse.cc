@@ -45,6 +45,7 @@ class FileParser {
   explicit FileParser(absl::string_view path) : file_(path) {}
 
   void Document(const Field& doc, const std::string& where) {
+    const FieldPath::Scope paths;
     if (!doc.present()) return;  // an empty document (e.g. a trailing "---")
     if (!doc.is_map()) {
       AddError(where, "", "expected a Kubernetes object (a mapping with apiVersion and kind)");

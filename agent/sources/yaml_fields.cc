@@ -22,10 +22,61 @@ using JsonType = simdjson::dom::element_type;
 
 }  // namespace
 
+namespace {
+
+struct PathSegment {
+  const char* key;
+  uint32_t key_len;
+  int32_t index;    // >= 0: a list index; else a key or entry
+  uint32_t parent;  // FieldPath::node_ of the path without this segment
+};
+
+struct PathArena {
+  std::vector<PathSegment> segments;
+  uint32_t epoch = 1;
+  int scopes = 0;
+};
+
+PathArena& Arena() {
+  thread_local PathArena arena;
+  return arena;
+}
+
+}  // namespace
+
+FieldPath::Scope::Scope() { ++Arena().scopes; }
+
+FieldPath::Scope::~Scope() {
+  PathArena& arena = Arena();
+  if (--arena.scopes > 0) return;
+  arena.segments.clear();
+  if (arena.segments.capacity() > (1u << 16)) arena.segments.shrink_to_fit();
+  ++arena.epoch;
+}
+
+FieldPath FieldPath::With(std::string_view key, int32_t index) const {
+  PathArena& arena = Arena();
+  FieldPath p;
+  // A path from an ended Scope starts over rather than pointing at another path's segments.
+  const uint32_t parent = epoch_ == arena.epoch ? node_ : 0;
+  arena.segments.push_back(
+      PathSegment{key.data(), static_cast<uint32_t>(key.size()), index, parent});
+  p.node_ = static_cast<uint32_t>(arena.segments.size());
+  p.epoch_ = arena.epoch;
+  return p;
+}
+
 std::string FieldPath::ToString() const {
+  const PathArena& arena = Arena();
+  if (node_ == 0) return "";
+  if (epoch_ != arena.epoch || node_ > arena.segments.size()) return "(field path unavailable)";
+  std::vector<const PathSegment*> chain;
+  for (uint32_t n = node_; n != 0; n = arena.segments[n - 1].parent) {
+    chain.push_back(&arena.segments[n - 1]);
+  }
   std::string out;
-  for (size_t i = 0; i < size_; ++i) {
-    const Segment& s = segments_[i];
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const PathSegment& s = **it;
     const absl::string_view key(s.key, s.key_len);
     if (s.index >= 0) {
       absl::StrAppend(&out, "[", s.index, "]");
@@ -35,7 +86,6 @@ std::string FieldPath::ToString() const {
       absl::StrAppend(&out, out.empty() ? "" : ".", key);
     }
   }
-  if (truncated_) out += "...";
   return out;
 }
 
@@ -166,7 +216,7 @@ Field Field::operator[](size_t index) const {
   return absent;
 }
 
-void Field::ForEachItem(const std::function<void(const Field&)>& fn) const {
+void Field::ForEachItem(absl::FunctionRef<void(const Field&)> fn) const {
   if (const simdjson::dom::element* j = json()) {
     if (!j->is_array()) return;
     size_t i = 0;
@@ -182,7 +232,7 @@ void Field::ForEachItem(const std::function<void(const Field&)>& fn) const {
 }
 
 void Field::ForEachEntry(
-    const std::function<void(std::optional<std::string_view>, const Field&)>& fn) const {
+    absl::FunctionRef<void(std::optional<std::string_view>, const Field&)> fn) const {
   if (!is_map()) return;
   if (const simdjson::dom::element* j = json()) {
     // A copy: value_unsafe() on the temporary result would dangle in a range-for.
@@ -363,7 +413,7 @@ std::vector<std::string> FieldReader::StringList(const Field& f) {
   return out;
 }
 
-void FieldReader::ForEach(const Field& f, const std::function<void(const Field&)>& fn) {
+void FieldReader::ForEach(const Field& f, absl::FunctionRef<void(const Field&)> fn) {
   if (!f.present()) return;
   if (!f.is_sequence()) {
     Error(f, absl::StrCat("expected a list, got ", Describe(f)));

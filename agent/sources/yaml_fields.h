@@ -4,14 +4,13 @@
 // for both, so both sources run the same decoders (manifest_decode.h) and produce identical
 // objects with identical defaults and validation.
 //
-// Cost: a Field is a value (a pointer into the parsed document plus the path's segments, kept
-// inline as views of the keys); the path's text is only built when an error is reported, and
-// nothing is allocated per field access.
+// Cost: a Field is a small value (a pointer into the parsed document plus an index into the
+// thread's path arena, see FieldPath); the path's text is only built when an error is reported,
+// and nothing but an arena append happens per field access.
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <initializer_list>
 #include <map>
 #include <optional>
@@ -20,6 +19,8 @@
 #include <vector>
 
 #include <simdjson.h>
+
+#include "absl/functional/function_ref.h"
 
 #include "agent/model/objects.h"
 #include "agent/sources/yaml_tree.h"
@@ -34,6 +35,11 @@ struct FieldError {
 // The path to a field as segments: ".key", "[index]" or "[key]" (a mapping entry). The views
 // refer to the decoders' string literals or to keys inside the parsed document, so a path, like
 // its Field, must not outlive the parse.
+//
+// A path is one index into a per-thread arena of segments (each segment names its parent), so
+// a Field stays small and making a child path is one append, not a copy of every segment. The
+// arena is emptied when the outermost Scope on the thread ends: every decode entry point opens
+// one, and a path must not be used after the Scope it was made in.
 class FieldPath {
  public:
   FieldPath Key(std::string_view key) const { return With(key, kKey); }
@@ -41,29 +47,19 @@ class FieldPath {
   FieldPath Entry(std::string_view key) const { return With(key, kEntry); }
   std::string ToString() const;  // "spec.ports[0].port"
 
+  class Scope {
+   public:
+    Scope();
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+  };
+
  private:
   static constexpr int32_t kKey = -1, kEntry = -2;
-  static constexpr size_t kMaxSegments = 10;  // deeper paths end in "..."
-  struct Segment {                            // 16 bytes: a Field is copied often
-    const char* key = nullptr;
-    uint32_t key_len = 0;
-    int32_t index = kKey;  // >= 0: a list index
-  };
-  FieldPath With(std::string_view key, int32_t index) const {
-    FieldPath p;
-    p.size_ = size_;
-    p.truncated_ = truncated_;
-    for (uint8_t i = 0; i < size_; ++i) p.segments_[i] = segments_[i];
-    if (p.size_ < kMaxSegments) {
-      p.segments_[p.size_++] = Segment{key.data(), static_cast<uint32_t>(key.size()), index};
-    } else {
-      p.truncated_ = true;
-    }
-    return p;
-  }
-  std::array<Segment, kMaxSegments> segments_;
-  uint8_t size_ = 0;
-  bool truncated_ = false;
+  FieldPath With(std::string_view key, int32_t index) const;
+  uint32_t node_ = 0;   // 0: the empty path; else 1 + the last segment's arena index
+  uint32_t epoch_ = 0;  // the arena's epoch when node_ was made (checked by ToString)
 };
 
 // A YAML node or JSON element plus the path that leads to it. Missing fields are "absent", as
@@ -102,9 +98,9 @@ class Field {
   Field operator[](size_t index) const;
   // Calls fn for each entry of a mapping; key is nullopt for a YAML key that is not a scalar.
   void ForEachEntry(
-      const std::function<void(std::optional<std::string_view> key, const Field& value)>& fn) const;
+      absl::FunctionRef<void(std::optional<std::string_view> key, const Field& value)> fn) const;
   // Calls fn for each item of a sequence.
-  void ForEachItem(const std::function<void(const Field& item)>& fn) const;
+  void ForEachItem(absl::FunctionRef<void(const Field& item)> fn) const;
 
  private:
   enum Kind : uint8_t { kAbsent, kYaml, kJson };
@@ -145,7 +141,7 @@ class FieldReader {
   std::map<std::string, std::string> StringMap(const Field& f);
   std::vector<std::string> StringList(const Field& f);
   // Calls fn for each element of a sequence; an absent field is an empty sequence.
-  void ForEach(const Field& f, const std::function<void(const Field&)>& fn);
+  void ForEach(const Field& f, absl::FunctionRef<void(const Field&)> fn);
   // One of `allowed`, else an error listing them; absent -> nullopt.
   std::optional<std::string> Enum(const Field& f, std::initializer_list<std::string_view> allowed);
 

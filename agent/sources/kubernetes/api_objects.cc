@@ -69,6 +69,7 @@ std::string DecodedObject::ErrorText() const {
 
 DecodedObject DecodeApiObject(const ApiResource& resource, element object) {
   DecodedObject out;
+  const FieldPath::Scope paths;
   const Field doc(object);
   FieldReader names;
   const std::string name = names.StringOr(doc["metadata"]["name"], "");
