@@ -1,12 +1,14 @@
 /* Pod-side datapath on each pod's host-side veth:
  *  from_container (tc ingress, packets leaving the pod): service translation for pods'
- *    ClusterIP traffic and reverse NAT of local backends' replies (lib/svc4.h), then the
- *    source pod's egress NetworkPolicy on the translated packet (lib/policy.h);
+ *    ClusterIP traffic and reverse NAT of local backends' replies (lib/svc4.h), then
+ *    NetworkPolicy on the tuple between real endpoints (lib/policy.h): replies of tracked
+ *    connections are marked, other packets need the source pod's egress;
  *  to_container (tc egress, packets entering the pod): the destination pod's ingress
  *    NetworkPolicy (lib/policy.h). */
 #include "lib/common.h"
 #include "lib/config.h"
 #include "lib/events.h"
+#include "lib/lxc.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
@@ -18,21 +20,8 @@ int from_container(struct __sk_buff *skb) {
   __u32 len = skb->len;
   struct skiff_pkt pkt;
   int rc = skiff_parse_skb(skb, &pkt);
-  if (rc == 0 && pkt.family == SKIFF_AF_INET) {
-    __u32 now = 0;
-    /* Replies are recognised on the untranslated packet: that is the tuple the connection's
-     * policy entry was made from on the way out. */
-    int reply = skiff_policy_from_container_reply(skb, &pkt, &now);
-    rc = skiff_svc4_from_container(skb, &pkt);
-    if (rc == TC_ACT_OK && !reply) rc = skiff_policy_egress(skb, &pkt, &now);
-  }
-  if (rc < 0) {
-    skiff_metrics_count(SKIFF_DIR_FROM_CONTAINER, rc, len);
-    skiff_event_drop(skb, &pkt, SKIFF_DIR_FROM_CONTAINER, rc);
-    return TC_ACT_SHOT;
-  }
-  if (rc == TC_ACT_OK) skiff_metrics_count(SKIFF_DIR_FROM_CONTAINER, 0, len);
-  return rc;
+  if (rc == 0 && pkt.family == SKIFF_AF_INET) rc = skiff_from_container4(skb, &pkt);
+  return skiff_from_container_verdict(skb, &pkt, rc, len);
 }
 
 SEC("tc")

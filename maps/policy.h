@@ -12,10 +12,15 @@
  *             port are wildcarded by a shorter prefix, and a port range (endPort) is a set of
  *             masked port prefixes. Peer identity ANY (0) is "every peer" (a rule without
  *             from/to). A packet does at most two lookups: its peer's identity, then ANY.
- *  pol_ct:    LRU hash keyed by the connection's original tuple (skiff_ct4_key, kind
- *             SKIFF_CT_POLICY) -> which directions have been allowed. Replies and later packets
- *             of an allowed connection pass without a policy lookup.
- *  pol_state: one-entry array: node-wide policy switches (SKIFF_POL_STATE_F_*).
+ *  pol_ct:    LRU hash, one entry per connection, keyed by its tuple with the lower endpoint
+ *             {address, port} as source (skiff_ct4_key, kind SKIFF_CT_POLICY; ICMP: lower
+ *             address, identifier in sport), so both directions find it with one lookup ->
+ *             which directions have been allowed and which way the connection was opened
+ *             (SKIFF_POL_CT_REVERSED). Replies and later packets of an allowed connection pass
+ *             without a policy lookup.
+ *  pol_state: one-entry array: node-wide policy switches (SKIFF_POL_STATE_F_*). All clear =
+ *             no NetworkPolicy exists: the datapath skips policy entirely (neither checks nor
+ *             tracks).
  *
  * Identities are numbers local to this node's agent: they never travel in packets (each hook
  * looks the peer's address up in the ipcache), so two nodes need not agree on them.
@@ -56,11 +61,15 @@
 #define SKIFF_POL_CT_INGRESS_OK 0x02 /* the destination pod's ingress allowed it */
 #define SKIFF_POL_CT_SEEN_NON_SYN 0x04
 #define SKIFF_POL_CT_CLOSING 0x08 /* TCP FIN or RST seen */
+/* The connection was opened from the key's daddr:dport towards its saddr:sport (the key
+ * holds the lower endpoint first). */
+#define SKIFF_POL_CT_REVERSED 0x10
 
 /* skiff_pol_state.flags */
 /* A destination on this node without an ipcache endpoint entry is denied ingress: set while
  * any NetworkPolicy exists, so a pod that appears is unreachable until the agent has
- * programmed its policy (with no policy at all, nothing is isolated and unknown pods pass). */
+ * programmed its policy (with no policy at all, nothing is isolated and unknown pods pass).
+ * Any flag set also switches policy on in the datapath (checks and connection tracking). */
 #define SKIFF_POL_STATE_F_DENY_UNKNOWN 0x01
 
 /* skb->mark set by from_container on a packet it recognised as the reply of a tracked

@@ -262,7 +262,13 @@ bool DecodeKnown(const MapMeta& m, Bytes key, Bytes value, v1::MapEntry* out) {
     skiff_ct4_key c;
     skiff_pol_ct_entry e;
     if (!As(key, &c) || !As(value, &e)) return false;
-    Tuple(k, c.saddr, c.sport, c.daddr, c.dport, c.proto);
+    // The key holds the lower endpoint first; show the direction the connection was opened.
+    if (!(e.flags & SKIFF_POL_CT_REVERSED))
+      Tuple(k, c.saddr, c.sport, c.daddr, c.dport, c.proto);
+    else if (c.proto == IPPROTO_ICMP)  // the identifier stays in sport
+      Tuple(k, c.daddr, c.sport, c.saddr, c.dport, c.proto);
+    else
+      Tuple(k, c.daddr, c.dport, c.saddr, c.sport, c.proto);
     Text(v, "flags", PolicyCtFlags(e.flags));
     Uint(v, "created", e.created);
     Uint(v, "expires", e.expires);

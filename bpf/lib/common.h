@@ -54,4 +54,15 @@ struct icmphdr {
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
 
+/* The tuple of a packet between its real endpoints, as it leaves service translation: after a
+ * DNAT the backend (and, hairpin, the hairpin source address), otherwise the packet's own
+ * tuple (a reverse-NATed reply keeps its backend source here). Policy checks this tuple
+ * (lib/policy.h) without reading the rewritten bytes back. */
+struct skiff_tuple4 {
+  __be32 saddr;
+  __be32 daddr;
+  __be16 sport;
+  __be16 dport;
+};
+
 #endif /* SKIFF_BPF_LIB_COMMON_H_ */

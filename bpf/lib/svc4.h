@@ -20,12 +20,19 @@
 #include "lib/nat.h"
 #include "lib/reject.h"
 
-/* Client -> frontend becomes client (or hairpin address) -> backend. */
+/* Client -> frontend becomes client (or hairpin address) -> backend; `real` (optional) is
+ * updated to the translated tuple. */
 static __always_inline int skiff_svc4_dnat(struct __sk_buff *skb, const struct skiff_pkt *pkt,
-                                           const struct skiff_ct_entry *e) {
+                                           const struct skiff_ct_entry *e,
+                                           struct skiff_tuple4 *real) {
   __be32 backend = e->nat_addr;
   __be16 backend_port = e->nat_port;
   int rc;
+  if (real) {
+    if (e->flags & SKIFF_CT_F_HAIRPIN) real->saddr = skiff_config.hairpin_ipv4;
+    real->daddr = backend;
+    real->dport = backend_port;
+  }
   if (e->flags & SKIFF_CT_F_HAIRPIN) {
     /* The pod talks to itself: from its own address, its reply would never leave it. */
     rc = skiff_nat4_addr(skb, pkt, SKIFF_IPV4_SADDR_OFF, pkt->saddr[0], skiff_config.hairpin_ipv4);
@@ -61,7 +68,8 @@ static __always_inline int skiff_svc4_rev_nat(struct __sk_buff *skb, const struc
 
 static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const struct skiff_pkt *pkt,
                                                const struct skiff_lb4_service *fe,
-                                               struct skiff_ct_hint *hint, __u32 now) {
+                                               struct skiff_ct_hint *hint, __u32 now,
+                                               struct skiff_tuple4 *real) {
   __be32 client = pkt->saddr[0], vip = pkt->daddr[0];
   __be16 cport = pkt->sport, vport = pkt->dport;
   __u8 proto = pkt->l4_proto;
@@ -139,7 +147,7 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
   e.nat_port = c.port;
   skiff_ct4_key_init(&sk, client, vip, cport, vport, proto, SKIFF_CT_SERVICE);
   if (bpf_map_update_elem(&SKIFF_MAP_CT4, &sk, &e, BPF_ANY) < 0) return SKIFF_DROP_CT_MAP_FULL;
-  rc = skiff_svc4_dnat(skb, pkt, &e);
+  rc = skiff_svc4_dnat(skb, pkt, &e, real);
   if (rc == TC_ACT_OK) skiff_event_flow_new(skb, pkt, &e);
   return rc;
 }
@@ -161,9 +169,10 @@ static __always_inline void skiff_svc4_drop_stale_reply(const struct skiff_pkt *
 }
 
 /* Returns TC_ACT_OK (possibly translated), TC_ACT_REDIRECT (reject sent, already counted) or
- * a negative SKIFF_DROP_* code. */
-static __always_inline int skiff_svc4_from_container(struct __sk_buff *skb,
-                                                     const struct skiff_pkt *pkt) {
+ * a negative SKIFF_DROP_* code. `real` (optional, filled by the caller with the packet's own
+ * tuple) gets the translated tuple after a DNAT. */
+static __always_inline int skiff_svc4_xlate(struct __sk_buff *skb, const struct skiff_pkt *pkt,
+                                            struct skiff_tuple4 *real) {
   __u8 proto = pkt->l4_proto;
   if (proto == IPPROTO_ICMP) return skiff_icmp4_error_xlate(skb, pkt);
   if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return TC_ACT_OK;
@@ -189,7 +198,7 @@ static __always_inline int skiff_svc4_from_container(struct __sk_buff *skb,
       if (!armed && hint)
         skiff_ct_hint_set(hint, skiff_ct_hint_bit(k.daddr, k.dport, proto, SKIFF_CT_SERVICE));
       skiff_ct4_account(&k, e, pkt->tcp_flags, pkt->l3_len, now);
-      return skiff_svc4_dnat(skb, pkt, e);
+      return skiff_svc4_dnat(skb, pkt, e, real);
     }
   }
   if (!e && (!armed || skiff_ct_hint_test(
@@ -221,7 +230,12 @@ static __always_inline int skiff_svc4_from_container(struct __sk_buff *skb,
     return TC_ACT_OK;
   }
   if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
-  return skiff_svc4_new_flow(skb, pkt, fe, hint, now);
+  return skiff_svc4_new_flow(skb, pkt, fe, hint, now, real);
+}
+
+static __always_inline int skiff_svc4_from_container(struct __sk_buff *skb,
+                                                     const struct skiff_pkt *pkt) {
+  return skiff_svc4_xlate(skb, pkt, 0);
 }
 
 #endif /* SKIFF_BPF_LIB_SVC4_H_ */

@@ -252,5 +252,85 @@ TEST_F(PolicyBpfTest, EgressSeesTheServiceBackend) {
                  RunTc(from(), Tcp("10.0.2.1", 4001, "10.96.0.11", 5432, tcp::kSyn)).verdict);
 }
 
+TEST_F(PolicyBpfTest, NoPolicyNothingIsTracked) {
+  Program();
+  Bytes syn = Tcp("10.0.2.1", 4000, "10.0.1.2", 5432, tcp::kSyn);
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, RunTc(from(), syn).verdict);
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, RunTc(to(), syn).verdict);
+  Out r = RunTc(from(), Tcp("10.0.1.2", 5432, "10.0.2.1", 4000, tcp::kSyn | tcp::kAck));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r.verdict);
+  EXPECT_EQ(r.mark & SKIFF_MARK_MASK, 0u);
+  auto entries = pol_ct_.Entries();
+  ASSERT_TRUE(entries.ok());
+  EXPECT_TRUE(entries->empty()) << "no policy in the cluster: the datapath skips policy";
+}
+
+TEST_F(PolicyBpfTest, OneEntryPerConnectionFoundFromBothDirections) {
+  // Any policy switches tracking on, for unisolated pods too.
+  c_.Policy("b", "unrelated", Sel({{"app", "nothing"}}), {Rule({})});
+  Program();
+  // 10.0.2.1 is the higher address: the key holds the responder first, reversed.
+  Bytes syn = Tcp("10.0.2.1", 4000, "10.0.1.2", 5432, tcp::kSyn);
+  Bytes synack = Tcp("10.0.1.2", 5432, "10.0.2.1", 4000, tcp::kSyn | tcp::kAck);
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, RunTc(from(), syn).verdict);
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, RunTc(to(), syn).verdict);
+  Out r = RunTc(from(), synack);
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r.verdict);
+  EXPECT_EQ(r.mark & SKIFF_MARK_MASK, SKIFF_MARK_POLICY_REPLY);
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, RunTc(to(), synack).verdict);
+  auto entries = pol_ct_.Entries();
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  const auto& [k, e] = entries->front();
+  EXPECT_EQ(k.saddr, Ip4("10.0.1.2"));
+  EXPECT_EQ(k.sport, htons(5432));
+  EXPECT_EQ(k.daddr, Ip4("10.0.2.1"));
+  EXPECT_EQ(k.dport, htons(4000));
+  EXPECT_EQ(k.kind, SKIFF_CT_POLICY);
+  EXPECT_EQ(e.flags & (SKIFF_POL_CT_EGRESS_OK | SKIFF_POL_CT_INGRESS_OK | SKIFF_POL_CT_REVERSED),
+            SKIFF_POL_CT_EGRESS_OK | SKIFF_POL_CT_INGRESS_OK | SKIFF_POL_CT_REVERSED);
+  // The lower endpoint opening a connection: not reversed.
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK,
+                 RunTc(from(), Tcp("10.0.1.1", 7000, "10.0.1.2", 80, tcp::kSyn)).verdict);
+  auto low = pol_ct_.Lookup(LbEnv::CtKey("10.0.1.1", "10.0.1.2", 7000, 80, 6, SKIFF_CT_POLICY));
+  ASSERT_TRUE(low.ok() && low->has_value());
+  EXPECT_EQ((*low)->flags & (SKIFF_POL_CT_EGRESS_OK | SKIFF_POL_CT_REVERSED),
+            SKIFF_POL_CT_EGRESS_OK);
+}
+
+TEST_F(PolicyBpfTest, ClosedConnectionReopenedTheOtherWayIsANewConnection) {
+  // a/db is isolated for ingress with no rule; it opened 5432 -> 10.0.2.1:4000 itself.
+  c_.Policy("a", "db", Sel({{"app", "db"}}), {});
+  Program();
+  ASSERT_EQ(RunTc(from(), Tcp("10.0.1.2", 5432, "10.0.2.1", 4000, tcp::kSyn)).verdict, TC_ACT_OK);
+  Bytes synack = Tcp("10.0.2.1", 4000, "10.0.1.2", 5432, tcp::kSyn | tcp::kAck);
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, RunTc(to(), synack).verdict) << "a reply";
+  ASSERT_EQ(RunTc(from(), Tcp("10.0.1.2", 5432, "10.0.2.1", 4000, tcp::kRst)).verdict, TC_ACT_OK);
+  // The peer now opens a connection on the same tuple: db's ingress decides, not the old entry.
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT,
+                 RunTc(to(), Tcp("10.0.2.1", 4000, "10.0.1.2", 5432, tcp::kSyn)).verdict);
+}
+
+TEST_F(PolicyBpfTest, ServiceReplyIntoAnIsolatedClientIsMarked) {
+  ASSERT_TRUE(env_->AddBackend({1, "10.0.1.2", 5432}).ok());
+  ServiceSpec svc{"10.96.0.10", 5432};
+  svc.active = {1};
+  ASSERT_TRUE(env_->AddService(svc).ok());
+  // b/client is isolated for ingress and admits nobody.
+  c_.Policy("b", "client", Sel(), {});
+  Program();
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK,
+                 RunTc(from(), Tcp("10.0.2.1", 4000, "10.96.0.10", 5432, tcp::kSyn)).verdict);
+  // The backend's reply is reverse-NATed by its from_container, which recognises it on the
+  // backend's tuple and marks it; client's to_container sees the ClusterIP as source.
+  Out r = RunTc(from(), Tcp("10.0.1.2", 5432, "10.0.2.1", 4000, tcp::kSyn | tcp::kAck));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r.verdict);
+  EXPECT_EQ(r.mark & SKIFF_MARK_MASK, SKIFF_MARK_POLICY_REPLY);
+  Bytes natted = Tcp("10.96.0.10", 5432, "10.0.2.1", 4000, tcp::kSyn | tcp::kAck);
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, RunTc(to(), natted, 7, r.mark).verdict);
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT, RunTc(to(), natted).verdict)
+      << "unmarked, the ClusterIP is no peer client admits";
+}
+
 }  // namespace
 }  // namespace skiff::testing
