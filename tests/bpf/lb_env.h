@@ -59,7 +59,9 @@ struct ServiceSpec {
 
 class LbEnv {
  public:
-  static absl::StatusOr<std::unique_ptr<LbEnv>> Load(uint32_t ct_max = 4096) {
+  // events_ring: the flow-event ring buffer's size in bytes (0: the default).
+  static absl::StatusOr<std::unique_ptr<LbEnv>> Load(uint32_t ct_max = 4096,
+                                                     uint32_t events_ring = 0) {
     auto skel = OpenSkeleton<lxc_bpf>(lxc_bpf__open, lxc_bpf__destroy);
     if (!skel.ok()) return skel.status();
     bpf_map* m;
@@ -68,6 +70,9 @@ class LbEnv {
     }
     if (int err = bpf_map__set_max_entries((*skel)->maps.SKIFF_MAP_CT4, ct_max))
       return ErrnoStatus(err, "sizing conntrack");
+    if (events_ring != 0)
+      if (int err = bpf_map__set_max_entries((*skel)->maps.SKIFF_MAP_EVENTS, events_ring))
+        return ErrnoStatus(err, "sizing the event ring");
     if (auto st = skel->Load(lxc_bpf__load); !st.ok()) return st;
     std::unique_ptr<LbEnv> env(new LbEnv());
     env->skel = std::move(*skel);

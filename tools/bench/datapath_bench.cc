@@ -1,5 +1,9 @@
 // Per-packet cost of from_container (bpf/lxc.bpf.c) through BPF_PROG_TEST_RUN, beside an empty
-// tc program and a parse-only one measured in the same run (DESIGN.md §7, §10).
+// tc program and a parse-only one measured in the same run (DESIGN.md §7, §10). Every case runs
+// the production code (service translation, then NetworkPolicy) twice: with no NetworkPolicy
+// in the cluster (policy state clear: the policy code returns at once), and with policy active
+// for a pod no policy selects (state DENY_UNKNOWN set: every connection is tracked in the
+// policy conntrack, one lookup per packet).
 //
 // Every case is timed with repeat = 1 in a loop, summing the kernel's reported duration: with
 // repeat > 1 the kernel does not restore the packet, so a rewriting program would be timed on
@@ -26,6 +30,9 @@
 #include "bench_parse.skel.h"
 #include "maps/config.h"  // before bench_retarget.skel.h: its rodata holds struct skiff_config
 #include "bench_retarget.skel.h"
+#include "bench_parts.skel.h"
+#include "maps/events.h"
+#include "maps/policy.h"
 #include "tests/bpf/lb_env.h"
 #include "tests/harness/packet.h"
 #include "tools/bench/prog_timer.h"
@@ -71,8 +78,13 @@ int Main(int argc, char** argv) {
     return 1;
   }
   // Conntrack sized for every new flow of a round (two entries per flow), so new-flow runs
-  // measure insertion rather than LRU eviction.
-  auto env = LbEnv::Load(std::max<uint32_t>(4 * o.packets, 65536));
+  // measure insertion rather than LRU eviction. The event ring (the agent's default size, or
+  // the next power of two that holds every TRANSLATED event of one call) is drained after
+  // each call, untimed, as the agent drains it: new flows are timed emitting their event, not
+  // failing to reserve one in a full ring.
+  uint32_t ring = SKIFF_EVENTS_RING_SIZE_DEFAULT;
+  while (ring < o.packets * sizeof(skiff_flow_event) * 2) ring <<= 1;
+  auto env = LbEnv::Load(std::max<uint32_t>(4 * o.packets, 65536), ring);
   if (!env.ok()) {
     std::fprintf(stderr, "loading lxc: %s\n", std::string(env.status().message()).c_str());
     return 1;
@@ -92,21 +104,41 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "opening bench_retarget failed\n");
     return 1;
   }
-  {
+  // Bench programs run on the datapath's own maps.
+  auto share_maps = [&](bpf_object* obj) {
     bpf_map* m;
-    bpf_object__for_each_map(m, (*retarget)->obj) {
+    bpf_object__for_each_map(m, obj) {
       bpf_map__set_pin_path(m, nullptr);
       bpf_map* lm = bpf_object__find_map_by_name(lb.skel->obj, bpf_map__name(m));
       if (lm && !bpf_map__is_internal(m) && bpf_map__reuse_fd(m, bpf_map__fd(lm)) != 0) {
         std::fprintf(stderr, "sharing map %s failed\n", bpf_map__name(m));
-        return 1;
+        std::exit(1);
       }
     }
-    if (!retarget->Load(bench_retarget_bpf__load).ok()) {
-      std::fprintf(stderr, "loading bench_retarget failed\n");
-      return 1;
-    }
+  };
+  share_maps((*retarget)->obj);
+  if (!retarget->Load(bench_retarget_bpf__load).ok()) {
+    std::fprintf(stderr, "loading bench_retarget failed\n");
+    return 1;
   }
+  auto parts = OpenSkeleton<bench_parts_bpf>(bench_parts_bpf__open, bench_parts_bpf__destroy);
+  if (!parts.ok()) {
+    std::fprintf(stderr, "opening bench_parts failed\n");
+    return 1;
+  }
+  share_maps((*parts)->obj);
+  if (!parts->Load(bench_parts_bpf__load).ok()) {
+    std::fprintf(stderr, "loading bench_parts failed\n");
+    return 1;
+  }
+  ring_buffer* events = ring_buffer__new(
+      bpf_map__fd(lb.skel->maps.SKIFF_MAP_EVENTS), [](void*, void*, size_t) { return 0; }, nullptr,
+      nullptr);
+  if (!events) {
+    std::perror("ring_buffer__new");
+    return 1;
+  }
+  auto drain = [&] { ring_buffer__consume(events); };
   testing::ServiceSpec svc{.vip = "10.96.0.10", .port = 80, .rev_nat_id = 1};
   std::vector<std::string> ips;
   for (int b = 0; b < o.backends; b++) ips.push_back(absl::StrCat("10.0.2.", 10 + b));
@@ -159,47 +191,110 @@ int Main(int argc, char** argv) {
       if (!(k.sport == htons(40000) || k.dport == htons(40000))) (void)lb.ct.Delete(k);
   };
 
+  int pol_state_fd = bpf_map__fd(lb.skel->maps.SKIFF_MAP_POL_STATE);
+  auto set_policy = [&](bool active) {
+    skiff_pol_state st{};
+    st.flags = active ? SKIFF_POL_STATE_F_DENY_UNKNOWN : 0;
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(pol_state_fd, &zero, &st, BPF_ANY) != 0) {
+      std::perror("policy state");
+      std::exit(1);
+    }
+  };
+  auto pol_ct = Map<skiff_ct4_key, skiff_pol_ct_entry>::From(lb.skel->maps.SKIFF_MAP_POL_CT4);
+  if (!pol_ct.ok()) {
+    std::fprintf(stderr, "policy conntrack map: %s\n",
+                 std::string(pol_ct.status().message()).c_str());
+    return 1;
+  }
+  auto clear_new_policy_flows = [&] {
+    auto entries = pol_ct->Entries();
+    if (!entries.ok()) return;
+    for (const auto& [k, v] : *entries)
+      if (!(k.sport == htons(40000) || k.dport == htons(40000))) (void)pol_ct->Delete(k);
+  };
+
   struct Row {
-    const char* name;
+    std::string name;
     std::vector<double> ns;
   };
-  std::vector<Row> rows = {{"empty tc program", {}},
-                           {"parse only", {}},
-                           {"(a) non-service packet", {}},
-                           {"(b) CT hit, client -> backend (DNAT)", {}},
-                           {"(b') CT hit, reply (rev-NAT)", {}},
-                           {"(c) new flow (LB + 2 CT inserts + DNAT)", {}}};
-  // The same cases in the kernel's repeat loop (warm: no syscall between packets).
-  std::vector<Row> warm = {{"empty tc program", {}},
-                           {"parse only", {}},
-                           {"(a) non-service packet (from_container itself)", {}},
-                           {"(b) CT hit, client -> backend (bench_retarget)", {}},
-                           {"(b') CT hit, reply (bench_retarget)", {}},
-                           {"(c) new flow (bench_retarget)", {}}};
+  const char* kCases[] = {"(a) non-service packet", "(b) CT hit, client -> backend (DNAT)",
+                          "(b') CT hit, reply (rev-NAT)",
+                          "(c) new flow (LB + 2 CT inserts + DNAT)"};
+  const char* kModes[] = {"no NetworkPolicy", "policy active, pod not isolated"};
+  std::vector<Row> rows = {{"empty tc program", {}}, {"parse only", {}}};
+  std::vector<Row> warm = {{"empty tc program", {}}, {"parse only", {}}};
+  for (const char* mode : kModes)
+    for (const char* c : kCases) {
+      rows.push_back({absl::StrCat(c, ", ", mode), {}});
+      warm.push_back({absl::StrCat(c, ", ", mode), {}});
+    }
   int lxc = lb.prog_fd();
   int empty_fd = bpf_program__fd((*empty)->progs.bench_empty);
   int parse_fd = bpf_program__fd((*parse)->progs.bench_parse);
   auto same = [](const Bytes& b) { return [&b](uint32_t) -> const Bytes& { return b; }; };
+  auto cold = [&](int fd, const std::function<const Bytes&(uint32_t)>& next) {
+    double ns = NsPerPacket(fd, o.packets, next, TC_ACT_OK);
+    drain();
+    return ns;
+  };
+  auto hot = [&](int fd, const Bytes& b) {
+    double ns = RepeatNs(fd, b, o.packets);
+    drain();
+    return ns;
+  };
+  // New-flow parts (bench_parts), each net of its own baseline (parse + counter).
+  bench_parts_bpf* pt = parts->get();
+  pt->bss->bench_vip = testing::Ip4("10.96.0.10");
+  pt->bss->bench_vport = htons(80);
+  pt->bss->bench_backend = ct->nat_addr;
+  pt->bss->bench_bport = ct->nat_port;
+  int parts_fd = bpf_program__fd(pt->progs.bench_parts);
+  std::vector<Row> part_rows = {{"baseline (parse + counter)", {}},
+                                {"conntrack lookup, miss", {}},
+                                {"conntrack insert (LRU, fresh key)", {}},
+                                {"frontend lookup, hit", {}},
+                                {"backend selection (prandom, slot + backend lookups)", {}},
+                                {"DNAT rewrite (address + port, checksum helpers)", {}},
+                                {"TRANSLATED event (ring buffer reserve, fill, submit)", {}},
+                                {"skiff_now_sec (coarse clock)", {}},
+                                {"policy conntrack insert (LRU, fresh key)", {}},
+                                {"ipcache LPM lookup, no entry", {}},
+                                {"bpf_ktime_get_ns (event timestamp)", {}}};
   for (int r = 0; r < o.rounds; r++) {
-    rows[0].ns.push_back(NsPerPacket(empty_fd, o.packets, same(non_service), TC_ACT_OK));
-    rows[1].ns.push_back(NsPerPacket(parse_fd, o.packets, same(non_service), TC_ACT_OK));
-    rows[2].ns.push_back(NsPerPacket(lxc, o.packets, same(non_service), TC_ACT_OK));
-    rows[3].ns.push_back(NsPerPacket(lxc, o.packets, same(established), TC_ACT_OK));
-    rows[4].ns.push_back(NsPerPacket(lxc, o.packets, same(reply), TC_ACT_OK));
-    rows[5].ns.push_back(NsPerPacket(
-        lxc, o.packets, [&](uint32_t i) -> const Bytes& { return syns[i]; }, TC_ACT_OK));
-    clear_new_flows();
-    warm[0].ns.push_back(RepeatNs(empty_fd, non_service, o.packets));
-    warm[1].ns.push_back(RepeatNs(parse_fd, non_service, o.packets));
-    warm[2].ns.push_back(RepeatNs(lxc, non_service, o.packets));
-    rt->bss->bench_mode = 0;
-    warm[3].ns.push_back(RepeatNs(rt_fd, established, o.packets));
-    rt->bss->bench_mode = 1;
-    warm[4].ns.push_back(RepeatNs(rt_fd, reply, o.packets));
-    rt->bss->bench_mode = 2;
-    warm[5].ns.push_back(RepeatNs(rt_fd, syns[0], o.packets));
-    clear_new_flows();
+    set_policy(false);
+    rows[0].ns.push_back(cold(empty_fd, same(non_service)));
+    rows[1].ns.push_back(cold(parse_fd, same(non_service)));
+    warm[0].ns.push_back(hot(empty_fd, non_service));
+    warm[1].ns.push_back(hot(parse_fd, non_service));
+    for (int mode = 0; mode < 2; mode++) {
+      set_policy(mode == 1);
+      size_t at = 2 + 4 * mode;
+      rows[at].ns.push_back(cold(lxc, same(non_service)));
+      rows[at + 1].ns.push_back(cold(lxc, same(established)));
+      rows[at + 2].ns.push_back(cold(lxc, same(reply)));
+      rows[at + 3].ns.push_back(cold(lxc, [&](uint32_t i) -> const Bytes& { return syns[i]; }));
+      clear_new_flows();
+      clear_new_policy_flows();
+      // from_container itself does not rewrite a non-service packet: the repeat loop is valid.
+      warm[at].ns.push_back(hot(lxc, non_service));
+      rt->bss->bench_mode = 0;
+      warm[at + 1].ns.push_back(hot(rt_fd, established));
+      rt->bss->bench_mode = 1;
+      warm[at + 2].ns.push_back(hot(rt_fd, reply));
+      rt->bss->bench_mode = 2;
+      warm[at + 3].ns.push_back(hot(rt_fd, syns[0]));
+      clear_new_flows();
+      clear_new_policy_flows();
+    }
+    for (size_t p = 0; p < part_rows.size(); p++) {
+      pt->bss->bench_part = p;
+      part_rows[p].ns.push_back(hot(parts_fd, syns[0]));
+      clear_new_flows();
+      clear_new_policy_flows();
+    }
   }
+  set_policy(false);
 
   double base = Median(rows[0].ns);
   std::printf(
@@ -209,19 +304,32 @@ int Main(int argc, char** argv) {
   std::printf("| case | ns/packet (measured) | net = measured - empty |\n|---|---:|---:|\n");
   for (const Row& row : rows) {
     double m = Median(row.ns);
-    std::printf("| %s | %.1f | %.1f |\n", row.name, m, m - base);
+    std::printf("| %s | %.1f | %.1f |\n", row.name.c_str(), m, m - base);
   }
   double wbase = Median(warm[0].ns);
   std::printf(
       "\nKernel repeat loop (repeat=%u, one call per case per round, median of %d rounds): "
-      "valid as is for the non-rewriting programs; the service cases run bench_retarget, which "
-      "re-targets the parsed tuple every iteration (tools/bench/progs/bench_retarget.bpf.c)\n\n",
+      "(a) runs from_container itself (it does not rewrite the packet); (b), (b') and (c) run "
+      "bench_retarget, the same code re-targeting the parsed tuple every iteration "
+      "(tools/bench/progs/bench_retarget.bpf.c)\n\n",
       o.packets, o.rounds);
   std::printf("| case | ns/packet (measured) | net = measured - empty |\n|---|---:|---:|\n");
   for (const Row& row : warm) {
     double m = Median(row.ns);
-    std::printf("| %s | %.1f | %.1f |\n", row.name, m, m - wbase);
+    std::printf("| %s | %.1f | %.1f |\n", row.name.c_str(), m, m - wbase);
   }
+  double pbase = Median(part_rows[0].ns);
+  std::printf(
+      "\nNew-flow parts (bench_parts: one piece per run, kernel repeat loop, repeat=%u, fresh "
+      "client address:port per iteration, median of %d rounds; net of its parse + counter "
+      "baseline)\n\n",
+      o.packets, o.rounds);
+  std::printf("| part | ns/packet (measured) | net |\n|---|---:|---:|\n");
+  for (const Row& row : part_rows) {
+    double m = Median(row.ns);
+    std::printf("| %s | %.1f | %.1f |\n", row.name.c_str(), m, m - pbase);
+  }
+  ring_buffer__free(events);
   return 0;
 }
 

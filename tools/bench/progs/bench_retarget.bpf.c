@@ -1,4 +1,5 @@
-/* Benchmark peer: from_container's service path, run in the kernel's own repeat loop.
+/* Benchmark peer: from_container (lib/lxc.h: service translation, then NetworkPolicy), run in
+ * the kernel's own repeat loop.
  *
  * With repeat > 1 the kernel does not restore the packet, so after the first DNAT the real
  * program would see a non-service packet. This program parses whatever the packet has become
@@ -12,7 +13,7 @@
 #include "lib/maps.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
-#include "lib/svc4.h"
+#include "lib/lxc.h"
 
 #define BENCH_CT_HIT 0   /* client -> vip of the established flow */
 #define BENCH_REPLY 1    /* backend -> client of the established flow */
@@ -47,14 +48,7 @@ int bench_retarget(struct __sk_buff *skb) {
       pkt.tcp_flags = SKIFF_TCP_SYN;
     }
   }
-  rc = skiff_svc4_from_container(skb, &pkt);
-  __u32 len = skb->len;
-  if (rc < 0) {
-    skiff_metrics_count(SKIFF_DIR_FROM_CONTAINER, rc, len);
-    return TC_ACT_SHOT;
-  }
-  if (rc == TC_ACT_OK) skiff_metrics_count(SKIFF_DIR_FROM_CONTAINER, 0, len);
-  return rc;
+  return skiff_from_container_verdict(skb, &pkt, skiff_from_container4(skb, &pkt), skb->len);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
