@@ -181,7 +181,8 @@ class ReconcileLoop {
 
 // The API reads the main loop's state only through immutable snapshots published here.
 void PublishApiState(api::StateBoard& board, const ReconcileLoop& loop,
-                     const model::ObjectStore& store, const loader::Attacher& attacher) {
+                     const model::ObjectStore& store, const loader::Attacher& attacher,
+                     const loader::NodePortDatapath* nodeport) {
   auto s = std::make_shared<api::ApiState>();
   s->objects = loop.last_snapshot();
   s->sources = store.Sources();
@@ -190,6 +191,15 @@ void PublishApiState(api::StateBoard& board, const ReconcileLoop& loop,
   s->policy = loop.policy_state();
   for (const auto& a : attacher.attachments())
     s->programs.push_back({a.iface, a.ifindex, loader::TcDirectionName(a.dir), a.program});
+  // The node devices: tc both ways, and XDP when it runs (else why not).
+  if (nodeport)
+    for (const auto& x : nodeport->xdp()) {
+      s->programs.push_back({x.device, x.ifindex, "tc-ingress", "from_netdev"});
+      s->programs.push_back({x.device, x.ifindex, "tc-egress", "to_netdev"});
+      s->programs.push_back(
+          {x.device, x.ifindex, x.attached ? "xdp-native" : "xdp",
+           x.attached ? loader::kSkiffXdpProgram : absl::StrCat("none (", x.reason, ")")});
+    }
   board.Publish(std::move(s));
 }
 
@@ -273,7 +283,9 @@ absl::Status RunAgent(const AgentConfig& cfg) {
     auto np = loader::NodePortDatapath::Load(np_opts, (*dp)->skel());
     if (!np.ok()) return np.status();
     nodeport = std::move(*np);
-    if (auto st = nodeport->Attach(*devices); !st.ok()) return st;
+    auto xdp = loader::ParseXdpMode(cfg.xdp);
+    if (!xdp.ok()) return xdp.status();
+    if (auto st = nodeport->Attach(*devices, *xdp); !st.ok()) return st;
     loop.set_node_addresses(loader::DeviceAddresses(*devices));
     attacher.SetAcceptLocal(true);
   }
@@ -301,7 +313,7 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   // The API starts once the datapath is loaded; it reads pinned maps directly and the main
   // loop's state through `board`. Declared after `dp`, so it stops before the maps close.
   api::StateBoard board;
-  PublishApiState(board, loop, store, attacher);
+  PublishApiState(board, loop, store, attacher, nodeport.get());
   auto core = api::DatapathCore::Create(dp->get(), &board, cfg.node_name);
   if (!core.ok()) return core.status();
   // Flow events (docs/flows.md): read on their own thread, enriched from `board`.
@@ -317,7 +329,8 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   spdlog::info("running");
   bool links_changed = false;
   while (true) {
-    if (loop.MaybeRun() || links_changed) PublishApiState(board, loop, store, attacher);
+    if (loop.MaybeRun() || links_changed)
+      PublishApiState(board, loop, store, attacher, nodeport.get());
     board_obs.SetSources(store.Sources());
     if (links_changed) PublishAttachments(board_obs, obs_matcher, attacher);
     links_changed = false;
@@ -370,6 +383,13 @@ absl::Status Cleanup(const AgentConfig& cfg) {
       spdlog::info("detached {} from {}", loader::TcDirectionName(dir), l.name);
       detached++;
     }
+  }
+  for (const auto& l : *links) {
+    auto x = loader::XdpQuery(l.ifindex);
+    if (!x.ok() || x->name != loader::kSkiffXdpProgram) continue;
+    if (auto st = loader::XdpDetach(l.ifindex); !st.ok()) return st;
+    spdlog::info("detached xdp from {}", l.name);
+    detached++;
   }
   if (auto st = loader::RemovePins(cfg.bpffs_root); !st.ok()) return st;
   spdlog::info("cleanup done: {} programs detached, pins under {} removed", detached,

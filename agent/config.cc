@@ -75,6 +75,12 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
                  "Comma-separated node devices serving NodePort, externalIPs and LoadBalancer IPs "
                  "(default: the device of the default route)")
       ->type_name("IFACE[,IFACE...]");
+  app.add_option("--xdp", c.xdp,
+                 "XDP on the --devices for NodePort/LoadBalancer flows to other nodes: native "
+                 "(fail when a device cannot), best-effort (fall back to tc with a warning), "
+                 "disabled")
+      ->check(CLI::IsMember({"native", "best-effort", "disabled"}))
+      ->capture_default_str();
   app.add_option("--nat-max", c.nat_max, "NodePort SNAT map entries (two per translated flow)")
       ->capture_default_str();
   app.add_option("--nat-port-range", c.nat_port_range,

@@ -24,8 +24,9 @@ struct AgentConfig {
 
   // Datapath
   std::string endpoint_ifaces = "lxc*";  // comma-separated globs of pod-facing host ifaces
-  std::string devices;        // node devices for NodePort & co.; "" = the default route's device
-  uint32_t nat_max = 131072;  // NodePort SNAT map entries (two per flow)
+  std::string devices;  // node devices for NodePort & co.; "" = the default route's device
+  std::string xdp = "best-effort";             // XDP on the devices: native, best-effort, disabled
+  uint32_t nat_max = 131072;                   // NodePort SNAT map entries (two per flow)
   std::string nat_port_range = "61000-65535";  // NodePort SNAT source ports
   std::string bpffs_root = "/sys/fs/bpf/skiff";
   uint32_t ct_max = 262144;

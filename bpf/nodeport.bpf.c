@@ -2,7 +2,10 @@
  *  from_netdev (tc ingress): NodePort / externalIP / LoadBalancer traffic from outside the
  *    node -> backend (DNAT, SNAT for backends on other nodes), replies of SNATed flows and of
  *    pods' service flows to backends on other nodes -> reverse translation (lib/nodeport.h);
- *  to_netdev (tc egress): counts only (the hook for host-traffic SNAT later).
+ *  to_netdev (tc egress): counts only (the hook for host-traffic SNAT later);
+ *  from_netdev_xdp (XDP, --xdp): the NodePort/LoadBalancer/externalIP flows to backends on
+ *    other nodes and their replies, translated and sent back out before an skb exists
+ *    (lib/xdp_nodeport.h); everything else passes to from_netdev untouched.
  * Shares every service and conntrack map with bpf/lxc.bpf.c (pinned by name); owns the NAT
  * and node address maps (maps/nat.h). */
 /* External clients: externalTrafficPolicy Local restricts new flows to node-local backends
@@ -19,6 +22,7 @@
 #include "lib/metrics.h"
 #include "lib/nodeport.h"
 #include "lib/parse.h"
+#include "lib/xdp_nodeport.h"
 
 SEC("tc")
 int from_netdev(struct __sk_buff *skb) {
@@ -39,6 +43,25 @@ SEC("tc")
 int to_netdev(struct __sk_buff *skb) {
   skiff_metrics_count(SKIFF_DIR_TO_NETDEV, 0, skb->len);
   return TC_ACT_OK;
+}
+
+SEC("xdp")
+int from_netdev_xdp(struct xdp_md *ctx) {
+  __u32 ifindex = ctx->ingress_ifindex;
+  void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+  __u32 len = (__u32)(data_end - data);
+  struct skiff_pkt pkt;
+  /* A malformed frame passes: from_netdev drops it with its reason. */
+  if (skiff_parse(data, data_end, &pkt) != 0) return XDP_PASS;
+  int rc = skiff_xdp_nodeport(ctx, ifindex, &pkt);
+  if (rc < 0) {
+    skiff_metrics_count(SKIFF_DIR_XDP, rc, len);
+    skiff_event_drop_on(ifindex, &pkt, SKIFF_DIR_XDP, rc);
+    return XDP_DROP;
+  }
+  /* Only the packets XDP finished are counted here; the ones it passes, by from_netdev. */
+  if (rc != XDP_PASS) skiff_metrics_count(SKIFF_DIR_XDP, 0, len);
+  return rc;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

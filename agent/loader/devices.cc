@@ -129,7 +129,42 @@ absl::StatusOr<std::unique_ptr<NodePortDatapath>> NodePortDatapath::Load(const N
   return dp;
 }
 
-absl::Status NodePortDatapath::Attach(const std::vector<Device>& devices) {
+absl::Status NodePortDatapath::AttachXdp(const Device& d, XdpMode mode) {
+  DeviceXdp x{d.name, d.ifindex, false, ""};
+  if (mode == XdpMode::kDisabled) {
+    x.reason = "--xdp=disabled";
+    if (auto st = XdpDetach(d.ifindex); !st.ok())
+      return absl::Status(st.code(),
+                          absl::StrCat("--xdp=disabled on ", d.name, ": ", st.message()));
+  } else if (mode == XdpMode::kBestEffort && DeviceDriver(d.name) == "veth") {
+    // A veth's frames come from a sender on this host: no skb is saved, their TCP/UDP
+    // checksums may still be left to offload (XDP cannot see that), and XDP_TX needs the
+    // peer to run NAPI. Only --xdp=native takes that on (docs/north-south.md).
+    x.reason = "veth: tc only unless --xdp=native";
+    if (auto st = XdpDetach(d.ifindex); !st.ok()) return st;
+    spdlog::warn("--xdp=best-effort: no XDP on {} (ifindex {}), tc only: {}", d.name, d.ifindex,
+                 x.reason);
+  } else if (auto st = XdpAttach(d.ifindex, bpf_program__fd(skel_->progs.from_netdev_xdp));
+             !st.ok()) {
+    if (mode == XdpMode::kNative)
+      return absl::Status(st.code(), absl::StrCat("--xdp=native: cannot attach XDP to ", d.name,
+                                                  ": ", st.message()));
+    x.reason = std::string(st.message());
+    spdlog::warn("--xdp=best-effort: no XDP on {} (ifindex {}), tc only: {}", d.name, d.ifindex,
+                 x.reason);
+  } else {
+    x.attached = true;
+  }
+  if (x.attached)
+    spdlog::info("XDP native on {} (ifindex {}): from_netdev_xdp", d.name, d.ifindex);
+  else if (mode == XdpMode::kDisabled)
+    spdlog::info("XDP disabled on {} (ifindex {}): tc only", d.name, d.ifindex);
+  xdp_.push_back(std::move(x));
+  return absl::OkStatus();
+}
+
+absl::Status NodePortDatapath::Attach(const std::vector<Device>& devices, XdpMode xdp) {
+  xdp_.clear();
   auto addrs = Map<__u32, skiff_node_addr4>::From(skel_->maps.SKIFF_MAP_NODE_ADDR4);
   if (!addrs.ok()) return addrs.status();
   for (const Device& d : devices) {
@@ -151,6 +186,8 @@ absl::Status NodePortDatapath::Attach(const std::vector<Device>& devices) {
       absl::StrAppend(&list, list.empty() ? "" : ",", ip.ToString());
     spdlog::info("attached from-netdev/to-netdev to {} (ifindex {}, addresses {})", d.name,
                  d.ifindex, list);
+    // After tc: a device XDP passes a packet to is already served by from_netdev.
+    if (auto st = AttachXdp(d, xdp); !st.ok()) return st;
   }
   return absl::OkStatus();
 }

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/loader/skeleton.h"
+#include "agent/loader/xdp.h"
 #include "agent/model/desired_state.h"
 // Before the skeletons: their rodata holds struct skiff_config and struct skiff_nat_config.
 #include "maps/config.h"
@@ -48,20 +49,33 @@ struct NodePortOptions {
   uint16_t nat_port_max = SKIFF_NAT_PORT_MAX_DEFAULT;
 };
 
+// The XDP state of one node device after Attach (agentctl status, logs).
+struct DeviceXdp {
+  std::string device;
+  int ifindex = 0;
+  bool attached = false;  // from_netdev_xdp runs in native mode
+  std::string reason;     // why not, when not attached ("--xdp=disabled", the error)
+};
+
 // The node-device programs. Load shares every map the lxc object has (same pins, same sizes)
 // and pins its own (NAT, node addresses) under the bpffs root. Attach writes the node address
-// map and attaches from_netdev (tc ingress) and to_netdev (tc egress) on each device; the
+// map and attaches from_netdev (tc ingress) and to_netdev (tc egress) on each device, then
+// from_netdev_xdp in native mode per --xdp: native fails naming the device, best-effort warns
+// and leaves the device to tc, disabled detaches a program left by an earlier run. The
 // attachments outlive the agent like the pod programs' (--cleanup detaches them).
 class NodePortDatapath {
  public:
   static absl::StatusOr<std::unique_ptr<NodePortDatapath>> Load(const NodePortOptions& opts,
                                                                 lxc_bpf* lxc);
-  absl::Status Attach(const std::vector<Device>& devices);
+  absl::Status Attach(const std::vector<Device>& devices, XdpMode xdp = XdpMode::kDisabled);
   nodeport_bpf* skel() const { return skel_.get(); }
+  const std::vector<DeviceXdp>& xdp() const { return xdp_; }
 
  private:
   NodePortDatapath() = default;
+  absl::Status AttachXdp(const Device& d, XdpMode mode);
   Skeleton<nodeport_bpf> skel_;
+  std::vector<DeviceXdp> xdp_;
 };
 
 }  // namespace skiff::loader

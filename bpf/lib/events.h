@@ -34,10 +34,10 @@ static __always_inline struct skiff_flow_event *skiff_event_reserve(__u8 type, _
 }
 
 /* A translated flow's conntrack entries were just created. e is the service entry (nat_* =
- * the backend); pkt still holds the untranslated tuple. */
-static __always_inline void skiff_event_flow_new(const struct __sk_buff *skb,
-                                                 const struct skiff_pkt *pkt,
-                                                 const struct skiff_ct_entry *e) {
+ * the backend); pkt still holds the untranslated tuple; ifindex is the device it came in on
+ * (skb->ifindex in tc, ingress_ifindex in XDP). */
+static __always_inline void skiff_event_flow_new_on(__u32 ifindex, const struct skiff_pkt *pkt,
+                                                    const struct skiff_ct_entry *e) {
   struct skiff_flow_event *ev =
       skiff_event_reserve(SKIFF_EVENT_TRACE_NEW, SKIFF_VERDICT_TRANSLATED);
   if (!ev) return;
@@ -47,7 +47,7 @@ static __always_inline void skiff_event_flow_new(const struct __sk_buff *skb,
   ev->proto = pkt->l4_proto;
   ev->tcp_flags = pkt->tcp_flags;
   ev->flags = SKIFF_EVENT_F_XLATED | (hairpin ? SKIFF_EVENT_F_HAIRPIN : 0);
-  ev->ifindex = skb->ifindex;
+  ev->ifindex = ifindex;
   ev->orig_saddr = pkt->saddr[0];
   ev->orig_daddr = pkt->daddr[0];
   ev->orig_sport = pkt->sport;
@@ -59,6 +59,12 @@ static __always_inline void skiff_event_flow_new(const struct __sk_buff *skb,
   ev->backend_id = e->backend_id;
   ev->rev_nat_id = e->rev_nat_id;
   bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void skiff_event_flow_new(const struct __sk_buff *skb,
+                                                 const struct skiff_pkt *pkt,
+                                                 const struct skiff_ct_entry *e) {
+  skiff_event_flow_new_on(skb->ifindex, pkt, e);
 }
 
 /* A flow's entry k/e turns closing (FIN or RST seen for the first time). Reported in the
@@ -102,8 +108,8 @@ static __always_inline void skiff_event_flow_close(const struct skiff_ct4_key *k
 /* A packet dropped (or rejected) with a SKIFF_DROP_* code. At most
  * skiff_config.drop_events_per_sec per CPU in each one-second window; the rest are counted
  * as rate-limited. */
-static __always_inline void skiff_event_drop(const struct __sk_buff *skb,
-                                             const struct skiff_pkt *pkt, __u8 dir, int code) {
+static __always_inline void skiff_event_drop_on(__u32 ifindex, const struct skiff_pkt *pkt,
+                                                __u8 dir, int code) {
   __u32 budget = skiff_config.drop_events_per_sec;
   if (!budget) return;
   struct skiff_events_state *st = skiff_events_state_get();
@@ -122,7 +128,7 @@ static __always_inline void skiff_event_drop(const struct __sk_buff *skb,
   if (!ev) return;
   ev->direction = dir;
   ev->drop_reason = code;
-  ev->ifindex = skb->ifindex;
+  ev->ifindex = ifindex;
   ev->family = pkt->family;
   ev->proto = pkt->l4_proto;
   ev->tcp_flags = pkt->tcp_flags;
@@ -133,6 +139,11 @@ static __always_inline void skiff_event_drop(const struct __sk_buff *skb,
     ev->orig_dport = pkt->dport;
   }
   bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void skiff_event_drop(const struct __sk_buff *skb,
+                                             const struct skiff_pkt *pkt, __u8 dir, int code) {
+  skiff_event_drop_on(skb->ifindex, pkt, dir, code);
 }
 
 #endif /* SKIFF_BPF_LIB_EVENTS_H_ */

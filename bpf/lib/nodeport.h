@@ -29,6 +29,20 @@ static __always_inline struct __sk_buff *skiff_np_skb(struct __sk_buff *skb) {
   return skb;
 }
 
+/* FIB lookup parameters for forwarding the IPv4 packet ip (its header before or after the
+ * rewrite) from saddr to daddr, arriving on ifindex. Shared with XDP (lib/xdp_nodeport.h). */
+static __always_inline void skiff_fib4_params(struct bpf_fib_lookup *p, const struct iphdr *ip,
+                                              __be32 saddr, __be32 daddr, __u32 ifindex) {
+  __builtin_memset(p, 0, sizeof(*p));
+  p->family = AF_INET;
+  p->tos = ip->tos;
+  p->l4_protocol = ip->protocol;
+  p->tot_len = bpf_ntohs(ip->tot_len);
+  p->ipv4_src = saddr;
+  p->ipv4_dst = daddr;
+  p->ifindex = ifindex;
+}
+
 /* Forwards a rewritten packet: FIB lookup on its (new) addresses, TTL decrement, MACs, and a
  * redirect to the egress device; bpf_redirect_neigh when the neighbour is not resolved yet.
  * Anything else (no route, the lookup unavailable) leaves it to the stack (TC_ACT_OK). */
@@ -38,14 +52,8 @@ static __always_inline int skiff_nodeport_fib_redirect(struct __sk_buff *skb,
   struct ethhdr *eth = data;
   struct iphdr *ip = data + skiff_hdr_off(pkt->l3_off);
   if ((void *)(eth + 1) > data_end || (void *)(ip + 1) > data_end) return TC_ACT_OK;
-  struct bpf_fib_lookup p = {};
-  p.family = AF_INET;
-  p.tos = ip->tos;
-  p.l4_protocol = ip->protocol;
-  p.tot_len = bpf_ntohs(ip->tot_len);
-  p.ipv4_src = ip->saddr;
-  p.ipv4_dst = ip->daddr;
-  p.ifindex = skb->ingress_ifindex;
+  struct bpf_fib_lookup p;
+  skiff_fib4_params(&p, ip, ip->saddr, ip->daddr, skb->ingress_ifindex);
   long rc = bpf_fib_lookup(skb, &p, sizeof(p), 0);
   if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) return TC_ACT_OK;
   if (ip->ttl <= 1) return TC_ACT_OK; /* the stack sends time exceeded */
@@ -56,6 +64,49 @@ static __always_inline int skiff_nodeport_fib_redirect(struct __sk_buff *skb,
   __builtin_memcpy(eth->h_dest, p.dmac, ETH_ALEN);
   __builtin_memcpy(eth->h_source, p.smac, ETH_ALEN);
   return bpf_redirect(p.ifindex, 0);
+}
+
+/* ---- decisions shared with the XDP program (lib/xdp_nodeport.h), free of the context ---- */
+
+/* Whether backend_id is a backend on another node (a flow to it is SNATed). */
+static __always_inline int skiff_nodeport_backend_remote(__u32 backend_id) {
+  const struct skiff_lb4_backend *be = bpf_map_lookup_elem(&SKIFF_MAP_LB4_BACKENDS, &backend_id);
+  return be && !(be->flags & SKIFF_BACKEND_F_LOCAL);
+}
+
+/* The SNAT source address of flows arriving on ifindex: the device's address, or for a device
+ * without one in the map, the address the client reached (a NodePort). */
+static __always_inline __be32 skiff_nodeport_snat_addr(__u32 ifindex, __be32 vip) {
+  __be32 node = skiff_node_addr4(ifindex);
+  return node ? node : vip;
+}
+
+/* The NAT IN entry (-> client:cport) of a reply {backend:bport -> node:port} to an SNATed
+ * flow, or NULL. The caller has checked TCP/UDP and not a later fragment. */
+static __always_inline struct skiff_nat4_entry *skiff_nodeport_nat_in(const struct skiff_pkt *pkt) {
+  if (!skiff_snat4_port_in_range(pkt->dport)) return 0;
+  struct skiff_nat4_key ik;
+  skiff_nat4_key_init(&ik, pkt->saddr[0], pkt->daddr[0], pkt->sport, pkt->dport, pkt->l4_proto,
+                      SKIFF_NAT_IN);
+  return bpf_map_lookup_elem(&SKIFF_MAP_NAT4, &ik);
+}
+
+/* The SNAT source *node:*port of the flow client:cport -> backend:bport: its OUT entry, or a
+ * new allocation from node. first: the flow's entries were written for this very packet, so
+ * an OUT entry left by an earlier flow on the same tuple is not reused. Returns 0 or a
+ * negative SKIFF_DROP_* code. */
+static __always_inline int skiff_nodeport_snat_source(__be32 client, __be16 cport, __be32 backend,
+                                                      __be16 bport, __u8 proto, int first,
+                                                      __u32 *now, __be32 *node, __be16 *port) {
+  struct skiff_nat4_key ok;
+  skiff_nat4_key_init(&ok, client, backend, cport, bport, proto, SKIFF_NAT_OUT);
+  struct skiff_nat4_entry *oe = first ? 0 : bpf_map_lookup_elem(&SKIFF_MAP_NAT4, &ok);
+  if (oe) {
+    *node = oe->to_addr;
+    *port = oe->to_port;
+    return 0;
+  }
+  return skiff_snat4_alloc(client, cport, backend, bport, proto, *node, now, port);
 }
 
 /* After svc4 DNATed client:cport -> vip:vport (the original tuple) to backend:bport: SNAT if
@@ -72,26 +123,15 @@ static __always_inline int skiff_nodeport_snat(struct __sk_buff *skb, const stru
   skiff_ct4_key_init(&sk, client, vip, cport, vport, proto, SKIFF_CT_SERVICE);
   struct skiff_ct_entry *e = skiff_ct4_lookup(&sk, &now);
   if (!e) return 0;
-  __u32 backend_id = e->backend_id;
   int first = e->packets <= 1; /* svc4 wrote this flow for this very packet */
-  const struct skiff_lb4_backend *be = bpf_map_lookup_elem(&SKIFF_MAP_LB4_BACKENDS, &backend_id);
-  if (!be || (be->flags & SKIFF_BACKEND_F_LOCAL)) return 0;
+  if (!skiff_nodeport_backend_remote(e->backend_id)) return 0;
 
-  __be32 node = 0;
+  __be32 node = skiff_nodeport_snat_addr(skb->ifindex, vip);
   __be16 port = 0;
-  struct skiff_nat4_key ok;
-  skiff_nat4_key_init(&ok, client, backend, cport, bport, proto, SKIFF_NAT_OUT);
-  struct skiff_nat4_entry *oe = first ? 0 : bpf_map_lookup_elem(&SKIFF_MAP_NAT4, &ok);
-  if (oe) {
-    node = oe->to_addr;
-    port = oe->to_port;
-  } else {
-    node = skiff_node_addr4(skb->ifindex);
-    if (!node) node = vip; /* a NodePort: the address the client reached */
-    int rc = skiff_snat4_alloc(client, cport, backend, bport, proto, node, &now, &port);
-    if (rc) return rc;
-  }
-  int rc = skiff_snat4_rewrite_src(skiff_np_skb(skb), pkt, client, cport, node, port);
+  int rc =
+      skiff_nodeport_snat_source(client, cport, backend, bport, proto, first, &now, &node, &port);
+  if (rc) return rc;
+  rc = skiff_snat4_rewrite_src(skiff_np_skb(skb), pkt, client, cport, node, port);
   return rc ? rc : 1;
 }
 
@@ -103,11 +143,8 @@ static __always_inline int skiff_nodeport_from_netdev(struct __sk_buff *skb,
     return skiff_svc4_from_container(skb, pkt);
 
   int forward = 0;
-  if (skiff_snat4_port_in_range(pkt->dport)) {
-    struct skiff_nat4_key ik;
-    skiff_nat4_key_init(&ik, pkt->saddr[0], pkt->daddr[0], pkt->sport, pkt->dport, proto,
-                        SKIFF_NAT_IN);
-    struct skiff_nat4_entry *ie = bpf_map_lookup_elem(&SKIFF_MAP_NAT4, &ik);
+  {
+    struct skiff_nat4_entry *ie = skiff_nodeport_nat_in(pkt);
     if (ie) {
       if (pkt->flags & SKIFF_PKT_F_FRAGMENT) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
       __be32 client = ie->to_addr;

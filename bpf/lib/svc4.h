@@ -66,47 +66,48 @@ static __always_inline int skiff_svc4_rev_nat(struct __sk_buff *skb, const struc
   return TC_ACT_OK;
 }
 
-static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const struct skiff_pkt *pkt,
-                                               const struct skiff_lb4_service *fe,
-                                               struct skiff_ct_hint *hint, __u32 now,
-                                               struct skiff_tuple4 *real) {
+/* The two stages of a new flow, free of the packet context so that the XDP program
+ * (lib/xdp_nodeport.h) takes the very same decisions as tc:
+ *   skiff_svc4_flow_pick:   source ranges, backend selection (SKIFF_SVC4_NO_BACKEND: the
+ *                           caller rejects, or leaves it to a path that can);
+ *   skiff_svc4_flow_commit: both conntrack entries; *out = the service entry. counted: 1 when
+ *                           this packet is accounted now, 0 when a later stage on the same
+ *                           packet (tc after XDP) finds the entry and accounts it. */
+#define SKIFF_SVC4_NO_BACKEND 1
+static __always_inline int skiff_svc4_flow_pick(const struct skiff_pkt *pkt,
+                                                const struct skiff_lb4_service *fe,
+                                                struct skiff_lb4_choice *c) {
+#ifdef SKIFF_LB_SRC_RANGES
+  if ((fe->flags & SKIFF_SVC_F_SRC_RANGES) && !skiff_lb4_src_range_allowed(fe, pkt->saddr[0]))
+    return SKIFF_DROP_SOURCE_RANGE;
+#endif
+  if (!(fe->count | fe->terminating_count)) return SKIFF_SVC4_NO_BACKEND;
+  return skiff_lb4_select(fe, pkt->daddr[0], pkt->dport, pkt->l4_proto, pkt->saddr[0], c);
+}
+
+static __always_inline int skiff_svc4_flow_commit(const struct skiff_pkt *pkt, __u16 rev_nat_id,
+                                                  const struct skiff_lb4_choice *c,
+                                                  struct skiff_ct_hint *hint, __u32 now,
+                                                  int counted, struct skiff_ct_entry *out) {
   __be32 client = pkt->saddr[0], vip = pkt->daddr[0];
   __be16 cport = pkt->sport, vport = pkt->dport;
   __u8 proto = pkt->l4_proto;
 
-#ifdef SKIFF_LB_SRC_RANGES
-  if ((fe->flags & SKIFF_SVC_F_SRC_RANGES) && !skiff_lb4_src_range_allowed(fe, client))
-    return SKIFF_DROP_SOURCE_RANGE;
-#endif
-  if (!(fe->count | fe->terminating_count)) {
-    int rc = skiff_reject4(skb, pkt);
-    if (rc == TC_ACT_REDIRECT) {
-      skiff_metrics_count(SKIFF_DIR_FROM_CONTAINER, SKIFF_DROP_NO_SERVICE_BACKEND, pkt->l3_len);
-      skiff_event_drop(skb, pkt, SKIFF_DIR_FROM_CONTAINER, SKIFF_DROP_NO_SERVICE_BACKEND);
-    }
-    return rc;
-  }
-
-  struct skiff_lb4_choice c;
-  __u16 rev_nat_id = fe->rev_nat_id;
-  int rc = skiff_lb4_select(fe, vip, vport, proto, client, &c);
-  if (rc) return rc;
-
-  __u8 flags = c.ct_flags;
-  if (c.address == client) flags |= SKIFF_CT_F_HAIRPIN;
+  __u8 flags = c->ct_flags;
+  if (c->address == client) flags |= SKIFF_CT_F_HAIRPIN;
   if (proto == IPPROTO_TCP) flags = skiff_ct_tcp_next(flags, pkt->tcp_flags, 0);
   if (!now) now = skiff_now_sec();
 
   struct skiff_ct4_key rk, sk;
-  skiff_ct4_key_init(&rk, c.address,
-                     (flags & SKIFF_CT_F_HAIRPIN) ? skiff_config.hairpin_ipv4 : client, c.port,
+  skiff_ct4_key_init(&rk, c->address,
+                     (flags & SKIFF_CT_F_HAIRPIN) ? skiff_config.hairpin_ipv4 : client, c->port,
                      cport, proto, SKIFF_CT_REPLY);
   struct skiff_ct_entry e = {
       .packets = 0,
       .bytes = 0,
       .expires = now + skiff_ct_lifetime(proto, flags),
       .created = now,
-      .backend_id = c.backend_id,
+      .backend_id = c->backend_id,
       .rev_nat_id = rev_nat_id,
       .flags = flags,
       .tcp_flags = 0,
@@ -117,7 +118,7 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
   };
   /* Hint bits before entries: a reply on another CPU must not skip an entry that exists. */
   if (hint) {
-    skiff_ct_hint_set(hint, skiff_ct_hint_bit(c.address, c.port, proto, SKIFF_CT_REPLY));
+    skiff_ct_hint_set(hint, skiff_ct_hint_bit(c->address, c->port, proto, SKIFF_CT_REPLY));
     skiff_ct_hint_set(hint, skiff_ct_hint_bit(vip, vport, proto, SKIFF_CT_SERVICE));
   }
   /* Reply entry first: the reply may come back before this function returns on another CPU. */
@@ -140,13 +141,37 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
     err = bpf_map_update_elem(&SKIFF_MAP_CT4, &rk, &e, BPF_ANY);
   }
   if (err < 0) return SKIFF_DROP_CT_MAP_FULL;
-  e.packets = 1;
-  e.bytes = pkt->l3_len;
-  e.tcp_flags = proto == IPPROTO_TCP ? pkt->tcp_flags : 0;
-  e.nat_addr = c.address;
-  e.nat_port = c.port;
+  if (counted) {
+    e.packets = 1;
+    e.bytes = pkt->l3_len;
+    e.tcp_flags = proto == IPPROTO_TCP ? pkt->tcp_flags : 0;
+  }
+  e.nat_addr = c->address;
+  e.nat_port = c->port;
   skiff_ct4_key_init(&sk, client, vip, cport, vport, proto, SKIFF_CT_SERVICE);
   if (bpf_map_update_elem(&SKIFF_MAP_CT4, &sk, &e, BPF_ANY) < 0) return SKIFF_DROP_CT_MAP_FULL;
+  *out = e;
+  return 0;
+}
+
+static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const struct skiff_pkt *pkt,
+                                               const struct skiff_lb4_service *fe,
+                                               struct skiff_ct_hint *hint, __u32 now,
+                                               struct skiff_tuple4 *real) {
+  struct skiff_lb4_choice c;
+  int rc = skiff_svc4_flow_pick(pkt, fe, &c);
+  if (rc == SKIFF_SVC4_NO_BACKEND) {
+    rc = skiff_reject4(skb, pkt);
+    if (rc == TC_ACT_REDIRECT) {
+      skiff_metrics_count(SKIFF_DIR_FROM_CONTAINER, SKIFF_DROP_NO_SERVICE_BACKEND, pkt->l3_len);
+      skiff_event_drop(skb, pkt, SKIFF_DIR_FROM_CONTAINER, SKIFF_DROP_NO_SERVICE_BACKEND);
+    }
+    return rc;
+  }
+  if (rc) return rc;
+  struct skiff_ct_entry e;
+  rc = skiff_svc4_flow_commit(pkt, fe->rev_nat_id, &c, hint, now, 1, &e);
+  if (rc) return rc;
   rc = skiff_svc4_dnat(skb, pkt, &e, real);
   if (rc == TC_ACT_OK) skiff_event_flow_new(skb, pkt, &e);
   return rc;
@@ -168,6 +193,69 @@ static __always_inline void skiff_svc4_drop_stale_reply(const struct skiff_pkt *
   if (e && skiff_ct_reply_is_stale(e, pkt->tcp_flags)) bpf_map_delete_elem(&SKIFF_MAP_CT4, &rk);
 }
 
+/* The conntrack stage of the service walk, free of the packet context (tc and XDP share it):
+ * finds the flow's service entry (SKIFF_SVC4_SERVICE: DNAT) or reply entry (SKIFF_SVC4_REPLY:
+ * reverse NAT) in l->k / l->e, without accounting the packet; SKIFF_SVC4_MISS when neither
+ * (l->e may then hold a closing flow a pure SYN reopens); a negative SKIFF_DROP_* code for a
+ * fragment of a tracked flow. The caller has checked TCP/UDP and not a later fragment. */
+#define SKIFF_SVC4_MISS 0
+#define SKIFF_SVC4_SERVICE 1
+#define SKIFF_SVC4_REPLY 2
+struct skiff_svc4_lookup {
+  struct skiff_ct4_key k;
+  struct skiff_ct_entry *e;
+  struct skiff_ct_hint *hint;
+  __u32 now;
+  int armed;
+};
+
+static __always_inline int skiff_svc4_ct_find(const struct skiff_pkt *pkt,
+                                              struct skiff_svc4_lookup *l) {
+  __u8 proto = pkt->l4_proto;
+  int frag = pkt->flags & SKIFF_PKT_F_FRAGMENT;
+  /* Conntrack lookups only where the hint says an entry may exist (maps/ct.h): a packet that
+   * is neither to a frontend address:port with flows nor from a backend address:port with
+   * flows does no conntrack lookup at all. */
+  l->now = 0;
+  l->e = 0;
+  l->hint = skiff_ct_hint_get();
+  l->armed = l->hint && skiff_ct_hint_armed(l->hint, &l->now);
+  struct skiff_ct_hint *hint = l->hint;
+  int armed = l->armed;
+  struct skiff_ct4_key *k = &l->k;
+  skiff_ct4_key_init(k, pkt->saddr[0], pkt->daddr[0], pkt->sport, pkt->dport, proto,
+                     SKIFF_CT_SERVICE);
+  if (!armed ||
+      skiff_ct_hint_test(hint, skiff_ct_hint_bit(k->daddr, k->dport, proto, SKIFF_CT_SERVICE))) {
+    l->e = skiff_ct4_lookup(k, &l->now);
+    if (l->e && !(proto == IPPROTO_TCP && skiff_ct_is_reopen(l->e, pkt->tcp_flags))) {
+      if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
+      if (!armed && hint)
+        skiff_ct_hint_set(hint, skiff_ct_hint_bit(k->daddr, k->dport, proto, SKIFF_CT_SERVICE));
+      return SKIFF_SVC4_SERVICE;
+    }
+  }
+  if (!l->e && (!armed || skiff_ct_hint_test(hint, skiff_ct_hint_bit(k->saddr, k->sport, proto,
+                                                                     SKIFF_CT_REPLY)))) {
+    k->kind = SKIFF_CT_REPLY;
+    l->e = skiff_ct4_lookup(k, &l->now);
+    if (l->e) {
+      if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
+      if (proto == IPPROTO_TCP && skiff_ct_reply_is_stale(l->e, pkt->tcp_flags)) {
+        /* A new handshake on the tuple of a closing flow (e.g. the SYN-ACK of a direct
+         * connection from the same client port): the entry is dead, the packet passes. */
+        bpf_map_delete_elem(&SKIFF_MAP_CT4, k);
+        l->e = 0;
+      } else {
+        if (!armed && hint)
+          skiff_ct_hint_set(hint, skiff_ct_hint_bit(k->saddr, k->sport, proto, SKIFF_CT_REPLY));
+        return SKIFF_SVC4_REPLY;
+      }
+    }
+  }
+  return SKIFF_SVC4_MISS;
+}
+
 /* Returns TC_ACT_OK (possibly translated), TC_ACT_REDIRECT (reject sent, already counted) or
  * a negative SKIFF_DROP_* code. `real` (optional, filled by the caller with the packet's own
  * tuple) gets the translated tuple after a DNAT. */
@@ -178,47 +266,14 @@ static __always_inline int skiff_svc4_xlate(struct __sk_buff *skb, const struct 
   if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return TC_ACT_OK;
   /* A later fragment has no ports to match: it passes untouched (docs/datapath.md). */
   if (pkt->flags & SKIFF_PKT_F_LATER_FRAGMENT) return TC_ACT_OK;
-  int frag = pkt->flags & SKIFF_PKT_F_FRAGMENT;
 
-  /* Conntrack lookups only where the hint says an entry may exist (maps/ct.h): a packet that
-   * is neither to a frontend address:port with flows nor from a backend address:port with
-   * flows does no conntrack lookup at all. */
-  __u32 now = 0;
-  struct skiff_ct_hint *hint = skiff_ct_hint_get();
-  int armed = hint && skiff_ct_hint_armed(hint, &now);
-  struct skiff_ct4_key k;
-  struct skiff_ct_entry *e = 0;
-  skiff_ct4_key_init(&k, pkt->saddr[0], pkt->daddr[0], pkt->sport, pkt->dport, proto,
-                     SKIFF_CT_SERVICE);
-  if (!armed ||
-      skiff_ct_hint_test(hint, skiff_ct_hint_bit(k.daddr, k.dport, proto, SKIFF_CT_SERVICE))) {
-    e = skiff_ct4_lookup(&k, &now);
-    if (e && !(proto == IPPROTO_TCP && skiff_ct_is_reopen(e, pkt->tcp_flags))) {
-      if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
-      if (!armed && hint)
-        skiff_ct_hint_set(hint, skiff_ct_hint_bit(k.daddr, k.dport, proto, SKIFF_CT_SERVICE));
-      skiff_ct4_account(&k, e, pkt->tcp_flags, pkt->l3_len, now);
-      return skiff_svc4_dnat(skb, pkt, e, real);
-    }
-  }
-  if (!e && (!armed || skiff_ct_hint_test(
-                           hint, skiff_ct_hint_bit(k.saddr, k.sport, proto, SKIFF_CT_REPLY)))) {
-    k.kind = SKIFF_CT_REPLY;
-    e = skiff_ct4_lookup(&k, &now);
-    if (e) {
-      if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
-      if (proto == IPPROTO_TCP && skiff_ct_reply_is_stale(e, pkt->tcp_flags)) {
-        /* A new handshake on the tuple of a closing flow (e.g. the SYN-ACK of a direct
-         * connection from the same client port): the entry is dead, the packet passes. */
-        bpf_map_delete_elem(&SKIFF_MAP_CT4, &k);
-        e = 0;
-      } else {
-        if (!armed && hint)
-          skiff_ct_hint_set(hint, skiff_ct_hint_bit(k.saddr, k.sport, proto, SKIFF_CT_REPLY));
-        skiff_ct4_account(&k, e, pkt->tcp_flags, pkt->l3_len, now);
-        return skiff_svc4_rev_nat(skb, pkt, e);
-      }
-    }
+  struct skiff_svc4_lookup l;
+  int kind = skiff_svc4_ct_find(pkt, &l);
+  if (kind < 0) return kind;
+  if (kind != SKIFF_SVC4_MISS) {
+    skiff_ct4_account(&l.k, l.e, pkt->tcp_flags, pkt->l3_len, l.now);
+    return kind == SKIFF_SVC4_SERVICE ? skiff_svc4_dnat(skb, pkt, l.e, real)
+                                      : skiff_svc4_rev_nat(skb, pkt, l.e);
   }
   const struct skiff_lb4_service *fe = skiff_lb4_frontend(pkt->daddr[0], pkt->dport, proto);
   if (!fe) {
@@ -226,11 +281,11 @@ static __always_inline int skiff_svc4_xlate(struct __sk_buff *skb, const struct 
      * closing service flow: drop that flow's reply entry now, before the backend's SYN-ACK
      * comes back. Only SYNs whose reverse tuple's hint bit is set pay a lookup. */
     if (proto == IPPROTO_TCP && (pkt->tcp_flags & (SKIFF_TCP_SYN | SKIFF_TCP_ACK)) == SKIFF_TCP_SYN)
-      skiff_svc4_drop_stale_reply(pkt, hint, armed, &now);
+      skiff_svc4_drop_stale_reply(pkt, l.hint, l.armed, &l.now);
     return TC_ACT_OK;
   }
-  if (frag) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
-  return skiff_svc4_new_flow(skb, pkt, fe, hint, now, real);
+  if (pkt->flags & SKIFF_PKT_F_FRAGMENT) return SKIFF_DROP_FRAG_NOT_SUPPORTED;
+  return skiff_svc4_new_flow(skb, pkt, fe, l.hint, l.now, real);
 }
 
 static __always_inline int skiff_svc4_from_container(struct __sk_buff *skb,

@@ -57,6 +57,8 @@ class Cluster {
 
   ClusterNode& node(int index) { return *nodes_.at(index - 1); }
   const std::string& client_netns() const { return client_; }
+  // The router; its device towards node i is "rn<i>".
+  const std::string& router_netns() const { return router_; }
   static constexpr char kClientIp[] = "192.168.100.2";
   // A pod on node `index`. (accept_local=1 on its host-side veth, which a local backend's
   // NodePort replies need, is set by the agent: docs/north-south.md.)

@@ -2,11 +2,18 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/ethtool.h>
+#include <linux/if_link.h>
+#include <linux/sockios.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +49,51 @@ std::string UniqueName(const std::string& prefix) {
   std::snprintf(buf, sizeof(buf), "%s%04x%02x", prefix.c_str(),
                 static_cast<unsigned>(getpid() ^ time(nullptr)) & 0xffff, counter++ & 0xff);
   return buf;
+}
+
+absl::Status SetEthtool(const std::string& netns, const std::string& iface, uint32_t cmd, bool on) {
+  bool entered = false;
+  int err = InNetns(netns, [&]() -> int {
+    entered = true;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    ethtool_value v{};
+    v.cmd = cmd;
+    v.data = on ? 1 : 0;
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, iface.c_str(), IFNAMSIZ - 1);
+    ifr.ifr_data = reinterpret_cast<char*>(&v);
+    int rc = ioctl(fd, SIOCETHTOOL, &ifr) == 0 ? 0 : errno;
+    close(fd);
+    return rc;
+  });
+  if (!entered) return absl::NotFoundError(absl::StrCat("cannot enter netns ", netns));
+  if (err)
+    return absl::InternalError(absl::StrCat("ethtool 0x", absl::Hex(cmd), " on ", netns, "/", iface,
+                                            ": ", std::strerror(err)));
+  return absl::OkStatus();
+}
+
+absl::Status AttachXdpPass(const std::string& netns, const std::string& iface) {
+  const bpf_insn prog[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, XDP_PASS},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_pass", "GPL", prog, 2, nullptr);
+  if (fd < 0) return absl::InternalError(absl::StrCat("loading XDP_PASS: ", std::strerror(errno)));
+  bool entered = false;
+  int err = InNetns(netns, [&]() -> int {
+    entered = true;
+    int ifindex = static_cast<int>(if_nametoindex(iface.c_str()));
+    if (!ifindex) return ENODEV;
+    return -bpf_xdp_attach(ifindex, fd, XDP_FLAGS_DRV_MODE, nullptr);
+  });
+  close(fd);
+  if (!entered) return absl::NotFoundError(absl::StrCat("cannot enter netns ", netns));
+  if (err)
+    return absl::InternalError(
+        absl::StrCat("XDP_PASS on ", netns, "/", iface, ": ", std::strerror(err)));
+  return absl::OkStatus();
 }
 
 bool EnterNetns(const std::string& netns) {

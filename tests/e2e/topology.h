@@ -30,6 +30,15 @@ absl::StatusOr<std::string> ShOut(const std::string& cmd);
 // A short name unique to this process and call ("sk3f2a01").
 std::string UniqueName(const std::string& prefix);
 
+// An ethtool on/off setting (ETHTOOL_STXCSUM, ETHTOOL_SGRO, ...) of iface in netns, through
+// SIOCETHTOOL (no ethtool binary needed).
+absl::Status SetEthtool(const std::string& netns, const std::string& iface, uint32_t cmd, bool on);
+
+// Attaches a two-instruction XDP_PASS program (native mode) to iface in netns: what the peer of
+// a veth needs before frames sent to it with XDP_TX or a redirect are received (its NAPI).
+// The attachment goes with the device.
+absl::Status AttachXdpPass(const std::string& netns, const std::string& iface);
+
 // Runs fn on a new thread inside network namespace `netns` (a name under /run/netns) and
 // returns its result. Sockets created by fn stay in that namespace.
 template <typename F>

@@ -36,6 +36,29 @@ absl::StatusOr<RunResult> RunProgram(int prog_fd, const Bytes& in, uint32_t repe
   return r;
 }
 
+absl::StatusOr<RunResult> RunXdpOn(int prog_fd, const Bytes& in, int ingress_ifindex,
+                                   uint32_t repeat) {
+  RunResult r;
+  r.out.resize(in.size() + 512);
+  xdp_md ctx{};
+  ctx.data_end = static_cast<__u32>(in.size());
+  ctx.ingress_ifindex = static_cast<__u32>(ingress_ifindex);
+  LIBBPF_OPTS(bpf_test_run_opts, opts);
+  opts.data_in = in.data();
+  opts.data_size_in = static_cast<__u32>(in.size());
+  opts.data_out = r.out.data();
+  opts.data_size_out = static_cast<__u32>(r.out.size());
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof(ctx);
+  opts.repeat = repeat;
+  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
+    return ErrnoStatus(errno, "BPF_PROG_TEST_RUN (XDP)");
+  r.retval = static_cast<int32_t>(opts.retval);
+  r.out.resize(opts.data_size_out);
+  r.duration_ns = opts.duration;
+  return r;
+}
+
 std::string VerdictName(ProgKind kind, int32_t v) {
   if (kind == ProgKind::kXdp) {
     switch (v) {

@@ -26,6 +26,11 @@ int PinToCpu(int cpu = 0);
 // does not restore the packet); use it only for programs that do not rewrite.
 absl::StatusOr<RunResult> RunProgram(int prog_fd, const Bytes& in, uint32_t repeat = 1);
 
+// An XDP program run as if the frame arrived on ingress_ifindex (a device of this process's
+// network namespace): ctx->ingress_ifindex and the FIB lookup's namespace follow it.
+absl::StatusOr<RunResult> RunXdpOn(int prog_fd, const Bytes& in, int ingress_ifindex,
+                                   uint32_t repeat = 1);
+
 // "TC_ACT_OK", "TC_ACT_SHOT", "XDP_PASS", ... or the number when unknown.
 std::string VerdictName(ProgKind kind, int32_t verdict);
 
