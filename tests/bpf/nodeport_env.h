@@ -1,15 +1,16 @@
-// The node-device test environment shared by the tc (nodeport_test.cc) and XDP (xdp_test.cc)
-// BPF tests: the lxc object's maps (lb_env.h) shared with the nodeport object as the agent
-// shares them, the NAT and node address maps, and a fixture with the services they use.
+// The node-device environment shared by the tc (nodeport_test.cc) and XDP (xdp_test.cc) BPF
+// tests and the XDP benchmark (tools/bench/xdp_bench.cc): the lxc object's maps (lb_env.h)
+// shared with the nodeport object as the agent shares them, the NAT and node address maps,
+// and a forwarding network namespace for the XDP program's FIB lookup. The gtest fixture on
+// top is tests/bpf/nodeport_fixture.h.
 #pragma once
 
 #include <linux/pkt_cls.h>
 
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 // Before the skeleton: its rodata holds struct skiff_config and struct skiff_nat_config.
 #include "maps/nat.h"
@@ -17,8 +18,7 @@
 // clang-format off
 #include "nodeport.skel.h"
 // clang-format on
-#include "tests/harness/bpf_run.h"
-#include "tests/harness/privileged.h"
+#include "tests/harness/packet.h"
 
 namespace skiff::testing {
 
@@ -34,8 +34,6 @@ constexpr char kLocal[] = "10.244.1.5";
 constexpr char kRemote[] = "10.244.2.5";
 constexpr uint8_t kSyn = 0x02, kAck = 0x10;
 constexpr uint16_t kNodePort = 30080;
-
-inline void Must(const absl::Status& st) { ASSERT_TRUE(st.ok()) << st; }
 
 class NodePortEnv {
  public:
@@ -104,98 +102,26 @@ inline Bytes Udp(const char* src, uint16_t sport, const char* dst, uint16_t dpor
 }
 inline uint16_t SrcPort(const Bytes& f) { return f.size() > 35 ? (f[34] << 8 | f[35]) : 0; }
 
-// Maps set up as the agent would: a local backend (1), remote TCP (2) and UDP (3) backends,
-// the node address on ifindex 1 (BPF_PROG_TEST_RUN runs on the namespace's loopback).
-class NodePortFixture : public ::testing::Test {
- protected:
-  void SetUp() override {
-    SKIFF_REQUIRE_PRIVILEGED();
-    PinToCpu();
-    Reload(SKIFF_NAT_PORT_MIN_DEFAULT, SKIFF_NAT_PORT_MAX_DEFAULT);
-  }
-
-  void Reload(uint16_t min, uint16_t max) {
-    env_.reset();
-    auto env = NodePortEnv::Load(min, max);
-    ASSERT_TRUE(env.ok()) << env.status();
-    env_ = std::move(*env);
-    Must(env_->lb->Reset());
-    Must(env_->lb->AddBackend({1, kLocal, 8080, 6, SKIFF_BACKEND_ACTIVE, SKIFF_BACKEND_F_LOCAL}));
-    Must(env_->lb->AddBackend({2, kRemote, 8080}));
-    Must(env_->lb->AddBackend({3, kRemote, 5353, 17}));
-    // BPF_PROG_TEST_RUN runs on the namespace's loopback device.
-    skiff_node_addr4 a{};
-    a.address = Ip4(kNode);
-    Must(env_->addrs.Update(1, a));
-  }
-
-  void NodePortTo(std::vector<uint32_t> backends, uint8_t proto = 6, uint16_t port = kNodePort) {
-    Must(env_->lb->AddService(ServiceSpec{.vip = kNode,
-                                          .port = port,
-                                          .proto = proto,
-                                          .rev_nat_id = 3,
-                                          .active = std::move(backends),
-                                          .flags = SKIFF_SVC_F_NODE_PORT}));
-  }
-
-  // A NodePort with externalTrafficPolicy Local: every backend in the external scope, the
-  // local ones in the internal scope, and only SKIFF_SVC_F_EXT_LOCAL on slot 0 (the pod path's
-  // internalTrafficPolicy flag stays clear, so only the node-device path may restrict).
-  void NodePortLocal(std::vector<uint32_t> all, std::vector<uint32_t> local) {
-    Must(env_->lb->AddService(ServiceSpec{.vip = kNode,
-                                          .port = kNodePort,
-                                          .rev_nat_id = 3,
-                                          .active = std::move(all),
-                                          .flags = SKIFF_SVC_F_NODE_PORT,
-                                          .local = {{std::move(local), {}}}}));
-    auto key = LbEnv::Key(kNode, kNodePort, 6, SKIFF_SCOPE_EXTERNAL, 0);
-    auto v = env_->lb->services.Lookup(key);
-    ASSERT_TRUE(v.ok() && v->has_value());
-    skiff_lb4_service slot0 = **v;
-    slot0.flags = SKIFF_SVC_F_NODE_PORT | SKIFF_SVC_F_EXT_LOCAL;
-    Must(env_->lb->services.Update(key, slot0));
-  }
-
-  void LoadBalancer(const char* vip, uint16_t rev_nat_id, bool ranges) {
-    Must(env_->lb->AddService(
-        ServiceSpec{.vip = vip,
-                    .port = 80,
-                    .rev_nat_id = rev_nat_id,
-                    .active = {1},
-                    .flags = static_cast<uint8_t>(SKIFF_SVC_F_LOAD_BALANCER |
-                                                  (ranges ? SKIFF_SVC_F_SRC_RANGES : 0))}));
-  }
-  void AllowRange(uint16_t rev_nat_id, const char* addr, uint8_t len) {
-    auto m = Map<skiff_lb4_src_range_key, skiff_lb4_src_range_val>::From(
-        env_->lb->skel->maps.SKIFF_MAP_LB4_SRC_RANGE);
-    ASSERT_TRUE(m.ok()) << m.status();
-    skiff_lb4_src_range_key k{};
-    k.prefixlen = 32u + len;
-    k.rev_nat_id = rev_nat_id;
-    k.address = Ip4(addr);
-    skiff_lb4_src_range_val v{};
-    v.allow = 1;
-    Must(m->Update(k, v));
-  }
-  void ClearRanges(uint16_t rev_nat_id, const char* addr, uint8_t len) {
-    auto m = Map<skiff_lb4_src_range_key, skiff_lb4_src_range_val>::From(
-        env_->lb->skel->maps.SKIFF_MAP_LB4_SRC_RANGE);
-    ASSERT_TRUE(m.ok()) << m.status();
-    skiff_lb4_src_range_key k{};
-    k.prefixlen = 32u + len;
-    k.rev_nat_id = rev_nat_id;
-    k.address = Ip4(addr);
-    Must(m->Delete(k));
-  }
-
-  RunResult Run(const Bytes& in) { return RunOn(env_->prog_fd(), in); }
-  RunResult RunOn(int fd, const Bytes& in) {
-    auto r = RunProgram(fd, in);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : RunResult{};
-  }
-
-  std::unique_ptr<NodePortEnv> env_;
-};
+// Forwarding setup for the XDP paths, in the calling process's (fresh, unshared) network
+// namespace: veth xnp0 (02:..:a0) faces the clients (192.168.100.1/24, and the node address
+// kNode) with neighbours kClient (02:..:c2) and 192.168.100.50 (02:..:c5); veth xnp1
+// (02:..:b0) faces the remote pod CIDR 10.244.2.0/24 with neighbour kRemote (02:..:d5);
+// forwarding on. Names exist only in that namespace.
+inline absl::Status SetUpForwardingNetns() {
+  const char* script =
+      "set -e; ip link set lo up;"
+      "ip link add xnp0 address 02:00:00:00:00:a0 type veth peer name xnp0p;"
+      "ip link add xnp1 address 02:00:00:00:00:b0 type veth peer name xnp1p;"
+      "for d in xnp0 xnp0p xnp1 xnp1p; do ip link set $d up; done;"
+      "ip addr add 192.168.100.1/24 dev xnp0; ip addr add 192.168.1.10/32 dev xnp0;"
+      "ip addr add 10.244.2.1/24 dev xnp1;"
+      "ip neigh replace 192.168.100.2 lladdr 02:00:00:00:00:c2 dev xnp0 nud permanent;"
+      "ip neigh replace 192.168.100.50 lladdr 02:00:00:00:00:c5 dev xnp0 nud permanent;"
+      "ip neigh replace 10.244.2.5 lladdr 02:00:00:00:00:d5 dev xnp1 nud permanent;"
+      "echo 1 > /proc/sys/net/ipv4/conf/all/forwarding";
+  if (std::system(script) != 0)
+    return absl::InternalError("setting up the forwarding namespace (ip link/addr/neigh) failed");
+  return absl::OkStatus();
+}
 
 }  // namespace skiff::testing

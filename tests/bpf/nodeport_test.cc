@@ -11,7 +11,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "tests/bpf/nodeport_env.h"
+#include "tests/bpf/nodeport_fixture.h"
 
 namespace skiff::testing {
 namespace {

@@ -7,15 +7,13 @@
 //
 // The process runs in a network namespace of its own with two veth pairs (names only in that
 // namespace, gone with it), static neighbours and forwarding on, so the program's FIB lookup
-// resolves: xnp0 faces the clients (and holds the node address), xnp1 the remote pod CIDR.
+// resolves: xnp0 faces the clients (and holds the node address), xnp1 the remote pod CIDR
+// (SetUpForwardingNetns, nodeport_env.h).
 #include <net/if.h>
 #include <sched.h>
 
-#include <cstdlib>
-#include <fstream>
-
 #include "absl/strings/str_cat.h"
-#include "tests/bpf/nodeport_env.h"
+#include "tests/bpf/nodeport_fixture.h"
 
 namespace skiff::testing {
 namespace {
@@ -54,18 +52,8 @@ class XdpTest : public NodePortFixture {
   static void SetUpTestSuite() {
     if (geteuid() != 0) return;
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
-    const char* script =
-        "set -e; ip link set lo up;"
-        "ip link add xnp0 address 02:00:00:00:00:a0 type veth peer name xnp0p;"
-        "ip link add xnp1 address 02:00:00:00:00:b0 type veth peer name xnp1p;"
-        "for d in xnp0 xnp0p xnp1 xnp1p; do ip link set $d up; done;"
-        "ip addr add 192.168.100.1/24 dev xnp0; ip addr add 192.168.1.10/32 dev xnp0;"
-        "ip addr add 10.244.2.1/24 dev xnp1;"
-        "ip neigh replace 192.168.100.2 lladdr 02:00:00:00:00:c2 dev xnp0 nud permanent;"
-        "ip neigh replace 192.168.100.50 lladdr 02:00:00:00:00:c5 dev xnp0 nud permanent;"
-        "ip neigh replace 10.244.2.5 lladdr 02:00:00:00:00:d5 dev xnp1 nud permanent;"
-        "echo 1 > /proc/sys/net/ipv4/conf/all/forwarding";
-    ASSERT_EQ(std::system(script), 0);
+    auto st = SetUpForwardingNetns();
+    ASSERT_TRUE(st.ok()) << st;
   }
 
   void SetUp() override {
