@@ -150,6 +150,7 @@ Json FlowJson(const v1::Flow& f) {
   j["trace_observation_point"] = f.direction() == "from_container" ? "FROM_ENDPOINT"
                                  : f.direction() == "to_container" ? "TO_ENDPOINT"
                                  : f.direction() == "from_netdev"  ? "FROM_NETWORK"
+                                 : f.direction() == "xdp"          ? "FROM_NETWORK"
                                  : f.direction() == "to_netdev"    ? "TO_NETWORK"
                                                                    : "UNKNOWN_POINT";
   if (f.has_service()) {

@@ -10,6 +10,7 @@
 #include "agent/observe/flow_store.h"
 #include "cli/flows.h"
 #include "maps/drop_reasons.h"
+#include "maps/metrics.h"
 
 namespace skiff::observe {
 namespace {
@@ -230,6 +231,15 @@ TEST(FlowRender, DropCarriesItsReason) {
   EXPECT_EQ(j["destination_service"]["name"], "empty");
   std::string line = cli::FlowLine(f);
   EXPECT_NE(line.find("DROPPED (service has no backends)"), std::string::npos) << line;
+}
+
+TEST(FlowRender, XdpDropsComeFromTheNetwork) {
+  auto r = Drop("203.0.113.5", "198.51.100.9", 80, SKIFF_DROP_SOURCE_RANGE);
+  r.ev.direction = SKIFF_DIR_XDP;
+  v1::Flow f;
+  FillFlow(r, "node-a", &f);
+  EXPECT_EQ(f.direction(), "xdp");
+  EXPECT_EQ(cli::FlowJson(f)["trace_observation_point"], "FROM_NETWORK");
 }
 
 }  // namespace
