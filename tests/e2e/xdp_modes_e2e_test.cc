@@ -47,6 +47,12 @@ class XdpModesTest : public ::testing::Test {
     }
     return false;
   }
+  // `agentctl status` of the running agent (the node devices' rows: tc both ways, and XDP).
+  std::string Status() {
+    auto out = ShOut(std::string(SKIFF_AGENTCTL_PATH) + " --socket " + env_->api_socket() +
+                     " status 2>&1");
+    return out.ok() ? *out : out.status().ToString();
+  }
   bool HasXdp(const std::string& dev) {
     auto out = ShOut("ip -n " + node_->netns() + " link show " + dev);
     return out.ok() && out->find(" xdp") != std::string::npos;
@@ -71,6 +77,10 @@ TEST_F(XdpModesTest, BestEffortFallsBackToTcWithAWarningNamingTheDevice) {
   EXPECT_NE(env_->Log().find("attached from-netdev/to-netdev to xbr0"), std::string::npos);
   EXPECT_FALSE(HasXdp("xbr0"));
   EXPECT_FALSE(HasXdp("xve0"));
+  const std::string st = Status();
+  EXPECT_NE(st.find("from_netdev"), std::string::npos) << st;
+  EXPECT_NE(st.find("none (veth: tc only unless --xdp=native)"), std::string::npos) << st;
+  EXPECT_EQ(st.find("xdp-native"), std::string::npos) << st;
   EXPECT_EQ(env_->Terminate(), 0);
 }
 
@@ -78,6 +88,10 @@ TEST_F(XdpModesTest, NativeOnAVethAttachesAndDisabledOrCleanupDetaches) {
   ASSERT_TRUE(env_->Start({"--devices", "xve0", "--xdp", "native"}).ok());
   ASSERT_TRUE(WaitForLog("XDP native on xve0")) << env_->Log();
   EXPECT_TRUE(HasXdp("xve0"));
+  ASSERT_TRUE(WaitForLog("running")) << env_->Log();
+  const std::string st = Status();
+  EXPECT_NE(st.find("xdp-native"), std::string::npos) << st;
+  EXPECT_NE(st.find("from_netdev_xdp"), std::string::npos) << st;
   EXPECT_EQ(env_->Terminate(), 0);
   EXPECT_TRUE(HasXdp("xve0"));  // the kernel's attachment outlives the agent
   // Restarted with XDP off: the program left by the earlier run goes.
