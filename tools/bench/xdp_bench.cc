@@ -30,6 +30,9 @@
 #include "tests/bpf/nodeport_env.h"
 #include "tests/harness/bpf_run.h"
 #include "tools/bench/prog_timer.h"
+// clang-format off
+#include "bench_fib.skel.h"
+// clang-format on
 
 namespace skiff::bench {
 namespace {
@@ -164,6 +167,11 @@ int Main(int argc, char** argv) {
                                                        .Build());
     if (!r.ok() || r->retval != TC_ACT_OK) Die("opening the pod's flow failed");
   }
+  auto fib = OpenSkeleton<bench_fib_bpf>(bench_fib_bpf__open, bench_fib_bpf__destroy);
+  if (!fib.ok() || !fib->Load(bench_fib_bpf__load).ok()) Die("loading bench_fib failed");
+  // The translated request's addresses, for the FIB lookup alone.
+  const Bytes to_backend =
+      tcp(kClientMac, kNp0Mac, testing::kNode, port, testing::kRemote, 8080, 0x10);
   auto same = [](const Bytes& b) { return [&b](uint32_t) -> const Bytes& { return b; }; };
   auto each = [&](uint32_t i) -> const Bytes& { return syns[i]; };
 
@@ -189,6 +197,13 @@ int Main(int argc, char** argv) {
       {"request, established (tc from_netdev)",
        [&] { return NsPerPacket(tc, packets, same(request), TC_ACT_REDIRECT, &on_np0); },
        false,
+       {}},
+      {"part: parse + bpf_fib_lookup alone (XDP, resolved neighbour)",
+       [&] {
+         return XdpNsPerPacket(bpf_program__fd((*fib)->progs.bench_fib), packets, same(to_backend),
+                               np0, XDP_REDIRECT);
+       },
+       true,
        {}},
       {"service datapath: from_container, CT hit, pod -> backend (DNAT)",
        [&] { return NsPerPacket(np.lb->prog_fd(), packets, same(pod_ack), TC_ACT_OK); },
