@@ -121,9 +121,14 @@ bool ObjectStore::UpsertLocked(Object object) {
       [&](auto& typed) {
         using T = std::decay_t<decltype(typed)>;
         auto& map = MapFor<T>(objects_);
-        auto it = map.find(key.id);
-        if (it != map.end() && *it->second == typed) return false;
-        map[key.id] = std::make_shared<const T>(std::move(typed));
+        // One descent of the tree: the hint places a new key without a second search.
+        auto it = map.lower_bound(key.id);
+        if (it != map.end() && it->first == key.id) {
+          if (*it->second == typed) return false;
+          it->second = std::make_shared<const T>(std::move(typed));
+        } else {
+          map.emplace_hint(it, key.id, std::make_shared<const T>(std::move(typed)));
+        }
         return true;
       },
       object);

@@ -12,11 +12,11 @@
 #include <variant>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "agent/model/desired_state.h"
+#include "agent/model/labels.h"
 
 namespace skiff::model {
-
-using Labels = std::map<std::string, std::string>;
 
 // An address range such as 10.244.1.0/24 (address bits beyond the prefix are zero).
 struct Cidr {
@@ -38,12 +38,13 @@ struct IntOrString {
   bool operator==(const IntOrString&) const = default;
 };
 
-// Cluster-scoped objects leave namespace_ empty.
+// Cluster-scoped objects leave namespace_ empty. Annotations are validated by the decoders but
+// not kept: nothing reads them, and in a cluster they can be large
+// (kubectl.kubernetes.io/last-applied-configuration repeats the whole object).
 struct ObjectMeta {
   std::string namespace_;
   std::string name;
   Labels labels;
-  std::map<std::string, std::string> annotations;
   bool operator==(const ObjectMeta&) const = default;
 };
 
@@ -68,8 +69,10 @@ struct ServiceSpec {
   ServiceType type = ServiceType::kClusterIp;
   // clusterIP "None": no virtual IP, clients resolve endpoints by DNS; Skiff ignores it.
   bool headless = false;
-  std::vector<IpAddr> cluster_ips;  // clusterIPs, falling back to clusterIP; empty when unset
-  std::vector<IpFamily> ip_families;
+  // clusterIPs, falling back to clusterIP; empty when unset. At most one per family, so both
+  // lists are stored inline.
+  absl::InlinedVector<IpAddr, 2> cluster_ips;
+  absl::InlinedVector<IpFamily, 2> ip_families;
   std::vector<ServicePort> ports;
   bool session_affinity_client_ip = false;
   uint32_t session_affinity_timeout_s = kDefaultAffinityTimeoutSeconds;
@@ -120,7 +123,9 @@ struct EndpointConditions {
 };
 
 struct Endpoint {
-  std::vector<std::string> addresses;  // IPs (typed by the slice's addressType) or FQDNs
+  // IPs (typed by the slice's addressType) or FQDNs. Nearly always exactly one (the API says
+  // they are fungible and kube-proxy uses only the first), so one is stored inline.
+  absl::InlinedVector<std::string, 1> addresses;
   EndpointConditions conditions;
   std::string node_name;
   std::optional<ObjectReference> target_ref;

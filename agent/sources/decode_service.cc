@@ -1,6 +1,6 @@
 // core/v1 Service and discovery.k8s.io/v1 EndpointSlice: the two kinds the load balancer
 // is built from, so their validation is the strictest.
-#include <set>
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -48,8 +48,17 @@ void ReadPorts(FieldReader& r, const Field& spec, model::ServiceSpec& out) {
   if (needs_ports && ports.size() == 0 && r.ok()) {
     r.Error(ports, "at least one port is required");
   }
-  std::set<std::string> names;
-  std::set<std::pair<uint16_t, model::Protocol>> seen;
+  // Duplicates are looked for among the earlier ports (a handful): no set to allocate.
+  auto name_taken = [&](const std::string& name) {
+    return std::any_of(out.ports.begin(), out.ports.end(),
+                       [&](const model::ServicePort& q) { return q.name == name; });
+  };
+  auto port_taken = [&](uint16_t number, model::Protocol protocol) {
+    return std::any_of(out.ports.begin(), out.ports.end(), [&](const model::ServicePort& q) {
+      return q.port == number && q.protocol == protocol;
+    });
+  };
+  out.ports.reserve(ports.size());
   r.ForEach(ports, [&](const Field& p) {
     model::ServicePort port;
     port.name = r.StringOr(p["name"], "");
@@ -57,7 +66,7 @@ void ReadPorts(FieldReader& r, const Field& spec, model::ServiceSpec& out) {
       r.Error(p["name"], "is required when a Service has more than one port");
     } else if (!port.name.empty() && !IsDnsLabel(port.name)) {
       r.Error(p["name"], absl::StrCat("\"", port.name, "\" is not a valid port name"));
-    } else if (!port.name.empty() && !names.insert(port.name).second) {
+    } else if (!port.name.empty() && name_taken(port.name)) {
       r.Error(p["name"], absl::StrCat("duplicate port name \"", port.name, "\""));
     }
     if (std::optional<model::Protocol> proto = r.Protocol(p["protocol"])) port.protocol = *proto;
@@ -65,7 +74,7 @@ void ReadPorts(FieldReader& r, const Field& spec, model::ServiceSpec& out) {
       r.Error(p["port"], "is required");
     } else if (std::optional<uint16_t> n = r.Port(p["port"])) {
       port.port = *n;
-      if (!seen.insert({port.port, port.protocol}).second) {
+      if (port_taken(port.port, port.protocol)) {
         r.Error(p["port"], absl::StrCat("duplicate port ", port.port, "/",
                                         model::ProtocolName(port.protocol)));
       }
@@ -158,6 +167,8 @@ model::EndpointSlice DecodeEndpointSlice(FieldReader& r, const Field& doc) {
   if (type == "IPv6") slice.address_type = model::AddressType::kIpv6;
   if (type == "FQDN") slice.address_type = model::AddressType::kFqdn;
 
+  // The lists' lengths are known (the parsed document stores them): one allocation each.
+  slice.ports.reserve(doc["ports"].size());
   r.ForEach(doc["ports"], [&](const Field& p) {
     model::EndpointPort port;
     port.name = r.StringOr(p["name"], "");
@@ -169,9 +180,12 @@ model::EndpointSlice DecodeEndpointSlice(FieldReader& r, const Field& doc) {
     slice.ports.push_back(std::move(port));
   });
 
+  slice.endpoints.reserve(doc["endpoints"].size());
   r.ForEach(doc["endpoints"], [&](const Field& e) {
     model::Endpoint ep;
-    ep.addresses = r.StringList(e["addresses"]);
+    r.ForEach(e["addresses"], [&](const Field& item) {
+      if (std::optional<std::string> a = r.String(item)) ep.addresses.push_back(std::move(*a));
+    });
     if (ep.addresses.empty()) r.Error(e["addresses"], "at least one address is required");
     if (type && slice.address_type != model::AddressType::kFqdn) {
       const uint8_t family = slice.address_type == model::AddressType::kIpv4 ? 4 : 6;

@@ -383,26 +383,45 @@ std::optional<model::IntOrString> FieldReader::PortOrName(const Field& f) {
   return model::IntOrString{*name};
 }
 
-std::map<std::string, std::string> FieldReader::StringMap(const Field& f) {
-  std::map<std::string, std::string> out;
-  if (!f.present()) return out;
+namespace {
+
+// Calls keep(key, value) for each well-formed entry of a string mapping; records errors for the
+// rest. A null value is read as "" (kubectl does the same for labels written as `key:`).
+template <typename Keep>
+void ReadStringMap(FieldReader& r, const Field& f, Keep&& keep) {
+  if (!f.present()) return;
   if (!f.is_map()) {
-    Error(f, absl::StrCat("expected a mapping, got ", Describe(f)));
-    return out;
+    r.Error(f, absl::StrCat("expected a mapping, got ", Describe(f)));
+    return;
   }
   f.ForEachEntry([&](std::optional<std::string_view> key, const Field& value) {
     if (!key) {
-      Error(f, "keys must be strings");
+      r.Error(f, "keys must be strings");
       return;
     }
-    // A null value is kept as "" (kubectl does the same for labels written as `key:`).
     if (!value.present()) {
-      out.insert_or_assign(std::string(*key), std::string());
-    } else if (std::optional<std::string> s = String(value)) {
-      out.insert_or_assign(std::string(*key), std::move(*s));
+      keep(*key, std::string_view());
+    } else if (std::optional<std::string_view> v = value.scalar_view()) {
+      keep(*key, *v);
+    } else if (std::optional<std::string> s = r.String(value)) {
+      keep(*key, std::string_view(*s));
     }
   });
+}
+
+}  // namespace
+
+model::Labels FieldReader::StringMap(const Field& f) {
+  model::Labels out;
+  // A later duplicate key replaces an earlier one, as the decoders always did.
+  ReadStringMap(*this, f, [&](std::string_view key, std::string_view value) {
+    out.insert_or_assign(key, std::string(value));
+  });
   return out;
+}
+
+void FieldReader::CheckStringMap(const Field& f) {
+  ReadStringMap(*this, f, [](std::string_view, std::string_view) {});
 }
 
 std::vector<std::string> FieldReader::StringList(const Field& f) {
@@ -466,7 +485,7 @@ model::ObjectMeta ReadMeta(FieldReader& r, const Field& metadata, bool namespace
     }
   }
   meta.labels = r.StringMap(metadata["labels"]);
-  meta.annotations = r.StringMap(metadata["annotations"]);
+  r.CheckStringMap(metadata["annotations"]);
   return meta;
 }
 

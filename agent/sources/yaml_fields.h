@@ -138,7 +138,10 @@ class FieldReader {
   std::optional<model::Cidr> Cidr(const Field& f);
   // A number (1-65535) or an IANA service name; quoting decides which, as in the API.
   std::optional<model::IntOrString> PortOrName(const Field& f);
-  std::map<std::string, std::string> StringMap(const Field& f);
+  // A mapping of strings (labels, matchLabels); null values are kept as "".
+  model::Labels StringMap(const Field& f);
+  // The same checks without keeping anything (annotations).
+  void CheckStringMap(const Field& f);
   std::vector<std::string> StringList(const Field& f);
   // Calls fn for each element of a sequence; an absent field is an empty sequence.
   void ForEach(const Field& f, absl::FunctionRef<void(const Field&)> fn);

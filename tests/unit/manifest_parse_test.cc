@@ -55,7 +55,6 @@ TEST(ParseManifest, ServiceWithDefaults) {
   const auto& svc = Only<model::Service>(r);
   EXPECT_EQ(svc.metadata.namespace_, "demo");
   EXPECT_EQ(svc.metadata.labels.at("app"), "echo");
-  EXPECT_EQ(svc.metadata.annotations.at("note"), "hi");
   EXPECT_EQ(svc.spec.type, model::ServiceType::kClusterIp);
   ASSERT_EQ(svc.spec.cluster_ips.size(), 1u);
   EXPECT_EQ(svc.spec.cluster_ips[0].ToString(), "10.96.0.10");
@@ -275,6 +274,18 @@ TEST(ParseManifest, EmptyDocumentsAndCommentsAreFine) {
   EXPECT_THAT(Errors(r), IsEmpty());
   EXPECT_TRUE(r.objects.empty());
   EXPECT_FALSE(r.file_failed);
+}
+
+// Annotations are not kept in the model, but a malformed one is still an error.
+TEST(ParseManifest, AnnotationsAreValidated) {
+  ManifestParseResult r = ParseManifestFile("a/ns.yaml", R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: team, annotations: {note: hi, owner: {name: x}}}
+)");
+  EXPECT_THAT(Errors(r), ElementsAre("a/ns.yaml: Namespace team: metadata.annotations[owner]: "
+                                     "expected a string, got a mapping"));
+  EXPECT_TRUE(r.objects.empty());
 }
 
 TEST(ParseManifest, BadObjectIsSkippedOthersKept) {

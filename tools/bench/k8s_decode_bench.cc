@@ -2,9 +2,11 @@
 // list, shaped as kube-apiserver returns them, decoded by the source's own code
 // (DecodeListPage: simdjson + the manifest decoders) and stored in an ObjectStore. Peer in the
 // same run: simdjson's bare parse of the same bytes (the floor for any decoder using it).
-// Memory: RSS after the sync with the JSON freed, against the raw JSON's size.
+// Two shapes: the whole list in one body, and pages of PAGE_SIZE with continue tokens, decoded
+// and committed page by page as the agent's reflector lists. Best of 3, wall and CPU time.
+// Memory: RSS after the paged sync with the JSON freed (the store only), against the JSON's size.
 //
-//   skiff_bench_k8s_decode [N]     (default N = 100000)
+//   skiff_bench_k8s_decode [N [PAGE_SIZE]]     (defaults 100000 and 500)
 #include <malloc.h>
 #include <time.h>
 
@@ -12,7 +14,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -49,13 +53,21 @@ std::string Meta(const std::string& name, int i, const std::string& labels) {
                       R"("FieldsV1","fieldsV1":{"f:metadata":{"f:labels":{}}}}]})");
 }
 
-std::string ServiceList(int n) {
-  std::string s =
-      R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":[)";
-  for (int i = 0; i < n; ++i) {
+// The list's metadata: a continue token on every page but the last, as the API server pages.
+std::string ListMeta(bool more) {
+  return absl::StrCat(R"({"resourceVersion":"9")", more ? R"(,"continue":"eyJ2IjoibWV0YSJ9")" : "",
+                      "}");
+}
+
+// Items [first, end) of the list; `more`: further pages follow.
+std::string ServiceList(int first, int end, bool more) {
+  std::string s = absl::StrCat(R"({"kind":"ServiceList","apiVersion":"v1","metadata":)",
+                               ListMeta(more), R"(,"items":[)");
+  for (int i = first; i < end; ++i) {
     const std::string name = absl::StrCat("svc-", i);
     absl::StrAppend(
-        &s, i ? "," : "", R"({"metadata":)", Meta(name, i, absl::StrCat(R"("app":")", name, "\"")),
+        &s, i > first ? "," : "", R"({"metadata":)",
+        Meta(name, i, absl::StrCat(R"("app":")", name, "\"")),
         R"(,"spec":{"ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":8080},)"
         R"({"name":"https","protocol":"TCP","port":443,"targetPort":"https"}],"selector":)"
         R"({"app":")",
@@ -67,12 +79,13 @@ std::string ServiceList(int n) {
   return s + "]}";
 }
 
-std::string EndpointSliceList(int n) {
+std::string EndpointSliceList(int first, int end, bool more) {
   std::string s =
-      R"({"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":{"resourceVersion":"9"},"items":[)";
-  for (int i = 0; i < n; ++i) {
+      absl::StrCat(R"({"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":)",
+                   ListMeta(more), R"(,"items":[)");
+  for (int i = first; i < end; ++i) {
     const std::string svc = absl::StrCat("svc-", i);
-    absl::StrAppend(&s, i ? "," : "", R"({"metadata":)",
+    absl::StrAppend(&s, i > first ? "," : "", R"({"metadata":)",
                     Meta(absl::StrCat(svc, "-x7k2p"), i,
                          absl::StrCat(R"("kubernetes.io/service-name":")", svc,
                                       R"(","endpointslice.kubernetes.io/managed-by":)"
@@ -102,58 +115,123 @@ double CpuMs() {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-int Run(const char* what, ObjectKind kind, int n) {
-  const k8s::ApiResource& resource = k8s::ResourceFor(kind);
-  skiff::model::ObjectStore store;
-  malloc_trim(0);
-  const long rss_before = RssKiB();  // before the JSON exists
-  std::string json = kind == ObjectKind::kService ? ServiceList(n) : EndpointSliceList(n);
+std::string List(ObjectKind kind, int first, int end, bool more) {
+  std::string json = kind == ObjectKind::kService ? ServiceList(first, end, more)
+                                                  : EndpointSliceList(first, end, more);
   json.reserve(json.size() + simdjson::SIMDJSON_PADDING);  // as the agent's HTTP client leaves it
-  double parse_ms = 1e9, decode_ms = 1e9, store_ms = 0, decode_cpu = 1e9, store_cpu = 0;
+  return json;
+}
+
+struct Times {
+  double decode_ms = 0, decode_cpu = 0, store_ms = 0, store_cpu = 0;
+};
+
+// Decodes the pages and stores them as the reflector's list does: DecodeListPage, then one
+// ObjectStore::Commit per page.
+bool DecodeAndStore(const k8s::ApiResource& resource, simdjson::dom::parser& parser,
+                    const std::vector<std::string>& pages, skiff::model::ObjectStore& store,
+                    Times& t, size_t& objects) {
+  for (const std::string& json : pages) {
+    auto t0 = Clock::now();
+    const double c0 = CpuMs();
+    absl::StatusOr<k8s::ListPage> page = k8s::DecodeListPage(resource, parser, json);
+    t.decode_ms += Ms(Clock::now() - t0);
+    t.decode_cpu += CpuMs() - c0;
+    if (!page.ok()) {
+      std::fprintf(stderr, "decode failed: %s\n", page.status().ToString().c_str());
+      return false;
+    }
+    auto t1 = Clock::now();
+    const double c1 = CpuMs();
+    std::vector<skiff::model::Object> batch;
+    batch.reserve(page->items.size());
+    for (k8s::DecodedObject& item : page->items) {
+      if (!item.object) {
+        std::fprintf(stderr, "invalid: %s\n", item.ErrorText().c_str());
+        return false;
+      }
+      batch.push_back(std::move(*item.object));
+    }
+    objects += batch.size();
+    store.Commit(std::move(batch), {});
+    page = absl::StatusOr<k8s::ListPage>();  // freed as the reflector frees it
+    t.store_ms += Ms(Clock::now() - t1);
+    t.store_cpu += CpuMs() - c1;
+  }
+  return true;
+}
+
+// Best of 3 (each into a fresh store); the last store is kept in *kept.
+bool Measure(const k8s::ApiResource& resource, const std::vector<std::string>& pages, int n,
+             Times& best, std::unique_ptr<skiff::model::ObjectStore>* kept) {
+  simdjson::dom::parser parser;
+  best = Times{1e9, 1e9, 1e9, 1e9};
+  for (int rep = 0; rep < 3; ++rep) {
+    kept->reset();
+    malloc_trim(0);
+    *kept = std::make_unique<skiff::model::ObjectStore>();
+    Times t;
+    size_t objects = 0;
+    if (!DecodeAndStore(resource, parser, pages, **kept, t, objects)) return false;
+    if (objects != static_cast<size_t>(n)) {
+      std::fprintf(stderr, "decoded %zu objects, want %d\n", objects, n);
+      return false;
+    }
+    best.decode_ms = std::min(best.decode_ms, t.decode_ms);
+    best.decode_cpu = std::min(best.decode_cpu, t.decode_cpu);
+    best.store_ms = std::min(best.store_ms, t.store_ms);
+    best.store_cpu = std::min(best.store_cpu, t.store_cpu);
+  }
+  return true;
+}
+
+int Run(const char* what, ObjectKind kind, int n, int page_size) {
+  const k8s::ApiResource& resource = k8s::ResourceFor(kind);
+  malloc_trim(0);
+  const long rss_before = RssKiB();  // before any JSON exists
+
+  // The whole list in one body (the worst case: no limit).
+  std::vector<std::string> whole{List(kind, 0, n, false)};
+  const size_t json_bytes = whole[0].size();
+  double parse_ms = 1e9;
   {
     simdjson::dom::parser parser;
     simdjson::dom::element root;
     for (int rep = 0; rep < 3; ++rep) {  // best of 3: the floor
       auto t0 = Clock::now();
-      if (parser.parse(json).get(root) != simdjson::SUCCESS) return 1;
+      if (parser.parse(whole[0]).get(root) != simdjson::SUCCESS) return 1;
       parse_ms = std::min(parse_ms, Ms(Clock::now() - t0));
     }
-    for (int rep = 0; rep < 3; ++rep) {
-      auto t0 = Clock::now();
-      const double c0 = CpuMs();
-      absl::StatusOr<k8s::ListPage> page = k8s::DecodeListPage(resource, parser, json);
-      const double ms = Ms(Clock::now() - t0);
-      decode_cpu = std::min(decode_cpu, CpuMs() - c0);
-      if (!page.ok() || page->items.size() != static_cast<size_t>(n)) {
-        std::fprintf(stderr, "decode failed\n");
-        return 1;
-      }
-      for (const auto& item : page->items) {
-        if (!item.object) {
-          std::fprintf(stderr, "invalid: %s\n", item.ErrorText().c_str());
-          return 1;
-        }
-      }
-      decode_ms = std::min(decode_ms, ms);
-      if (rep == 2) {
-        auto t1 = Clock::now();
-        const double c1 = CpuMs();
-        for (auto& item : page->items) store.Upsert(std::move(*item.object));
-        store_ms = Ms(Clock::now() - t1);
-        store_cpu = CpuMs() - c1;
-      }
-    }
   }
-  const size_t json_bytes = json.size();
-  std::string().swap(json);  // what the agent keeps after a sync: the store only
+  Times one;
+  std::unique_ptr<skiff::model::ObjectStore> store;
+  if (!Measure(resource, whole, n, one, &store)) return 1;
+  std::vector<std::string>().swap(whole);
+  store.reset();
+
+  // Pages of `page_size` with continue tokens, as the agent lists (the reflector's LIST limit,
+  // 500 by default).
+  std::vector<std::string> pages;
+  for (int first = 0; first < n; first += page_size) {
+    const int end = std::min(n, first + page_size);
+    pages.push_back(List(kind, first, end, end < n));
+  }
+  Times paged;
+  if (!Measure(resource, pages, n, paged, &store)) return 1;
+  std::vector<std::string>().swap(pages);  // what the agent keeps after a sync: the store only
   malloc_trim(0);
   const long rss_after = RssKiB();
   std::printf(
-      "%-15s n=%d  json %.1f MiB  simdjson parse %.0f ms  decode %.0f ms (%.2fx parse, cpu %.0f "
-      "ms)  store %.0f ms (cpu %.0f ms)  RSS after sync +%.1f MiB (%.0f B/object, %.2fx of the "
-      "JSON)\n",
-      what, n, json_bytes / 1048576.0, parse_ms, decode_ms, decode_ms / parse_ms, decode_cpu,
-      store_ms, store_cpu, (rss_after - rss_before) / 1024.0, (rss_after - rss_before) * 1024.0 / n,
+      "%-15s n=%d  json %.1f MiB  simdjson parse %.0f ms\n"
+      "  one body:          decode %.0f ms (cpu %.0f ms, %.1fx parse)  store %.0f ms (cpu %.0f "
+      "ms)\n"
+      "  pages of %-5d:    decode %.0f ms (cpu %.0f ms)  store %.0f ms (cpu %.0f ms)  "
+      "total %.0f ms\n"
+      "  RSS after sync +%.1f MiB (%.0f B/object, %.2fx the JSON)\n",
+      what, n, json_bytes / 1048576.0, parse_ms, one.decode_ms, one.decode_cpu,
+      one.decode_ms / parse_ms, one.store_ms, one.store_cpu, page_size, paged.decode_ms,
+      paged.decode_cpu, paged.store_ms, paged.store_cpu, paged.decode_ms + paged.store_ms,
+      (rss_after - rss_before) / 1024.0, (rss_after - rss_before) * 1024.0 / n,
       (rss_after - rss_before) * 1024.0 / json_bytes);
   return 0;
 }
@@ -162,7 +240,12 @@ int Run(const char* what, ObjectKind kind, int n) {
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 100000;
-  if (Run("Services", ObjectKind::kService, n) != 0) return 1;
-  if (Run("EndpointSlices", ObjectKind::kEndpointSlice, n) != 0) return 1;
+  const int page_size = argc > 2 ? std::atoi(argv[2]) : 500;
+  if (n <= 0 || page_size <= 0) {
+    std::fprintf(stderr, "usage: skiff_bench_k8s_decode [N [PAGE_SIZE]]\n");
+    return 2;
+  }
+  if (Run("Services", ObjectKind::kService, n, page_size) != 0) return 1;
+  if (Run("EndpointSlices", ObjectKind::kEndpointSlice, n, page_size) != 0) return 1;
   return 0;
 }
