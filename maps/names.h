@@ -12,6 +12,7 @@
 #define SKIFF_MAP_LB4_SRC_RANGE skiff_lb4_src_range_v1
 #define SKIFF_MAP_CT4 skiff_ct4_global_v1
 #define SKIFF_MAP_CT4_HINT skiff_ct4_hint_v1
+#define SKIFF_MAP_LB4_FE_FILTER skiff_lb4_fe_filter_v1
 #define SKIFF_MAP_METRICS skiff_metrics_v1
 #define SKIFF_MAP_IPCACHE4 skiff_ipcache4_v1
 #define SKIFF_MAP_POLICY4 skiff_policy4_v1

@@ -83,6 +83,13 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   auto services = Table<skiff_lb4_key, skiff_lb4_service>(s->maps.SKIFF_MAP_LB4_SERVICES);
   if (!services.ok()) return services.status();
   dp->services_ = std::move(*services);
+  auto fe_filter = Table<__u32, skiff_lb4_fe_filter>(s->maps.SKIFF_MAP_LB4_FE_FILTER);
+  if (!fe_filter.ok()) return fe_filter.status();
+  dp->fe_filter_map_ = std::move(*fe_filter);
+  dp->fe_filter_ = std::make_unique<reconcile::FrontendFilterTable>(dp->services_.get(),
+                                                                    dp->fe_filter_map_.get());
+  if (auto st = dp->fe_filter_->Init(); !st.ok())
+    return absl::Status(st.code(), absl::StrCat("arming the frontend filter: ", st.message()));
   auto backends = Table<__u32, skiff_lb4_backend>(s->maps.SKIFF_MAP_LB4_BACKENDS);
   if (!backends.ok()) return backends.status();
   dp->backends_ = std::move(*backends);
@@ -117,7 +124,8 @@ policy::PolicyTables Datapath::policy_tables() {
 }
 
 reconcile::LbTables Datapath::tables() {
-  return reconcile::LbTables{services_.get(), backends_.get(), revnat_.get(), affinity_.get(),
+  // Every service-map writer goes through the frontend filter (maps/lb_filter.h).
+  return reconcile::LbTables{fe_filter_.get(), backends_.get(), revnat_.get(), affinity_.get(),
                              src_ranges_.get()};
 }
 

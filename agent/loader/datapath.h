@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/loader/skeleton.h"
+#include "agent/reconcile/frontend_filter.h"
 #include "agent/reconcile/kv_table.h"
 #include "agent/policy/reconciler.h"
 #include "agent/reconcile/lb_reconciler.h"
@@ -59,6 +60,8 @@ class Datapath {
   Datapath() = default;
   Skeleton<lxc_bpf> skel_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_key, skiff_lb4_service>> services_;
+  std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_lb4_fe_filter>> fe_filter_map_;
+  std::unique_ptr<reconcile::FrontendFilterTable> fe_filter_;  // over services_
   std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_lb4_backend>> backends_;
   std::unique_ptr<reconcile::BpfKvTable<__u16, skiff_lb4_revnat>> revnat_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val>> affinity_;

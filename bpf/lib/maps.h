@@ -9,6 +9,7 @@
 #include "maps/ct.h"
 #include "maps/events.h"
 #include "maps/lb.h"
+#include "maps/lb_filter.h"
 #include "maps/metrics.h"
 #include "maps/names.h"
 #include "maps/policy.h"
@@ -77,6 +78,14 @@ struct {
   __type(value, struct skiff_metrics_val);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } SKIFF_MAP_METRICS SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct skiff_lb4_fe_filter);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_LB4_FE_FILTER SEC(".maps");
 
 /* NetworkPolicy (maps/policy.h, docs/policy.md). */
 struct {

@@ -4,7 +4,8 @@
  *   2. a flow's reply entry   -> reverse NAT: the reply appears to come from the frontend;
  *   3. a frontend             -> new flow: pick a backend, create both entries, DNAT;
  *      a frontend without backends rejects (TCP: RST, UDP: ICMP port unreachable);
- *   4. anything else passes untouched; a direct (non-service) SYN first deletes the reply
+ *   4. anything else passes untouched (the agent's frontend filter lets most such packets skip
+ *      the frontend lookup, maps/lb_filter.h); a direct (non-service) SYN first deletes the reply
  *      entry of a closing flow on its reverse tuple, so that flow cannot NAT its SYN-ACK.
  * Fragments: docs/datapath.md. */
 #ifndef SKIFF_BPF_LIB_SVC4_H_
@@ -177,6 +178,16 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
   return rc;
 }
 
+/* Whether vip:port/proto may be a frontend: false only when the agent's frontend filter
+ * (maps/lb_filter.h) is armed and has the bit clear, which proves there is none. */
+static __always_inline int skiff_lb4_maybe_frontend(__be32 vip, __be16 port, __u8 proto) {
+  __u32 zero = 0;
+  const struct skiff_lb4_fe_filter *f = bpf_map_lookup_elem(&SKIFF_MAP_LB4_FE_FILTER, &zero);
+  if (!f || f->state != SKIFF_LB4_FE_FILTER_ARMED) return 1;
+  __u32 bit = skiff_lb4_fe_filter_bit(vip, port, proto);
+  return (f->bits[(bit / 64) & (SKIFF_LB4_FE_FILTER_BITS / 64 - 1)] >> (bit % 64)) & 1;
+}
+
 /* Deletes the reply entry {daddr:dport -> saddr:sport} of a closing flow: the client is
  * opening a direct connection on the tuple that flow's replies used (the caller has checked
  * that the packet is a pure TCP SYN and not to a frontend). A live entry is left alone. */
@@ -275,7 +286,9 @@ static __always_inline int skiff_svc4_xlate(struct __sk_buff *skb, const struct 
     return kind == SKIFF_SVC4_SERVICE ? skiff_svc4_dnat(skb, pkt, l.e, real)
                                       : skiff_svc4_rev_nat(skb, pkt, l.e);
   }
-  const struct skiff_lb4_service *fe = skiff_lb4_frontend(pkt->daddr[0], pkt->dport, proto);
+  const struct skiff_lb4_service *fe = 0;
+  if (skiff_lb4_maybe_frontend(pkt->daddr[0], pkt->dport, proto))
+    fe = skiff_lb4_frontend(pkt->daddr[0], pkt->dport, proto);
   if (!fe) {
     /* A non-service SYN (pure, no ACK) to a backend address:port may reuse the tuple of a
      * closing service flow: drop that flow's reply entry now, before the backend's SYN-ACK
