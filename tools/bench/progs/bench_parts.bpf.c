@@ -11,16 +11,17 @@
 #include "lib/lxc.h"
 
 #define BENCH_PART_NONE 0
-#define BENCH_PART_CT_MISS 1    /* conntrack lookup of an absent key */
-#define BENCH_PART_CT_INSERT 2  /* one conntrack insert (a fresh key, BPF_NOEXIST) */
-#define BENCH_PART_FRONTEND 3   /* the frontend lookup (hit) */
-#define BENCH_PART_SELECT 4     /* backend selection: random slot + slot and backend lookups */
-#define BENCH_PART_DNAT 5       /* address and port rewrite with checksum helpers */
-#define BENCH_PART_EVENT 6      /* the TRANSLATED flow event (ring buffer) */
-#define BENCH_PART_CLOCK 7      /* skiff_now_sec (coarse clock) */
-#define BENCH_PART_POL_INSERT 8 /* one policy-conntrack insert (a fresh key) */
-#define BENCH_PART_IPCACHE 9    /* ipcache LPM lookup of an address with no entry */
-#define BENCH_PART_KTIME 10     /* bpf_ktime_get_ns (the event's timestamp) */
+#define BENCH_PART_CT_MISS 1      /* conntrack lookup of an absent key */
+#define BENCH_PART_CT_INSERT 2    /* one conntrack insert (a fresh key, BPF_NOEXIST) */
+#define BENCH_PART_FRONTEND 3     /* the frontend lookup (hit) */
+#define BENCH_PART_SELECT 4       /* backend selection: random slot + slot and backend lookups */
+#define BENCH_PART_DNAT 5         /* address and port rewrite with checksum helpers */
+#define BENCH_PART_EVENT 6        /* the TRANSLATED flow event (ring buffer) */
+#define BENCH_PART_CLOCK 7        /* skiff_now_sec (coarse clock) */
+#define BENCH_PART_POL_INSERT 8   /* one policy-conntrack insert (a fresh key) */
+#define BENCH_PART_IPCACHE 9      /* ipcache LPM lookup of an address with no entry */
+#define BENCH_PART_KTIME 10       /* bpf_ktime_get_ns (the event's timestamp) */
+#define BENCH_PART_NO_FRONTEND 11 /* the frontend lookup of a non-service packet (miss) */
 
 /* Set by the bench between runs (.bss). Addresses and ports in network byte order. */
 __u32 bench_part;
@@ -91,6 +92,9 @@ int bench_parts(struct __sk_buff *skb) {
       break;
     case BENCH_PART_KTIME:
       bench_sink += bpf_ktime_get_ns();
+      break;
+    case BENCH_PART_NO_FRONTEND:
+      bench_sink += skiff_lb4_frontend(client, cport, IPPROTO_TCP) != 0;
       break;
     default:
       break;

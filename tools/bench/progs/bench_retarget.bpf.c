@@ -18,6 +18,7 @@
 #define BENCH_CT_HIT 0   /* client -> vip of the established flow */
 #define BENCH_REPLY 1    /* backend -> client of the established flow */
 #define BENCH_NEW_FLOW 2 /* a new client address:port per iteration */
+#define BENCH_VARIED 3   /* a non-service packet to a new destination address per iteration */
 
 /* Set by the bench between runs (.bss). Addresses and ports in network byte order. */
 __u32 bench_mode;
@@ -46,6 +47,10 @@ int bench_retarget(struct __sk_buff *skb) {
       pkt.saddr[0] = bpf_htonl(0x0a010000 + (i >> 6)); /* 10.1.x.y */
       pkt.sport = bpf_htons(1024 + (i & 63));
       pkt.tcp_flags = SKIFF_TCP_SYN;
+    } else if (mode == BENCH_VARIED) {
+      __u32 i = bench_iter++;
+      pkt.daddr[0] = bpf_htonl(0x0a040000 + (i & 0xffff)); /* 10.4.x.y */
+      pkt.dport = bpf_htons(8080);
     }
   }
   return skiff_from_container_verdict(skb, &pkt, skiff_from_container4(skb, &pkt), skb->len);
