@@ -61,6 +61,9 @@ loader::DatapathOptions DatapathOptionsFrom(const AgentConfig& cfg) {
   o.lb_revnat_max = cfg.lb_revnat_max;
   o.lb_affinity_max = cfg.lb_affinity_max;
   o.lb_src_range_max = cfg.lb_source_ranges_max;
+  o.lb_maglev_max = cfg.lb_maglev_max;
+  o.maglev_table_size = cfg.maglev_table_size;
+  o.maglev_hash_seed = cfg.maglev_hash_seed;
   o.ipcache_max = cfg.ipcache_max;
   o.policy_map_max = cfg.policy_map_max;
   o.policy_ct_max = cfg.policy_ct_max;
@@ -230,7 +233,11 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   if (!dp.ok()) return dp.status();
   for (const auto& m : (*dp)->migrated()) spdlog::warn("resized pinned map {}", m);
 
-  reconcile::LbReconciler rec((*dp)->tables());
+  reconcile::LbOptions lb_opts;
+  lb_opts.default_maglev = cfg.lb_algorithm == "maglev";
+  lb_opts.maglev_table_size = cfg.maglev_table_size;
+  lb_opts.maglev_seed = cfg.maglev_hash_seed;
+  reconcile::LbReconciler rec((*dp)->tables(), lb_opts);
   if (auto st = rec.Restore(); !st.ok())
     return absl::Status(st.code(), absl::StrCat("reading pinned maps: ", st.message()));
   spdlog::info("restored {} frontends and {} backends from pinned maps", rec.frontend_count(),

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/api/server.h"
 #include "agent/observe/server.h"
+#include "agent/reconcile/maglev.h"
 
 namespace skiff {
 
@@ -120,6 +121,23 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
   app.add_option("--lb-source-ranges-max", c.lb_source_ranges_max,
                  "loadBalancerSourceRanges map entries: one per range per LoadBalancer frontend")
       ->capture_default_str();
+  app.add_option("--lb-algorithm", c.lb_algorithm,
+                 "Backend selection for new service flows: random, or maglev (consistent "
+                 "hashing of the 5-tuple); the service.skiff.io/lb-algorithm annotation "
+                 "overrides it per Service")
+      ->check(CLI::IsMember({"random", "maglev"}))
+      ->capture_default_str();
+  app.add_option("--maglev-table-size", c.maglev_table_size,
+                 "Entries of each Maglev lookup table: a prime between 251 and 131071, much "
+                 "larger than the backends of any Service (memory: 4 bytes per entry per table)")
+      ->capture_default_str();
+  app.add_option("--maglev-hash-seed", c.maglev_hash_seed,
+                 "Seed of the Maglev hashes; must be the same on every node")
+      ->capture_default_str();
+  app.add_option("--lb-maglev-max", c.lb_maglev_max,
+                 "Maglev table map entries: one per Maglev frontend, two with a traffic "
+                 "policy Local (allocated on use)")
+      ->capture_default_str();
   app.add_option("--ipcache-max", c.ipcache_max,
                  "ipcache entries (IP/CIDR -> identity): every pod, policy CIDR and node address")
       ->capture_default_str();
@@ -164,6 +182,7 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
     return absl::InvalidArgumentError(e.what());
   }
   if (auto st = api::ValidateServerOptions(ApiServerOptions(c)); !st.ok()) return st;
+  if (auto st = reconcile::ValidateMaglevTableSize(c.maglev_table_size); !st.ok()) return st;
   for (auto [flag, addr] :
        {std::pair<const char*, const std::string*>{"--metrics-listen", &c.metrics_listen},
         {"--healthz-listen", &c.healthz_listen}}) {

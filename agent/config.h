@@ -36,6 +36,12 @@ struct AgentConfig {
   uint32_t lb_affinity_max = 65536;
   // loadBalancerSourceRanges LPM entries (one per range per LoadBalancer frontend)
   uint32_t lb_source_ranges_max = 16384;
+  // Backend selection for new flows (docs/north-south.md): "random" or "maglev"; Services
+  // override it with the service.skiff.io/lb-algorithm annotation.
+  std::string lb_algorithm = "random";
+  uint32_t maglev_table_size = 16381;      // entries per Maglev table: a prime
+  uint32_t maglev_hash_seed = 0x736b6966;  // the same on every node
+  uint32_t lb_maglev_max = 65536;          // Maglev tables (frontends x scopes)
   uint32_t ipcache_max = 65536;      // ipcache LPM entries: pods + policy CIDRs + node addresses
   uint32_t policy_map_max = 262144;  // NetworkPolicy allow entries over all local endpoints
   uint32_t policy_ct_max = 262144;   // policy conntrack (LRU)

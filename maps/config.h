@@ -18,6 +18,8 @@ struct skiff_config {
   __u32 ct_lifetime_non_tcp;         /* seconds */
   __be32 hairpin_ipv4;               /* source of hairpinned connections */
   __u32 drop_events_per_sec;         /* drop events per CPU and second; 0: none */
+  __u32 maglev_table_size;           /* entries per maglev table (maps/lb.h); a prime */
+  __u32 maglev_hash_seed;            /* seed of skiff_flow_hash4 (maps/flow_hash.h) */
 };
 
 #endif /* SKIFF_MAPS_CONFIG_H_ */

@@ -10,6 +10,9 @@
  * backends: backend id -> {ip, port, proto, state}
  * revnat:   rev-NAT id -> {vip, port}: the frontend a reply must appear to come from.
  * affinity: {client ip, rev-NAT id} -> {backend id, last used}: sessionAffinity ClientIP.
+ * maglev:   {rev-NAT id, scope} -> the frontend's Maglev lookup table: table_size backend ids
+ *           (__u32[table_size], table_size = skiff_config.maglev_table_size, a prime), for
+ *           frontends whose slot 0 says SKIFF_LB_ALG_MAGLEV.
  *
  * What the datapath (bpf/lib/lb.h, docs/datapath.md) relies on:
  *  - Key and value bytes are hashed whole: zero every padding byte.
@@ -17,8 +20,13 @@
  *  - Which backends are terminating *for this frontend* is told by slot position alone
  *    (slots after `count`); skiff_lb4_backend.state is only a hint used for affinity.
  *  - A new flow picks uniformly among slots 1..count, or among 1..terminating_count when
- *    count == 0. count == 0 && terminating_count == 0 in the SKIFF_SCOPE_EXTERNAL slot 0
- *    means "no endpoints": new flows are rejected (TCP: RST, UDP: ICMP port unreachable).
+ *    count == 0 (SKIFF_LB_ALG_RANDOM); with SKIFF_LB_ALG_MAGLEV it takes
+ *    table[skiff_flow_hash4(5-tuple) % table_size] of the maglev entry of its rev-NAT id and
+ *    scope instead. The table is built from the same backends the random pick would use
+ *    (the active ones, else the terminating ones). A maglev frontend without its table
+ *    entry (written before slot 0, deleted after it) falls back to the random pick. count == 0 &&
+ * terminating_count == 0 in the SKIFF_SCOPE_EXTERNAL slot 0 means "no endpoints": new flows are
+ * rejected (TCP: RST, UDP: ICMP port unreachable).
  *  - The SKIFF_SCOPE_EXTERNAL slot 0 is authoritative for flags, rev_nat_id and
  *    affinity_timeout. With SKIFF_SVC_F_INT_LOCAL set there, pod traffic takes its counts
  *    and slots from the SKIFF_SCOPE_INTERNAL entries; a missing internal slot 0 or one with
@@ -64,6 +72,17 @@
 /* skiff_lb4_service.algorithm */
 #define SKIFF_LB_ALG_RANDOM 0
 #define SKIFF_LB_ALG_MAGLEV 1
+
+/* Maglev lookup table size (entries per table): a prime, as in Cilium. Memory per table and
+ * scope is table_size * 4 bytes (64 KiB at the default). Selection is only even when the size
+ * is much larger than the backend count (the Maglev paper: M >= 100 * N keeps the imbalance
+ * under ~1%). */
+#define SKIFF_MAGLEV_TABLE_SIZE_DEFAULT 16381
+#define SKIFF_MAGLEV_TABLE_SIZE_MIN 251
+#define SKIFF_MAGLEV_TABLE_SIZE_MAX 131071
+/* Default bound on the number of maglev tables (frontends x scopes); entries are allocated on
+ * use (BPF_F_NO_PREALLOC). */
+#define SKIFF_LB_MAGLEV_MAP_SIZE_DEFAULT 65536
 
 /* skiff_lb_backend.state */
 #define SKIFF_BACKEND_ACTIVE 0
@@ -125,6 +144,15 @@ struct skiff_lb_affinity_val {
   __u64 last_used_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last new connection */
   __u32 backend_id;
   __u32 pad;
+};
+
+/* maglev: key of a frontend's lookup table. The value is __u32 backend_id[table_size], no
+ * struct (its size is a load-time setting): slot i holds the backend id a flow whose hash is
+ * i modulo table_size goes to. */
+struct skiff_lb4_maglev_key {
+  __u16 rev_nat_id; /* the frontend's */
+  __u8 scope;       /* SKIFF_SCOPE_*: the node-local set has a table of its own */
+  __u8 pad;         /* zero */
 };
 
 /* src_range (LPM trie): {rev-NAT id, client prefix} -> allow, for frontends with

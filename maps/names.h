@@ -10,6 +10,7 @@
 #define SKIFF_MAP_LB4_REVNAT skiff_lb4_revnat_v1
 #define SKIFF_MAP_LB4_AFFINITY skiff_lb4_affinity_v1
 #define SKIFF_MAP_LB4_SRC_RANGE skiff_lb4_src_range_v1
+#define SKIFF_MAP_LB4_MAGLEV skiff_lb4_maglev_v1
 #define SKIFF_MAP_CT4 skiff_ct4_global_v1
 #define SKIFF_MAP_CT4_HINT skiff_ct4_hint_v1
 #define SKIFF_MAP_LB4_FE_FILTER skiff_lb4_fe_filter_v1

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <map>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -198,6 +200,29 @@ bool DecodeKnown(const MapMeta& m, Bytes key, Bytes value, v1::MapEntry* out) {
     Uint(v, "bytes", e.bytes);
     Uint(v, "created", e.created);
     Uint(v, "expires", e.expires);
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_LB4_MAGLEV)) {
+    // The whole table would be 16381 numbers: show its size, how many slots each backend
+    // owns, and the first slots.
+    skiff_lb4_maglev_key mk;
+    if (!As(key, &mk) || value.size() % sizeof(__u32) != 0) return false;
+    const size_t size = value.size() / sizeof(__u32);
+    std::map<uint32_t, uint64_t> owned;
+    std::vector<std::string> head;
+    for (size_t i = 0; i < size; i++) {
+      __u32 id;
+      std::memcpy(&id, value.data() + i * sizeof(id), sizeof(id));
+      owned[id]++;
+      if (i < 8) head.push_back(absl::StrCat(id));
+    }
+    Uint(k, "rev_nat_id", mk.rev_nat_id);
+    Text(k, "scope", mk.scope == SKIFF_SCOPE_INTERNAL ? "internal" : "external");
+    Uint(v, "table_size", size);
+    Text(v, "slots_per_backend", absl::StrJoin(owned, " ", [](std::string* out, const auto& p) {
+           absl::StrAppend(out, p.first, ":", p.second);
+         }));
+    Text(v, "first_slots", absl::StrJoin(head, " "));
     return true;
   }
   if (n == SKIFF_STR(SKIFF_MAP_LB4_SRC_RANGE)) {

@@ -37,6 +37,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
       {s->maps.SKIFF_MAP_LB4_REVNAT, o.lb_revnat_max, "--lb-revnat-max"},
       {s->maps.SKIFF_MAP_LB4_AFFINITY, o.lb_affinity_max, "--lb-affinity-max"},
       {s->maps.SKIFF_MAP_LB4_SRC_RANGE, o.lb_src_range_max, "--lb-source-ranges-max"},
+      {s->maps.SKIFF_MAP_LB4_MAGLEV, o.lb_maglev_max, "--lb-maglev-max"},
       {s->maps.SKIFF_MAP_IPCACHE4, o.ipcache_max, "--ipcache-max"},
       {s->maps.SKIFF_MAP_POLICY4, o.policy_map_max, "--policy-map-max"},
       {s->maps.SKIFF_MAP_POL_CT4, o.policy_ct_max, "--policy-ct-max"},
@@ -55,6 +56,14 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (int err = bpf_map__set_max_entries(s->maps.SKIFF_MAP_EVENTS, ring))
     return ErrnoStatus(err, absl::StrCat("setting --events-ring-size = ", ring));
   s->rodata->skiff_config.drop_events_per_sec = o.drop_events_per_sec;
+
+  // Maglev: the table size is both the datapath's modulus and the map's value size.
+  if (auto st = reconcile::ValidateMaglevTableSize(o.maglev_table_size); !st.ok()) return st;
+  if (int err = bpf_map__set_value_size(s->maps.SKIFF_MAP_LB4_MAGLEV,
+                                        o.maglev_table_size * sizeof(__u32)))
+    return ErrnoStatus(err, absl::StrCat("setting --maglev-table-size = ", o.maglev_table_size));
+  s->rodata->skiff_config.maglev_table_size = o.maglev_table_size;
+  s->rodata->skiff_config.maglev_hash_seed = o.maglev_hash_seed;
 
   // A conntrack map created by this load is empty, so its hint bitmap is complete from the
   // start and may skip lookups at once (maps/ct.h); a pinned one must go through warm-up.
@@ -104,6 +113,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
       Table<skiff_lb4_src_range_key, skiff_lb4_src_range_val>(s->maps.SKIFF_MAP_LB4_SRC_RANGE);
   if (!src_ranges.ok()) return src_ranges.status();
   dp->src_ranges_ = std::move(*src_ranges);
+  dp->maglev_ = std::make_unique<reconcile::BpfMaglevTable>(s->maps.SKIFF_MAP_LB4_MAGLEV);
   auto ipcache = Table<skiff_ipcache_key, skiff_ipcache_val>(s->maps.SKIFF_MAP_IPCACHE4);
   if (!ipcache.ok()) return ipcache.status();
   dp->ipcache_ = std::move(*ipcache);
@@ -125,8 +135,8 @@ policy::PolicyTables Datapath::policy_tables() {
 
 reconcile::LbTables Datapath::tables() {
   // Every service-map writer goes through the frontend filter (maps/lb_filter.h).
-  return reconcile::LbTables{fe_filter_.get(), backends_.get(), revnat_.get(), affinity_.get(),
-                             src_ranges_.get()};
+  return reconcile::LbTables{fe_filter_.get(), backends_.get(),   revnat_.get(),
+                             affinity_.get(),  src_ranges_.get(), maglev_.get()};
 }
 
 std::vector<MapStatus> Datapath::maps() const {

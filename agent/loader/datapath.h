@@ -18,6 +18,7 @@
 #include "lxc.skel.h"
 #include "maps/ct.h"
 #include "maps/events.h"
+#include "maps/flow_hash.h"
 #include "maps/lb.h"
 #include "maps/policy.h"
 
@@ -31,6 +32,9 @@ struct DatapathOptions {
   uint32_t lb_revnat_max = 65536;
   uint32_t lb_affinity_max = 65536;
   uint32_t lb_src_range_max = SKIFF_LB_SRC_RANGE_SIZE_DEFAULT;
+  uint32_t lb_maglev_max = SKIFF_LB_MAGLEV_MAP_SIZE_DEFAULT;
+  uint32_t maglev_table_size = SKIFF_MAGLEV_TABLE_SIZE_DEFAULT;  // a prime (maps/lb.h)
+  uint32_t maglev_hash_seed = SKIFF_MAGLEV_HASH_SEED_DEFAULT;
   uint32_t ipcache_max = SKIFF_IPCACHE_SIZE_DEFAULT;
   uint32_t policy_map_max = SKIFF_POLICY_MAP_SIZE_DEFAULT;
   uint32_t policy_ct_max = SKIFF_POL_CT_SIZE_DEFAULT;
@@ -67,6 +71,7 @@ class Datapath {
   std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val>> affinity_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val>>
       src_ranges_;
+  std::unique_ptr<reconcile::BpfMaglevTable> maglev_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_ipcache_key, skiff_ipcache_val>> ipcache_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_policy_key, skiff_policy_val>> policy_;
   std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_pol_state>> pol_state_;

@@ -111,6 +111,8 @@ absl::StatusOr<std::unique_ptr<NodePortDatapath>> NodePortDatapath::Load(const N
     if (!shared || bpf_map__pin_path(shared) == nullptr) continue;
     if (int err = bpf_map__set_max_entries(m, bpf_map__max_entries(shared)))
       return ErrnoStatus(err, absl::StrCat("sizing ", bpf_map__name(m)));
+    if (int err = bpf_map__set_value_size(m, bpf_map__value_size(shared)))  // the maglev tables
+      return ErrnoStatus(err, absl::StrCat("sizing values of ", bpf_map__name(m)));
   }
   if (int err = bpf_map__set_max_entries(s->maps.SKIFF_MAP_NAT4, o.nat_max))
     return ErrnoStatus(err, absl::StrCat("setting --nat-max = ", o.nat_max));

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/loader/skeleton.h"
+#include "maps/names.h"
 
 namespace skiff::loader {
 namespace {
@@ -74,8 +75,17 @@ absl::StatusOr<std::vector<MapMigration>> PreparePinnedMaps(bpf_object* obj,
     if (info.type != bpf_map__type(map)) return mismatch("type", info.type, bpf_map__type(map));
     if (info.key_size != bpf_map__key_size(map))
       return mismatch("key size", info.key_size, bpf_map__key_size(map));
-    if (info.value_size != bpf_map__value_size(map))
+    if (info.value_size != bpf_map__value_size(map)) {
+      // The maglev tables' value size is --maglev-table-size: a new size makes new tables,
+      // which the reconciler rebuilds from scratch (until then maglev frontends pick at
+      // random, maps/lb.h), so the old map is simply dropped.
+      if (name == SKIFF_STR(SKIFF_MAP_LB4_MAGLEV) && info.type == bpf_map__type(map)) {
+        if (unlink(path.c_str()) != 0)
+          return ErrnoStatus(errno, absl::StrCat("removing ", path, " (new --maglev-table-size)"));
+        continue;
+      }
       return mismatch("value size", info.value_size, bpf_map__value_size(map));
+    }
     if (info.map_flags != bpf_map__map_flags(map))
       return mismatch("flags", info.map_flags, bpf_map__map_flags(map));
     uint32_t want_max = bpf_map__max_entries(map);

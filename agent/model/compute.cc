@@ -99,6 +99,19 @@ void SetSourceRanges(const ServiceSpec& spec, Frontend& fe) {
 
 }  // namespace
 
+LbAlgorithm ServiceLbAlgorithm(const Service& svc, std::vector<std::string>* warnings) {
+  const std::string& value = svc.lb_algorithm;
+  if (value.empty()) return LbAlgorithm::kDefault;
+  if (value == "maglev") return LbAlgorithm::kMaglev;
+  if (value == "random") return LbAlgorithm::kRandom;
+  if (warnings != nullptr)
+    warnings->push_back(absl::StrCat("Service ", svc.metadata.namespace_, "/", svc.metadata.name,
+                                     ": annotation ", kLbAlgorithmAnnotation, " \"", value,
+                                     "\" is not \"random\" or \"maglev\"; the agent's "
+                                     "--lb-algorithm applies"));
+  return LbAlgorithm::kDefault;
+}
+
 DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,
                                  std::vector<std::string>* warnings) {
   return ComputeDesiredState(objects, node_name, {}, warnings);
@@ -128,6 +141,7 @@ DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_vie
       }
     }
 
+    const LbAlgorithm algorithm = ServiceLbAlgorithm(svc, warnings);
     for (const ServicePort& port : svc.spec.ports) {
       const std::vector<Backend> backends = BackendsFor(port, slices, node_name);
       for (const auto& [vip, kind] : vips) {
@@ -147,6 +161,7 @@ DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_vie
           fe.external_traffic_local = svc.spec.external_traffic_policy == TrafficPolicy::kLocal;
         }
         if (kind == FrontendKind::kLoadBalancer) SetSourceRanges(svc.spec, fe);
+        fe.lb_algorithm = algorithm;
         auto [it, inserted] = state.frontends.try_emplace(fe.key, std::move(fe));
         if (!inserted && warnings != nullptr) {
           warnings->push_back(absl::StrCat("Service ", id.ToString(), ": ", vip.ToString(), ":",
@@ -155,7 +170,8 @@ DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_vie
                                            "; ignored"));
         }
       }
-      AddNodePortFrontends(svc, id.ToString(), port, backends, node_addresses, state, warnings);
+      AddNodePortFrontends(svc, id.ToString(), port, backends, node_addresses, algorithm, state,
+                           warnings);
     }
   }
   return state;

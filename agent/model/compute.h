@@ -31,6 +31,11 @@ namespace skiff::model {
 DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,
                                  std::vector<std::string>* warnings = nullptr);
 
+// The Service's service.skiff.io/lb-algorithm annotation (Service::lb_algorithm): kMaglev for
+// "maglev", kRandom for "random", kDefault when absent or empty; any other value is reported in `warnings` (naming the
+// Service and the annotation) and gives kDefault.
+LbAlgorithm ServiceLbAlgorithm(const Service& svc, std::vector<std::string>* warnings);
+
 // The same, plus NodePort frontends on `node_addresses` (the addresses of the --devices;
 // compute_nodeport.h).
 DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,

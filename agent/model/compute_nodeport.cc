@@ -9,8 +9,8 @@ namespace skiff::model {
 
 void AddNodePortFrontends(const Service& svc, const std::string& service_id,
                           const ServicePort& port, const std::vector<Backend>& backends,
-                          const std::vector<IpAddr>& node_addresses, DesiredState& state,
-                          std::vector<std::string>* warnings) {
+                          const std::vector<IpAddr>& node_addresses, LbAlgorithm algorithm,
+                          DesiredState& state, std::vector<std::string>* warnings) {
   if (svc.spec.type != ServiceType::kNodePort && svc.spec.type != ServiceType::kLoadBalancer)
     return;
   if (port.node_port == 0) return;
@@ -26,6 +26,7 @@ void AddNodePortFrontends(const Service& svc, const std::string& service_id,
     fe.affinity_timeout_s =
         svc.spec.session_affinity_client_ip ? svc.spec.session_affinity_timeout_s : 0;
     fe.external_traffic_local = svc.spec.external_traffic_policy == TrafficPolicy::kLocal;
+    fe.lb_algorithm = algorithm;
     auto [it, inserted] = state.frontends.try_emplace(fe.key, std::move(fe));
     if (!inserted && warnings != nullptr) {
       warnings->push_back(absl::StrCat("Service ", service_id, ": nodePort ", addr.ToString(), ":",

@@ -23,8 +23,8 @@ namespace skiff::model {
 //    equal to another Service's port on a node address) keeps the first and warns.
 void AddNodePortFrontends(const Service& svc, const std::string& service_id,
                           const ServicePort& port, const std::vector<Backend>& backends,
-                          const std::vector<IpAddr>& node_addresses, DesiredState& state,
-                          std::vector<std::string>* warnings);
+                          const std::vector<IpAddr>& node_addresses, LbAlgorithm algorithm,
+                          DesiredState& state, std::vector<std::string>* warnings);
 
 // One healthCheckNodePort the agent answers (kube-proxy's service health check server).
 struct HealthCheck {

@@ -38,6 +38,11 @@ struct Backend {
 
 enum class FrontendKind : uint8_t { kClusterIp, kExternalIp, kNodePort, kLoadBalancer };
 
+// How new flows pick a backend. kDefault is the agent's --lb-algorithm; the Service
+// annotation service.skiff.io/lb-algorithm (kLbAlgorithmAnnotation) chooses per Service.
+enum class LbAlgorithm : uint8_t { kDefault, kRandom, kMaglev };
+inline constexpr char kLbAlgorithmAnnotation[] = "service.skiff.io/lb-algorithm";
+
 struct FrontendKey {
   IpAddr vip;
   uint16_t port = 0;
@@ -73,6 +78,7 @@ struct Frontend {
   // list (every range of the other family) admits no one.
   bool restrict_sources = false;
   std::vector<SourceRange> source_ranges;
+  LbAlgorithm lb_algorithm = LbAlgorithm::kDefault;
   bool operator==(const Frontend&) const = default;
 };
 

@@ -87,6 +87,9 @@ struct ServiceSpec {
 
 struct Service {
   ObjectMeta metadata;
+  // metadata.annotations["service.skiff.io/lb-algorithm"] (kLbAlgorithmAnnotation), "" when
+  // absent: the one annotation Skiff reads (ObjectMeta keeps none).
+  std::string lb_algorithm;
   ServiceSpec spec;
   std::vector<IpAddr> load_balancer_ingress_ips;  // status.loadBalancer.ingress[].ip
   bool operator==(const Service&) const = default;

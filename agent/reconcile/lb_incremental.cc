@@ -50,6 +50,7 @@ ApplyResult LbReconciler::ApplyChanges(const model::DesiredState& desired, bool 
                                        const std::set<model::FrontendKey>& changed) {
   if (!clean_ || !synced) return Apply(desired, synced);
   ApplyResult res;
+  maglev_memo_.clear();
   // 1. The backends the changed frontends use or used.
   std::set<BackendAddr> touched;
   for (const model::FrontendKey& key : changed) {

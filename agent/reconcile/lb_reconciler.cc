@@ -60,6 +60,31 @@ bool Same(const skiff_lb4_service& a, const skiff_lb4_service& b) {
   return std::memcmp(&a, &b, sizeof(a)) == 0;
 }
 
+// FNV-1a over a maglev table: tells whether a table read back from the map is the one wanted.
+uint64_t Fingerprint(const MaglevRow& row) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (uint32_t v : row) {
+    h ^= v;
+    h *= 0x100000001b3ull;
+  }
+  return h ^ row.size();
+}
+
+skiff_lb4_maglev_key MaglevKey(uint16_t rev_nat_id, uint8_t scope) {
+  skiff_lb4_maglev_key k;
+  std::memset(&k, 0, sizeof(k));
+  k.rev_nat_id = rev_nat_id;
+  k.scope = scope;
+  return k;
+}
+
+// A backend's Maglev name, "ip:port": the same on every node (agent/reconcile/maglev.h).
+std::string BackendName(const model::IpAddr& ip, uint16_t port) {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(ip.family == 6 ? AF_INET6 : AF_INET, ip.bytes.data(), buf, sizeof(buf));
+  return absl::StrCat(buf, ":", port);
+}
+
 }  // namespace
 
 skiff_lb4_key MakeLb4Key(const model::FrontendKey& key, uint8_t scope, uint16_t slot) {
@@ -82,7 +107,7 @@ skiff_lb4_src_range_key MakeSrcRangeKey(uint16_t rev_nat_id, __be32 address, uin
   return k;
 }
 
-LbReconciler::LbReconciler(LbTables tables) : t_(tables) {}
+LbReconciler::LbReconciler(LbTables tables, LbOptions options) : t_(tables), opts_(options) {}
 
 absl::Status LbReconciler::Restore() {
   clean_ = false;  // the next Apply is a full one
@@ -149,6 +174,24 @@ absl::Status LbReconciler::Restore() {
       if (auto st = t_.src_ranges->Delete(k); !st.ok()) return st;
     }
   }
+  if (t_.maglev != nullptr) {
+    std::map<uint16_t, FrontendRecord*> by_rev_nat;
+    for (auto& [fk, rec] : frontends_) by_rev_nat[rec.rev_nat_id] = &rec;
+    auto tables = t_.maglev->Entries();
+    if (!tables.ok()) return tables.status();
+    for (const auto& [k, row] : *tables) {
+      auto it = by_rev_nat.find(k.rev_nat_id);
+      if (it != by_rev_nat.end() && k.scope <= SKIFF_SCOPE_INTERNAL) {
+        ScopeEntries& s = it->second->scopes[k.scope];
+        s.maglev = true;
+        s.maglev_ids_known = false;
+        s.maglev_fp = Fingerprint(row);
+        continue;
+      }
+      // As for ranges: no frontend owns it, and the id may be handed out again.
+      if (auto st = t_.maglev->Delete(k); !st.ok()) return st;
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -164,9 +207,50 @@ std::optional<uint32_t> LbReconciler::BackendId(const BackendAddr& addr) const {
   return it->second;
 }
 
+absl::Status LbReconciler::WriteMaglev(uint16_t rev_nat_id, uint8_t scope,
+                                       const std::vector<MaglevBackend>& backends,
+                                       ScopeEntries& have, bool* changed) {
+  if (t_.maglev == nullptr) return absl::FailedPreconditionError("no maglev map");
+  std::vector<uint32_t> ids;
+  ids.reserve(backends.size());
+  for (const MaglevBackend& b : backends) ids.push_back(b.id);
+  if (have.maglev && have.maglev_ids_known && have.maglev_ids == ids) return absl::OkStatus();
+  auto memo = maglev_memo_.find(ids);
+  if (memo == maglev_memo_.end()) {
+    if (maglev_memo_.size() >= 16) maglev_memo_.clear();
+    memo =
+        maglev_memo_.emplace(ids, MaglevTable(backends, opts_.maglev_table_size, opts_.maglev_seed))
+            .first;
+    maglev_computed_++;
+  }
+  const uint64_t fp = Fingerprint(memo->second);
+  // After Restore only the fingerprint is known: a table that is already right stays.
+  if (!(have.maglev && have.maglev_fp == fp)) {
+    if (auto st = t_.maglev->Update(MaglevKey(rev_nat_id, scope), memo->second); !st.ok())
+      return st;
+    *changed = true;
+  }
+  have.maglev = true;
+  have.maglev_ids_known = true;
+  have.maglev_ids = std::move(ids);
+  have.maglev_fp = fp;
+  return absl::OkStatus();
+}
+
+absl::Status LbReconciler::DeleteMaglev(uint16_t rev_nat_id, uint8_t scope, ScopeEntries& have) {
+  if (!have.maglev) return absl::OkStatus();
+  if (t_.maglev == nullptr) return absl::FailedPreconditionError("no maglev map");
+  if (auto st = t_.maglev->Delete(MaglevKey(rev_nat_id, scope)); !st.ok()) return st;
+  have.maglev = false;
+  have.maglev_ids_known = false;
+  have.maglev_ids.clear();
+  return absl::OkStatus();
+}
+
 absl::Status LbReconciler::WriteScope(const model::FrontendKey& key, uint8_t scope,
                                       const skiff_lb4_service& slot0,
-                                      const std::vector<uint32_t>& slots, ScopeEntries& have,
+                                      const std::vector<uint32_t>& slots,
+                                      const std::vector<MaglevBackend>* maglev, ScopeEntries& have,
                                       bool* changed) {
   // 1. Backend slots the new count will cover.
   for (size_t i = 0; i < slots.size(); i++) {
@@ -180,6 +264,10 @@ absl::Status LbReconciler::WriteScope(const model::FrontendKey& key, uint8_t sco
     have.slots[i] = slots[i];
     *changed = true;
   }
+  // The maglev table the new slot 0 will select from.
+  if (maglev != nullptr && !maglev->empty()) {
+    if (auto st = WriteMaglev(slot0.rev_nat_id, scope, *maglev, have, changed); !st.ok()) return st;
+  }
   // 2. Slot 0: from here on the datapath uses the new count.
   if (!have.present || !Same(have.slot0, slot0)) {
     if (auto st = t_.services->Update(MakeLb4Key(key, scope, 0), slot0); !st.ok()) return st;
@@ -187,7 +275,11 @@ absl::Status LbReconciler::WriteScope(const model::FrontendKey& key, uint8_t sco
     have.slot0 = slot0;
     *changed = true;
   }
-  // 3. Slots past the new count are no longer reachable: remove them.
+  // 3. A table slot 0 no longer selects, and slots past the new count: remove them.
+  if ((maglev == nullptr || maglev->empty()) && have.maglev) {
+    if (auto st = DeleteMaglev(slot0.rev_nat_id, scope, have); !st.ok()) return st;
+    *changed = true;
+  }
   for (size_t i = have.slots.size(); i > slots.size(); i--) {
     if (auto st = t_.services->Delete(MakeLb4Key(key, scope, i)); !st.ok()) return st;
     have.slots.pop_back();
@@ -196,12 +288,13 @@ absl::Status LbReconciler::WriteScope(const model::FrontendKey& key, uint8_t sco
   return absl::OkStatus();
 }
 
-absl::Status LbReconciler::DeleteScope(const model::FrontendKey& key, uint8_t scope,
-                                       ScopeEntries& have) {
-  if (!have.present && have.slots.empty()) return absl::OkStatus();
-  // Slot 0 first: once it is gone no packet looks at the slots.
+absl::Status LbReconciler::DeleteScope(const model::FrontendKey& key, uint16_t rev_nat_id,
+                                       uint8_t scope, ScopeEntries& have) {
+  if (!have.present && have.slots.empty() && !have.maglev) return absl::OkStatus();
+  // Slot 0 first: once it is gone no packet looks at the slots or the table.
   if (auto st = t_.services->Delete(MakeLb4Key(key, scope, 0)); !st.ok()) return st;
   have.present = false;
+  if (auto st = DeleteMaglev(rev_nat_id, scope, have); !st.ok()) return st;
   for (size_t i = have.slots.size(); i > 0; i--) {
     if (auto st = t_.services->Delete(MakeLb4Key(key, scope, i)); !st.ok()) return st;
     have.slots.pop_back();
@@ -213,16 +306,25 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe,
                                          const std::map<BackendAddr, uint32_t>& ids,
                                          FrontendRecord& rec, bool* changed) {
   const uint8_t proto = static_cast<uint8_t>(fe.key.proto);
-  // Active backends first, terminating ones after them (maps/lb.h).
-  auto slots_for = [&](bool local_only, uint16_t* active, uint16_t* terminating) {
+  const bool maglev = fe.lb_algorithm == model::LbAlgorithm::kMaglev ||
+                      (fe.lb_algorithm == model::LbAlgorithm::kDefault && opts_.default_maglev);
+  // Active backends first, terminating ones after them (maps/lb.h). With Maglev, the table's
+  // backends: the active ones, else the terminating ones (what the random pick would use).
+  auto slots_for = [&](bool local_only, uint16_t* active, uint16_t* terminating,
+                       std::vector<MaglevBackend>* table) {
     std::vector<uint32_t> act, term;
+    std::vector<MaglevBackend> mact, mterm;
     for (const auto& b : fe.backends) {
       if (local_only && !b.node_local) continue;
       uint32_t id = ids.at(BackendAddr{b.ip, b.port, proto});
-      (b.state == model::BackendState::kActive ? act : term).push_back(id);
+      const bool is_active = b.state == model::BackendState::kActive;
+      (is_active ? act : term).push_back(id);
+      if (maglev)
+        (is_active ? mact : mterm).push_back(MaglevBackend{BackendName(b.ip, b.port), id});
     }
     *active = static_cast<uint16_t>(act.size());
     *terminating = static_cast<uint16_t>(term.size());
+    *table = mact.empty() ? std::move(mterm) : std::move(mact);
     act.insert(act.end(), term.begin(), term.end());
     return act;
   };
@@ -233,7 +335,7 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe,
     v.terminating_count = terminating;
     v.rev_nat_id = rec.rev_nat_id;
     v.flags = SvcFlags(fe);
-    v.algorithm = SKIFF_LB_ALG_RANDOM;
+    v.algorithm = maglev ? SKIFF_LB_ALG_MAGLEV : SKIFF_LB_ALG_RANDOM;
     v.affinity_timeout = fe.affinity_client_ip ? fe.affinity_timeout_s : 0;
     return v;
   };
@@ -259,28 +361,33 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe,
   }
 
   uint16_t act = 0, term = 0;
-  std::vector<uint32_t> ext_slots = slots_for(false, &act, &term);
+  std::vector<MaglevBackend> ext_table, int_table;
+  std::vector<uint32_t> ext_slots = slots_for(false, &act, &term, &ext_table);
   skiff_lb4_service ext0 = make_slot0(act, term);
   // The node-local set serves internalTrafficPolicy Local (pods) and externalTrafficPolicy
   // Local (external clients on the node devices, docs/north-south.md).
   const bool local_set = fe.internal_traffic_local || fe.external_traffic_local;
   if (local_set) {
     // The node-local set must be complete before the flag sends traffic to it.
-    std::vector<uint32_t> int_slots = slots_for(true, &act, &term);
-    if (auto st = WriteScope(fe.key, SKIFF_SCOPE_INTERNAL, make_slot0(act, term), int_slots,
-                             rec.scopes[SKIFF_SCOPE_INTERNAL], changed);
+    std::vector<uint32_t> int_slots = slots_for(true, &act, &term, &int_table);
+    if (auto st =
+            WriteScope(fe.key, SKIFF_SCOPE_INTERNAL, make_slot0(act, term), int_slots,
+                       maglev ? &int_table : nullptr, rec.scopes[SKIFF_SCOPE_INTERNAL], changed);
         !st.ok())
       return st;
   }
-  if (auto st = WriteScope(fe.key, SKIFF_SCOPE_EXTERNAL, ext0, ext_slots,
-                           rec.scopes[SKIFF_SCOPE_EXTERNAL], changed);
+  if (auto st =
+          WriteScope(fe.key, SKIFF_SCOPE_EXTERNAL, ext0, ext_slots, maglev ? &ext_table : nullptr,
+                     rec.scopes[SKIFF_SCOPE_EXTERNAL], changed);
       !st.ok())
     return st;
   // Ranges no longer wanted go once slot 0 no longer relies on them.
   if (auto st = DeleteRanges(rec, want_ranges, changed); !st.ok()) return st;
   if (!local_set && (rec.scopes[SKIFF_SCOPE_INTERNAL].present ||
-                     !rec.scopes[SKIFF_SCOPE_INTERNAL].slots.empty())) {
-    if (auto st = DeleteScope(fe.key, SKIFF_SCOPE_INTERNAL, rec.scopes[SKIFF_SCOPE_INTERNAL]);
+                     !rec.scopes[SKIFF_SCOPE_INTERNAL].slots.empty() ||
+                     rec.scopes[SKIFF_SCOPE_INTERNAL].maglev)) {
+    if (auto st = DeleteScope(fe.key, rec.rev_nat_id, SKIFF_SCOPE_INTERNAL,
+                              rec.scopes[SKIFF_SCOPE_INTERNAL]);
         !st.ok())
       return st;
     *changed = true;
@@ -289,9 +396,13 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe,
 }
 
 absl::Status LbReconciler::DeleteFrontend(const model::FrontendKey& key, FrontendRecord& rec) {
-  if (auto st = DeleteScope(key, SKIFF_SCOPE_EXTERNAL, rec.scopes[SKIFF_SCOPE_EXTERNAL]); !st.ok())
+  if (auto st =
+          DeleteScope(key, rec.rev_nat_id, SKIFF_SCOPE_EXTERNAL, rec.scopes[SKIFF_SCOPE_EXTERNAL]);
+      !st.ok())
     return st;
-  if (auto st = DeleteScope(key, SKIFF_SCOPE_INTERNAL, rec.scopes[SKIFF_SCOPE_INTERNAL]); !st.ok())
+  if (auto st =
+          DeleteScope(key, rec.rev_nat_id, SKIFF_SCOPE_INTERNAL, rec.scopes[SKIFF_SCOPE_INTERNAL]);
+      !st.ok())
     return st;
   bool changed = false;
   return DeleteRanges(rec, {}, &changed);
@@ -464,6 +575,7 @@ bool LbReconciler::RemoveBackend(std::map<BackendAddr, uint32_t>::iterator it, A
 
 ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced) {
   ApplyResult res;
+  maglev_memo_.clear();
   // 1. Backends: one entry per address:port:protocol. A backend selected by several
   // services is active if any of them sees it active, and local if any says so.
   RebuildUses(desired);

@@ -6,6 +6,11 @@
 // deletions of slots past the new count, of frontends no longer wanted and of backends no
 // longer referenced. A packet therefore never sees a count that points at missing slots.
 //
+// Maglev frontends (model::LbAlgorithm, --lb-algorithm) also get a lookup table per scope in
+// the maglev map, built from the scope's active backends (else its terminating ones) and
+// written before the slot 0 that selects SKIFF_LB_ALG_MAGLEV; it is deleted after a slot 0
+// that no longer does. A table is recomputed only when its backend ids change.
+//
 // Ids (backend, rev-NAT) are rebuilt from the maps by Restore(), so a restarted agent keeps
 // every id and rewrites nothing that is already right. Before every source has completed its
 // first read (synced == false) nothing is deleted: a restarting agent must not wipe services
@@ -25,6 +30,9 @@
 #include "agent/model/desired_state.h"
 #include "agent/reconcile/id_pool.h"
 #include "agent/reconcile/kv_table.h"
+#include "agent/reconcile/maglev.h"
+#include "agent/reconcile/maglev_table.h"
+#include "maps/flow_hash.h"
 #include "maps/lb.h"
 
 namespace skiff::reconcile {
@@ -36,6 +44,17 @@ struct LbTables {
   KvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val>* affinity = nullptr;
   // loadBalancerSourceRanges; a frontend with ranges fails to apply without it.
   KvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val>* src_ranges = nullptr;
+  // Maglev lookup tables; a Maglev frontend fails to apply without it.
+  MaglevKvTable* maglev = nullptr;
+};
+
+struct LbOptions {
+  // --lb-algorithm: what frontends without the annotation use.
+  bool default_maglev = false;
+  // --maglev-table-size (a prime, maps/lb.h) and --maglev-hash-seed; the maglev map's value
+  // size and the datapath's skiff_config must match them.
+  uint32_t maglev_table_size = SKIFF_MAGLEV_TABLE_SIZE_DEFAULT;
+  uint32_t maglev_seed = SKIFF_MAGLEV_HASH_SEED_DEFAULT;
 };
 
 struct ApplyResult {
@@ -59,7 +78,7 @@ struct BackendAddr {
 
 class LbReconciler {
  public:
-  explicit LbReconciler(LbTables tables);
+  explicit LbReconciler(LbTables tables, LbOptions options = {});
 
   // Reads the maps and rebuilds the cache and the id pools. Call once before Apply.
   absl::Status Restore();
@@ -77,6 +96,8 @@ class LbReconciler {
   std::optional<uint32_t> BackendId(const BackendAddr& addr) const;
   size_t frontend_count() const { return frontends_.size(); }
   size_t backend_count() const { return backend_ids_.size(); }
+  // Maglev tables computed (not found in the per-Apply memo) since construction.
+  uint64_t maglev_tables_computed() const { return maglev_computed_; }
 
  private:
   // What one frontend holds in the services map, per scope.
@@ -84,6 +105,12 @@ class LbReconciler {
     bool present = false;
     skiff_lb4_service slot0{};
     std::vector<uint32_t> slots;  // backend ids of slots 1..n
+    // The maglev map's entry for this scope: present, and the backend ids it was built from
+    // (ids_known false after Restore: only the fingerprint of the table read back is known).
+    bool maglev = false;
+    bool maglev_ids_known = false;
+    std::vector<uint32_t> maglev_ids;
+    uint64_t maglev_fp = 0;
   };
   struct FrontendRecord {
     uint16_t rev_nat_id = 0;
@@ -117,8 +144,15 @@ class LbReconciler {
                              FrontendRecord& rec, bool* changed);
   absl::Status WriteScope(const model::FrontendKey& key, uint8_t scope,
                           const skiff_lb4_service& slot0, const std::vector<uint32_t>& slots,
-                          ScopeEntries& have, bool* changed);
-  absl::Status DeleteScope(const model::FrontendKey& key, uint8_t scope, ScopeEntries& have);
+                          const std::vector<MaglevBackend>* maglev, ScopeEntries& have,
+                          bool* changed);
+  // Writes the scope's maglev table when it differs from what the map holds.
+  absl::Status WriteMaglev(uint16_t rev_nat_id, uint8_t scope,
+                           const std::vector<MaglevBackend>& backends, ScopeEntries& have,
+                           bool* changed);
+  absl::Status DeleteMaglev(uint16_t rev_nat_id, uint8_t scope, ScopeEntries& have);
+  absl::Status DeleteScope(const model::FrontendKey& key, uint16_t rev_nat_id, uint8_t scope,
+                           ScopeEntries& have);
   absl::Status DeleteFrontend(const model::FrontendKey& key, FrontendRecord& rec);
   // Deletes the range entries of rec not in `keep`.
   absl::Status DeleteRanges(FrontendRecord& rec, const std::set<std::pair<__be32, uint8_t>>& keep,
@@ -130,6 +164,11 @@ class LbReconciler {
                               const std::vector<uint16_t>& rev_nat_ids);
 
   LbTables t_;
+  LbOptions opts_;
+  // Tables computed during one Apply, by backend ids: a Service's frontends (ClusterIP,
+  // NodePorts, external IPs) share their backends. Bounded; cleared by every Apply.
+  std::map<std::vector<uint32_t>, MaglevRow> maglev_memo_;
+  uint64_t maglev_computed_ = 0;
   std::map<model::FrontendKey, FrontendRecord> frontends_;
   std::map<BackendAddr, uint32_t> backend_ids_;
   std::map<uint32_t, skiff_lb4_backend> backends_;

@@ -114,6 +114,7 @@ void ReadAffinityAndPolicies(FieldReader& r, const Field& spec, model::ServiceSp
 model::Service DecodeService(FieldReader& r, const Field& doc) {
   model::Service svc;
   svc.metadata = ReadMeta(r, doc["metadata"], /*namespaced=*/true, /*dns_label_name=*/true);
+  svc.lb_algorithm = r.StringOr(doc["metadata"]["annotations"][model::kLbAlgorithmAnnotation], "");
   const Field spec = doc["spec"];
   model::ServiceSpec& out = svc.spec;
 

@@ -1,11 +1,13 @@
 /* Service frontends and backend selection (maps/lb.h slot model): random among active
- * backends, terminating ones only when no active one is left, sessionAffinity ClientIP
- * through the affinity map, and the node-local set for internalTrafficPolicy Local. */
+ * backends, terminating ones only when no active one is left, or Maglev consistent hashing
+ * over the same set (the frontend's lookup table); sessionAffinity ClientIP through the
+ * affinity map, and the node-local set for internalTrafficPolicy Local. */
 #ifndef SKIFF_BPF_LIB_LB_H_
 #define SKIFF_BPF_LIB_LB_H_
 
 #include "lib/conntrack.h"
 #include "lib/maps.h"
+#include "maps/flow_hash.h"
 
 /* Frontend flags that restrict new flows to the node-local set (SKIFF_SCOPE_INTERNAL entries).
  * The pod path honours internalTrafficPolicy only; the node-device path (bpf/nodeport.bpf.c,
@@ -65,10 +67,28 @@ static __always_inline int skiff_lb4_affinity_usable(const struct skiff_lb4_back
   return 1;
 }
 
-/* Picks the backend of a new flow to fe (external slot 0, with at least one backend).
- * Returns 0 or a negative SKIFF_DROP_* code. */
+/* Maglev: the backend id at table[hash(5-tuple) % table_size] of the frontend's table for
+ * this scope, or 0 when the table is missing (the caller then picks at random). */
+static __always_inline __u32 skiff_lb4_maglev_pick(__u16 rev_nat_id, __u8 scope, __be32 client,
+                                                   __be32 vip, __be16 cport, __be16 vport,
+                                                   __u8 proto) {
+  const __u32 size = skiff_config.maglev_table_size;
+  struct skiff_lb4_maglev_key mk = {.rev_nat_id = rev_nat_id, .scope = scope, .pad = 0};
+  const __u32 *table = bpf_map_lookup_elem(&SKIFF_MAP_LB4_MAGLEV, &mk);
+  if (!table || !size) return 0;
+  __u32 idx =
+      skiff_flow_hash4(client, vip, cport, vport, proto, skiff_config.maglev_hash_seed) % size;
+  /* The verifier does not bound a remainder, and clang drops a check it knows is true: hide
+   * idx from clang so the check stays and bounds idx by the constant size (= value_size / 4). */
+  asm volatile("" : "+r"(idx));
+  if (idx >= size) return 0;
+  return table[idx];
+}
+
+/* Picks the backend of a new flow client:cport -> fe (external slot 0, with at least one
+ * backend). Returns 0 or a negative SKIFF_DROP_* code. */
 static __always_inline int skiff_lb4_select(const struct skiff_lb4_service *fe, __be32 vip,
-                                            __be16 port, __u8 proto, __be32 client,
+                                            __be16 port, __u8 proto, __be32 client, __be16 cport,
                                             struct skiff_lb4_choice *out) {
   struct skiff_lb4_key k;
   const struct skiff_lb4_service *scope = fe;
@@ -105,14 +125,19 @@ static __always_inline int skiff_lb4_select(const struct skiff_lb4_service *fe, 
 
   if (!be) {
     /* Active backends fill slots 1..count; terminating ones follow and are used only when
-     * no active one is left (Kubernetes' serving+terminating fallback). */
+     * no active one is left (Kubernetes' serving+terminating fallback). A Maglev table is
+     * built from that same set by the agent. */
     __u16 n = scope->count ? scope->count : scope->terminating_count;
     if (!n) return SKIFF_DROP_NO_SERVICE_BACKEND;
-    __u16 slot = 1 + bpf_get_prandom_u32() % n;
-    skiff_lb4_key_init(&k, vip, port, proto, key_scope, slot);
-    const struct skiff_lb4_service *sv = bpf_map_lookup_elem(&SKIFF_MAP_LB4_SERVICES, &k);
-    if (!sv) return SKIFF_DROP_BACKEND_MISSING;
-    backend_id = sv->backend_id;
+    if (fe->algorithm == SKIFF_LB_ALG_MAGLEV)
+      backend_id = skiff_lb4_maglev_pick(rev_nat_id, key_scope, client, vip, cport, port, proto);
+    if (!backend_id) {
+      __u16 slot = 1 + bpf_get_prandom_u32() % n;
+      skiff_lb4_key_init(&k, vip, port, proto, key_scope, slot);
+      const struct skiff_lb4_service *sv = bpf_map_lookup_elem(&SKIFF_MAP_LB4_SERVICES, &k);
+      if (!sv) return SKIFF_DROP_BACKEND_MISSING;
+      backend_id = sv->backend_id;
+    }
     be = bpf_map_lookup_elem(&SKIFF_MAP_LB4_BACKENDS, &backend_id);
     if (!be) return SKIFF_DROP_BACKEND_MISSING;
   }

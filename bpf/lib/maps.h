@@ -55,6 +55,19 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } SKIFF_MAP_LB4_SRC_RANGE SEC(".maps");
 
+/* Maglev lookup tables: the value is __u32[skiff_config.maglev_table_size] (maps/lb.h); the
+ * agent sets value_size to match before load. Allocated per entry: a table is 64 KiB at the
+ * default size and only maglev frontends have one. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SKIFF_LB_MAGLEV_MAP_SIZE_DEFAULT);
+  /* Sizes, not BTF types: the value has no C type, and BTF for the key alone is refused. */
+  __uint(key_size, sizeof(struct skiff_lb4_maglev_key));
+  __uint(value_size, SKIFF_MAGLEV_TABLE_SIZE_DEFAULT * sizeof(__u32));
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_LB4_MAGLEV SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, SKIFF_CT_MAP_SIZE_DEFAULT);

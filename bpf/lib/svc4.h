@@ -83,7 +83,8 @@ static __always_inline int skiff_svc4_flow_pick(const struct skiff_pkt *pkt,
     return SKIFF_DROP_SOURCE_RANGE;
 #endif
   if (!(fe->count | fe->terminating_count)) return SKIFF_SVC4_NO_BACKEND;
-  return skiff_lb4_select(fe, pkt->daddr[0], pkt->dport, pkt->l4_proto, pkt->saddr[0], c);
+  return skiff_lb4_select(fe, pkt->daddr[0], pkt->dport, pkt->l4_proto, pkt->saddr[0], pkt->sport,
+                          c);
 }
 
 static __always_inline int skiff_svc4_flow_commit(const struct skiff_pkt *pkt, __u16 rev_nat_id,

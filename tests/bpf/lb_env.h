@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "agent/loader/skeleton.h"
 #include "maps/config.h"  // before the skeleton: its rodata holds struct skiff_config
 #include "lxc.skel.h"
@@ -55,15 +56,23 @@ struct ServiceSpec {
   uint32_t affinity_timeout = 0;
   // internalTrafficPolicy Local: the node-local set (SKIFF_SCOPE_INTERNAL entries).
   std::optional<std::pair<std::vector<uint32_t>, std::vector<uint32_t>>> local;
+  uint8_t algorithm = SKIFF_LB_ALG_RANDOM;  // SKIFF_LB_ALG_MAGLEV: see AddMaglevTable
 };
 
 class LbEnv {
  public:
-  // events_ring: the flow-event ring buffer's size in bytes (0: the default).
-  static absl::StatusOr<std::unique_ptr<LbEnv>> Load(uint32_t ct_max = 4096,
-                                                     uint32_t events_ring = 0) {
+  // events_ring: the flow-event ring buffer's size in bytes (0: the default);
+  // maglev_table_size: --maglev-table-size (the modulus and the maglev map's value size).
+  static absl::StatusOr<std::unique_ptr<LbEnv>> Load(
+      uint32_t ct_max = 4096, uint32_t events_ring = 0,
+      uint32_t maglev_table_size = SKIFF_MAGLEV_TABLE_SIZE_DEFAULT) {
     auto skel = OpenSkeleton<lxc_bpf>(lxc_bpf__open, lxc_bpf__destroy);
     if (!skel.ok()) return skel.status();
+    // As the agent does (loader/datapath.cc): the table size is the modulus and the value size.
+    if (int err = bpf_map__set_value_size((*skel)->maps.SKIFF_MAP_LB4_MAGLEV,
+                                          maglev_table_size * sizeof(__u32)))
+      return ErrnoStatus(err, "sizing maglev tables");
+    (*skel)->rodata->skiff_config.maglev_table_size = maglev_table_size;
     bpf_map* m;
     bpf_object__for_each_map(m, (*skel)->obj) {
       if (int err = bpf_map__set_pin_path(m, nullptr)) return ErrnoStatus(err, "unpinning");
@@ -95,6 +104,8 @@ class LbEnv {
     env->ct = *ct;
     env->metrics = *metrics;
     env->hint = *hint;
+    env->maglev_fd = bpf_map__fd(s->maps.SKIFF_MAP_LB4_MAGLEV);
+    env->maglev_size = maglev_table_size;
     return env;
   }
 
@@ -106,6 +117,9 @@ class LbEnv {
     for (absl::Status st : {services.Clear(), backends.Clear(), revnat.Clear(), affinity.Clear(),
                             ct.Clear(), SetHint(SKIFF_CT_HINT_ARMED)})
       if (!st.ok()) return st;
+    skiff_lb4_maglev_key mk{};
+    while (bpf_map_get_next_key(maglev_fd, nullptr, &mk) == 0)
+      if (bpf_map_delete_elem(maglev_fd, &mk) != 0) return ErrnoStatus(errno, "clearing maglev");
     int ncpu = libbpf_num_possible_cpus();
     std::vector<skiff_metrics_val> zeros(ncpu);
     for (__u32 i = 0; i < SKIFF_METRICS_ENTRIES; i++)
@@ -154,6 +168,7 @@ class LbEnv {
       v0.rev_nat_id = s.rev_nat_id;
       v0.flags = s.flags | (s.local ? SKIFF_SVC_F_INT_LOCAL : 0);
       v0.affinity_timeout = s.affinity_timeout;
+      v0.algorithm = s.algorithm;
       return services.Update(Key(s.vip, s.port, s.proto, scope, 0), v0);
     };
     if (s.local)
@@ -164,6 +179,20 @@ class LbEnv {
     r.address = Ip4(s.vip);
     r.port = htons(s.port);
     return revnat.Update(s.rev_nat_id, r);
+  }
+
+  // Writes the maglev table of (rev-NAT id, scope); table.size() must be the loaded size.
+  absl::Status AddMaglevTable(uint16_t rev_nat_id, uint8_t scope,
+                              const std::vector<uint32_t>& table) {
+    if (table.size() != maglev_size)
+      return absl::InvalidArgumentError(
+          absl::StrCat("maglev table of ", table.size(), " entries, loaded with ", maglev_size));
+    skiff_lb4_maglev_key k{};
+    k.rev_nat_id = rev_nat_id;
+    k.scope = scope;
+    if (bpf_map_update_elem(maglev_fd, &k, table.data(), BPF_ANY) != 0)
+      return ErrnoStatus(errno, "writing a maglev table");
+    return absl::OkStatus();
   }
 
   // Removes every entry of a frontend (both scopes), as the reconciler does on delete.
@@ -255,6 +284,8 @@ class LbEnv {
   Map<skiff_ct4_key, skiff_ct_entry> ct;
   PerCpuMap<__u32, skiff_metrics_val> metrics;
   Map<__u32, skiff_ct_hint> hint;
+  int maglev_fd = -1;  // owned by the skeleton
+  uint32_t maglev_size = 0;
 
  private:
   LbEnv() = default;

@@ -8,9 +8,11 @@
 // (the redirect path is covered by tests/e2e/northsouth_e2e_test.cc).
 #include <sched.h>
 
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "maps/flow_hash.h"
 #include "tests/bpf/nodeport_fixture.h"
 
 namespace skiff::testing {
@@ -229,6 +231,51 @@ TEST_F(SourceRangeTest, EstablishedFlowKeepsGoingAfterTheRangeIsRemoved) {
   RunResult r3 = Run(Tcp(kClient, 40001, kLbIp, 80, kSyn));
   EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT, r3.retval);
   EXPECT_EQ(env_->lb->Metric(SKIFF_DIR_FROM_NETDEV, SKIFF_DROP_SOURCE_RANGE), 1u);
+}
+
+// Maglev on the node device: an external client's new flow to a maglev NodePort goes to
+// table[flow hash % table size] (the default size, as the agent loads it), local backend
+// DNAT-only, remote backend SNATed as usual; and the same tuple picks the same backend again
+// once its flow is gone. The pod path's selection tests are in maglev_test.cc.
+TEST_F(NodePortTest, MaglevPicksTheTableSlotForExternalClients) {
+  Must(env_->lb->AddService(ServiceSpec{.vip = kNode,
+                                        .port = kNodePort,
+                                        .rev_nat_id = 3,
+                                        .active = {1, 2},
+                                        .flags = SKIFF_SVC_F_NODE_PORT,
+                                        .algorithm = SKIFF_LB_ALG_MAGLEV}));
+  std::vector<uint32_t> table(SKIFF_MAGLEV_TABLE_SIZE_DEFAULT);
+  for (size_t i = 0; i < table.size(); i++) table[i] = i % 3 == 0 ? 1 : 2;
+  Must(env_->lb->AddMaglevTable(3, SKIFF_SCOPE_EXTERNAL, table));
+  std::map<uint16_t, std::string> first;
+  std::set<std::string> seen;
+  for (uint16_t cport = 40000; cport < 40030; cport++) {
+    uint32_t slot = skiff_flow_hash4(Ip4(kClient), Ip4(kNode), htons(cport), htons(kNodePort),
+                                     IPPROTO_TCP, SKIFF_MAGLEV_HASH_SEED_DEFAULT) %
+                    SKIFF_MAGLEV_TABLE_SIZE_DEFAULT;
+    const char* want = table[slot] == 1 ? kLocal : kRemote;
+    SCOPED_TRACE(absl::StrCat("client port ", cport));
+    RunResult r = Run(Tcp(kClient, cport, kNode, kNodePort, kSyn));
+    EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r.retval);
+    if (table[slot] == 1) {
+      EXPECT_PACKET_EQ(Tcp(kClient, cport, kLocal, 8080, kSyn), r.out);
+    } else {
+      EXPECT_PACKET_EQ(Tcp(kNode, SrcPort(r.out), kRemote, 8080, kSyn), r.out);
+    }
+    first[cport] = want;
+    seen.insert(want);
+  }
+  EXPECT_EQ(seen.size(), 2u);
+  // The flows are gone (conntrack and NAT flushed): the same tuples, the same backends.
+  Must(env_->lb->ct.Clear());
+  Must(env_->nat.Clear());
+  for (const auto& [cport, want] : first) {
+    RunResult r = Run(Tcp(kClient, cport, kNode, kNodePort, kSyn));
+    ASSERT_GE(r.out.size(), 34u);
+    EXPECT_EQ(Ip4String(Ip4(want)),
+              absl::StrCat(r.out[30], ".", r.out[31], ".", r.out[32], ".", r.out[33]))
+        << cport;
+  }
 }
 
 }  // namespace

@@ -215,8 +215,21 @@ void AbortiveClose(int fd) {
   close(fd);
 }
 
-int ConnectTimeout(const std::string& ip, uint16_t port, int timeout_ms, std::string* err) {
+int ConnectTimeout(const std::string& ip, uint16_t port, int timeout_ms, std::string* err,
+                   uint16_t source_port = 0) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (source_port != 0) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(source_port);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+      if (err) *err = absl::StrCat("bind to port ", source_port, ": ", strerror(errno));
+      close(fd);
+      return -1;
+    }
+  }
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
@@ -334,9 +347,9 @@ void PodServer::ServeUdp(int fd) {
 }
 
 std::string TcpHello(const std::string& netns, const std::string& ip, uint16_t port, int timeout_ms,
-                     std::string* err) {
+                     std::string* err, uint16_t source_port) {
   return InNetns(netns, [&]() -> std::string {
-    int fd = ConnectTimeout(ip, port, timeout_ms, err);
+    int fd = ConnectTimeout(ip, port, timeout_ms, err, source_port);
     if (fd < 0) return "";
     std::string line = ReadLine(fd, timeout_ms, err);
     AbortiveClose(fd);

@@ -96,8 +96,10 @@ class PodServer {
 
 // Client helpers, each run inside the pod's namespace.
 // Connects, reads the server's first line; "" plus a message in *err on failure.
+// source_port != 0 binds the client to that port (the connection ends with an RST, so the
+// port is free again at once).
 std::string TcpHello(const std::string& netns, const std::string& ip, uint16_t port, int timeout_ms,
-                     std::string* err = nullptr);
+                     std::string* err = nullptr, uint16_t source_port = 0);
 std::string UdpHello(const std::string& netns, const std::string& ip, uint16_t port, int timeout_ms,
                      std::string* err = nullptr);
 

@@ -288,6 +288,23 @@ metadata: {name: team, annotations: {note: hi, owner: {name: x}}}
   EXPECT_TRUE(r.objects.empty());
 }
 
+// The one annotation kept: service.skiff.io/lb-algorithm, raw (compute.cc judges the value).
+TEST(ParseManifest, ServiceLbAlgorithmAnnotationIsKept) {
+  EXPECT_EQ(Only<model::Service>(ParseManifestFile("x/svc.yaml", kEchoService)).lb_algorithm, "");
+  ManifestParseResult r = ParseManifestFile("a/svc.yaml", R"(
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  annotations: {note: hi, service.skiff.io/lb-algorithm: maglev}
+spec:
+  clusterIP: 10.96.0.14
+  ports: [{port: 80}]
+)");
+  EXPECT_EQ(Only<model::Service>(r).lb_algorithm, "maglev");
+}
+
 TEST(ParseManifest, BadObjectIsSkippedOthersKept) {
   ManifestParseResult r = ParseManifestFile("examples/bad.yaml", R"(
 apiVersion: v1

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <array>
 #include <cstring>
 #include <map>
 #include <string>
@@ -73,6 +74,21 @@ TEST(MapDecode, SourceRangeEntry) {
   EXPECT_EQ(d["key.rev_nat_id"], "7");
   EXPECT_EQ(d["key.cidr"], "198.51.100.0/24");
   EXPECT_EQ(d["value.allow"], "1");
+}
+
+// A Maglev table is summarized (size, slots per backend, first slots), not listed whole.
+TEST(MapDecode, MaglevTable) {
+  skiff_lb4_maglev_key k{};
+  k.rev_nat_id = 9;
+  k.scope = SKIFF_SCOPE_INTERNAL;
+  std::array<uint32_t, 251> table;
+  for (size_t i = 0; i < table.size(); i++) table[i] = i % 3 == 0 ? 4 : 7;
+  auto d = Decode(SKIFF_STR(SKIFF_MAP_LB4_MAGLEV), k, table);
+  EXPECT_EQ(d["key.rev_nat_id"], "9");
+  EXPECT_EQ(d["key.scope"], "internal");
+  EXPECT_EQ(d["value.table_size"], "251");
+  EXPECT_EQ(d["value.slots_per_backend"], "4:84 7:167");
+  EXPECT_EQ(d["value.first_slots"], "4 7 7 4 7 7 4 7");
 }
 
 TEST(MapDecode, IpcacheAndPolicyEntries) {

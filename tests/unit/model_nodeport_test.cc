@@ -74,6 +74,37 @@ TEST_F(NodePortTest, NodePortFrontendOnEveryDeviceAddress) {
   EXPECT_EQ(s.frontends.count(Key("10.96.0.10", 30080)), 0u);
 }
 
+// service.skiff.io/lb-algorithm reaches every frontend of the Service (ClusterIP and the
+// NodePorts); a value other than random/maglev is a warning naming both, and the agent's
+// default applies.
+TEST_F(NodePortTest, LbAlgorithmAnnotationOnEveryFrontend) {
+  Service svc = NodePortService("web", ServiceType::kNodePort, 80, 30080);
+  store_.Upsert(svc);
+  store_.Upsert(Slice("web", {"10.244.1.5", "10.244.2.5"}));
+  for (const auto& [fk, fe] : Compute().frontends)
+    EXPECT_EQ(fe.lb_algorithm, LbAlgorithm::kDefault);
+
+  for (const auto& [value, want] :
+       {std::pair<std::string, LbAlgorithm>{"maglev", LbAlgorithm::kMaglev},
+        {"random", LbAlgorithm::kRandom}}) {
+    svc.lb_algorithm = value;
+    store_.Upsert(svc);
+    DesiredState s = Compute();
+    ASSERT_EQ(s.frontends.size(), 3u);
+    for (const auto& [fk, fe] : s.frontends) EXPECT_EQ(fe.lb_algorithm, want) << value;
+    EXPECT_TRUE(warnings_.empty());
+  }
+
+  svc.lb_algorithm = "round-robin";
+  store_.Upsert(svc);
+  DesiredState s = Compute();
+  for (const auto& [fk, fe] : s.frontends) EXPECT_EQ(fe.lb_algorithm, LbAlgorithm::kDefault);
+  ASSERT_EQ(warnings_.size(), 1u);
+  EXPECT_THAT(warnings_[0], ::testing::HasSubstr("demo/web"));
+  EXPECT_THAT(warnings_[0], ::testing::HasSubstr("service.skiff.io/lb-algorithm"));
+  EXPECT_THAT(warnings_[0], ::testing::HasSubstr("round-robin"));
+}
+
 TEST_F(NodePortTest, NoNodePortFrontendForClusterIpServiceOrWithoutAddresses) {
   store_.Upsert(NodePortService("web", ServiceType::kClusterIp, 80, 30080));
   EXPECT_EQ(Compute().frontends.size(), 1u);
