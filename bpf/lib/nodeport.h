@@ -14,6 +14,7 @@
 #ifndef SKIFF_BPF_LIB_NODEPORT_H_
 #define SKIFF_BPF_LIB_NODEPORT_H_
 
+#include "lib/mark.h"
 #include "lib/snat.h"
 #include "lib/svc4.h"
 
@@ -183,6 +184,11 @@ static __always_inline int skiff_nodeport_from_netdev(struct __sk_buff *skb,
     if (rc) forward = 1;
   } else if (a.saddr != saddr || p.sport != sport) {
     forward = 1; /* reverse NAT: the source is now a frontend, possibly a node address */
+    /* The reply of a service flow this node's conntrack holds: if it is going to a local pod
+     * (a pod's ClusterIP flow to a backend on another node), that pod opened the connection
+     * and its egress policy allowed it; to_container must let the reply in although its
+     * source is now the frontend, which the pod's policy conntrack does not know. */
+    skiff_mark_policy_reply(skiff_np_skb(skb));
   }
   return forward ? skiff_nodeport_fib_redirect(skiff_np_skb(skb), pkt) : TC_ACT_OK;
 }

@@ -17,6 +17,7 @@
 
 #include "lib/conntrack.h"
 #include "lib/maps.h"
+#include "lib/mark.h"
 
 /* The L3/L4 identity of a packet as policy sees it: between the real endpoints (after a DNAT
  * the backend; a reverse-NATed reply still from its backend). */
@@ -158,13 +159,6 @@ static __always_inline void skiff_pol_ct_allow(const struct skiff_ct4_key *k,
   bpf_map_update_elem(&SKIFF_MAP_POL_CT4, k, &n, BPF_ANY);
 }
 
-/* skb->mark must be written as a whole word: the verifier refuses the 16-bit store clang
- * would otherwise emit for a change confined to the upper half. */
-static __always_inline void skiff_pol_set_mark(struct __sk_buff *skb, __u32 mark) {
-  asm volatile("" : "+r"(mark));
-  skb->mark = mark;
-}
-
 static __always_inline const struct skiff_ipcache_val *skiff_ipcache_lookup(__be32 addr) {
   struct skiff_ipcache_key k = {.prefixlen = 32, .addr = addr};
   return bpf_map_lookup_elem(&SKIFF_MAP_IPCACHE4, &k);
@@ -214,7 +208,7 @@ static __always_inline int skiff_policy_from_container(struct __sk_buff *skb,
   if (e) {
     if (skiff_pol_ct_is_reply(e, rev)) {
       skiff_pol_ct_touch(e, t.proto, pkt->tcp_flags, now);
-      skiff_pol_set_mark(skb, (skb->mark & ~SKIFF_MARK_MASK) | SKIFF_MARK_POLICY_REPLY);
+      skiff_mark_policy_reply(skb);
       return 0;
     }
     if (e->flags & SKIFF_POL_CT_EGRESS_OK) {
@@ -236,7 +230,7 @@ static __always_inline int skiff_policy_from_container(struct __sk_buff *skb,
 static __always_inline int skiff_policy_ingress(struct __sk_buff *skb,
                                                 const struct skiff_pkt *pkt) {
   if ((skb->mark & SKIFF_MARK_MASK) == SKIFF_MARK_POLICY_REPLY) {
-    skiff_pol_set_mark(skb, skb->mark & ~SKIFF_MARK_MASK);
+    skiff_set_mark(skb, skb->mark & ~SKIFF_MARK_MASK);
     return 0;
   }
   if (!skiff_policy_active()) return 0;

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "maps/flow_hash.h"
+#include "maps/policy.h"
 #include "tests/bpf/nodeport_fixture.h"
 
 namespace skiff::testing {
@@ -73,6 +74,31 @@ TEST_F(NodePortTest, ReplyFromRemoteBackendIsTranslatedBackToTheClient) {
   RunResult reply = Run(Tcp(kRemote, 8080, kNode, port, kSyn | kAck));
   EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, reply.retval);
   EXPECT_PACKET_EQ(Tcp(kNode, kNodePort, kClient, 40000, kSyn | kAck), reply.out);
+}
+
+// A local pod's ClusterIP flow to a backend on another node: from_container DNATs the
+// request, the reply comes back through this device and is reverse-NATed here. It must carry
+// the policy-reply mark, or an ingress-isolated client pod's to_container would judge it as a
+// new connection from the ClusterIP. Other bits of the mark are kept; an unrelated packet to
+// the pod is left unmarked.
+TEST_F(NodePortTest, PodsReplyFromRemoteBackendIsMarkedAsPolicyReply) {
+  constexpr char kPod[] = "10.244.1.7";
+  constexpr char kVip[] = "10.96.0.77";
+  Must(env_->lb->AddService(ServiceSpec{.vip = kVip, .port = 80, .rev_nat_id = 7, .active = {2}}));
+  RunResult req = RunOn(env_->lb->prog_fd(), Tcp(kPod, 40000, kVip, 80, kSyn));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, req.retval);
+  EXPECT_PACKET_EQ(Tcp(kPod, 40000, kRemote, 8080, kSyn), req.out);
+
+  auto reply = RunTcWithMark(env_->prog_fd(), Tcp(kRemote, 8080, kPod, 40000, kSyn | kAck), 0x42);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, reply->retval);
+  EXPECT_PACKET_EQ(Tcp(kVip, 80, kPod, 40000, kSyn | kAck), reply->out);
+  EXPECT_EQ(reply->mark, SKIFF_MARK_POLICY_REPLY | 0x42u);
+
+  auto other = RunTcWithMark(env_->prog_fd(), Tcp(kRemote, 8080, kPod, 40001, kSyn | kAck), 0x42);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_PACKET_EQ(Tcp(kRemote, 8080, kPod, 40001, kSyn | kAck), other->out);
+  EXPECT_EQ(other->mark, 0x42u);
 }
 
 TEST_F(NodePortTest, UdpNodePortToRemoteBackendAndBack) {

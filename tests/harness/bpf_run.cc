@@ -36,6 +36,30 @@ absl::StatusOr<RunResult> RunProgram(int prog_fd, const Bytes& in, uint32_t repe
   return r;
 }
 
+absl::StatusOr<RunResult> RunTcWithMark(int prog_fd, const Bytes& in, uint32_t mark) {
+  RunResult r;
+  r.out.resize(in.size() + 512);
+  __sk_buff ctx{};
+  ctx.mark = mark;
+  __sk_buff ctx_out{};
+  LIBBPF_OPTS(bpf_test_run_opts, opts);
+  opts.data_in = in.data();
+  opts.data_size_in = static_cast<__u32>(in.size());
+  opts.data_out = r.out.data();
+  opts.data_size_out = static_cast<__u32>(r.out.size());
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof(ctx);
+  opts.ctx_out = &ctx_out;
+  opts.ctx_size_out = sizeof(ctx_out);
+  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
+    return ErrnoStatus(errno, "BPF_PROG_TEST_RUN (tc, skb context)");
+  r.retval = static_cast<int32_t>(opts.retval);
+  r.out.resize(opts.data_size_out);
+  r.duration_ns = opts.duration;
+  r.mark = ctx_out.mark;
+  return r;
+}
+
 absl::StatusOr<RunResult> RunXdpOn(int prog_fd, const Bytes& in, int ingress_ifindex,
                                    uint32_t repeat) {
   RunResult r;

@@ -17,6 +17,7 @@ struct RunResult {
   int32_t retval = 0;  // raw verdict
   Bytes out;           // packet after the program
   uint32_t duration_ns = 0;
+  uint32_t mark = 0;  // skb->mark after a tc program run by RunTcWithMark
 };
 
 // Pins the calling thread to `cpu` (once per thread is enough). Returns the CPU.
@@ -25,6 +26,10 @@ int PinToCpu(int cpu = 0);
 // `repeat` > 1 runs the program on its own output from the second iteration on (the kernel
 // does not restore the packet); use it only for programs that do not rewrite.
 absl::StatusOr<RunResult> RunProgram(int prog_fd, const Bytes& in, uint32_t repeat = 1);
+
+// A tc program run on an skb whose mark starts as `mark`; RunResult::mark is the program's
+// skb->mark afterwards (policy hands verdicts between hooks in the mark).
+absl::StatusOr<RunResult> RunTcWithMark(int prog_fd, const Bytes& in, uint32_t mark = 0);
 
 // An XDP program run as if the frame arrived on ingress_ifindex (a device of this process's
 // network namespace): ctx->ingress_ifindex and the FIB lookup's namespace follow it.
