@@ -19,7 +19,13 @@ int PinToCpu(int cpu) {
   return cpu;
 }
 
-absl::StatusOr<RunResult> RunProgram(int prog_fd, const Bytes& in, uint32_t repeat) {
+namespace {
+
+// One BPF_PROG_TEST_RUN; ctx_in/ctx_out are the program type's context (__sk_buff, xdp_md)
+// or null.
+absl::StatusOr<RunResult> TestRun(int prog_fd, const Bytes& in, uint32_t repeat, void* ctx_in,
+                                  size_t ctx_in_size, void* ctx_out, size_t ctx_out_size,
+                                  const char* what) {
   RunResult r;
   // Room for programs that grow the packet (encapsulation, ICMP replies quoting the input).
   r.out.resize(in.size() + 512);
@@ -28,59 +34,40 @@ absl::StatusOr<RunResult> RunProgram(int prog_fd, const Bytes& in, uint32_t repe
   opts.data_size_in = static_cast<__u32>(in.size());
   opts.data_out = r.out.data();
   opts.data_size_out = static_cast<__u32>(r.out.size());
+  opts.ctx_in = ctx_in;
+  opts.ctx_size_in = static_cast<__u32>(ctx_in_size);
+  opts.ctx_out = ctx_out;
+  opts.ctx_size_out = static_cast<__u32>(ctx_out_size);
   opts.repeat = repeat;
-  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) return ErrnoStatus(errno, "BPF_PROG_TEST_RUN");
+  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) return ErrnoStatus(errno, what);
   r.retval = static_cast<int32_t>(opts.retval);
   r.out.resize(opts.data_size_out);
   r.duration_ns = opts.duration;
   return r;
 }
 
+}  // namespace
+
+absl::StatusOr<RunResult> RunProgram(int prog_fd, const Bytes& in, uint32_t repeat) {
+  return TestRun(prog_fd, in, repeat, nullptr, 0, nullptr, 0, "BPF_PROG_TEST_RUN");
+}
+
 absl::StatusOr<RunResult> RunTcWithMark(int prog_fd, const Bytes& in, uint32_t mark) {
-  RunResult r;
-  r.out.resize(in.size() + 512);
   __sk_buff ctx{};
   ctx.mark = mark;
   __sk_buff ctx_out{};
-  LIBBPF_OPTS(bpf_test_run_opts, opts);
-  opts.data_in = in.data();
-  opts.data_size_in = static_cast<__u32>(in.size());
-  opts.data_out = r.out.data();
-  opts.data_size_out = static_cast<__u32>(r.out.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.ctx_out = &ctx_out;
-  opts.ctx_size_out = sizeof(ctx_out);
-  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
-    return ErrnoStatus(errno, "BPF_PROG_TEST_RUN (tc, skb context)");
-  r.retval = static_cast<int32_t>(opts.retval);
-  r.out.resize(opts.data_size_out);
-  r.duration_ns = opts.duration;
-  r.mark = ctx_out.mark;
+  auto r = TestRun(prog_fd, in, 1, &ctx, sizeof(ctx), &ctx_out, sizeof(ctx_out),
+                   "BPF_PROG_TEST_RUN (tc, skb context)");
+  if (r.ok()) r->mark = ctx_out.mark;
   return r;
 }
 
 absl::StatusOr<RunResult> RunXdpOn(int prog_fd, const Bytes& in, int ingress_ifindex,
                                    uint32_t repeat) {
-  RunResult r;
-  r.out.resize(in.size() + 512);
   xdp_md ctx{};
   ctx.data_end = static_cast<__u32>(in.size());
   ctx.ingress_ifindex = static_cast<__u32>(ingress_ifindex);
-  LIBBPF_OPTS(bpf_test_run_opts, opts);
-  opts.data_in = in.data();
-  opts.data_size_in = static_cast<__u32>(in.size());
-  opts.data_out = r.out.data();
-  opts.data_size_out = static_cast<__u32>(r.out.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = repeat;
-  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
-    return ErrnoStatus(errno, "BPF_PROG_TEST_RUN (XDP)");
-  r.retval = static_cast<int32_t>(opts.retval);
-  r.out.resize(opts.data_size_out);
-  r.duration_ns = opts.duration;
-  return r;
+  return TestRun(prog_fd, in, repeat, &ctx, sizeof(ctx), nullptr, 0, "BPF_PROG_TEST_RUN (XDP)");
 }
 
 std::string VerdictName(ProgKind kind, int32_t v) {
