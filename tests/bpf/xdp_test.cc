@@ -12,7 +12,10 @@
 #include <net/if.h>
 #include <sched.h>
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
+#include "maps/flow_hash.h"
 #include "tests/bpf/nodeport_fixture.h"
 
 namespace skiff::testing {
@@ -288,6 +291,33 @@ TEST_F(XdpTest, ExternalTrafficPolicyLocalPassesToTheLocalBackendWithoutSnat) {
     EXPECT_EQ(Service(cport)->backend_id, 1u);
   }
   EXPECT_EQ(env_->NatSize(), 0u);
+}
+
+// Maglev in XDP: the new flow's backend is table[flow hash % table size], as in tc (the same
+// skiff_svc4_flow_pick), for flows translated in XDP (remote backends) and those left to tc.
+TEST_F(XdpTest, MaglevPicksTheTableSlot) {
+  Must(env_->lb->AddService(ServiceSpec{.vip = kNode,
+                                        .port = kNodePort,
+                                        .rev_nat_id = 3,
+                                        .active = {2, 4},
+                                        .flags = SKIFF_SVC_F_NODE_PORT,
+                                        .algorithm = SKIFF_LB_ALG_MAGLEV}));
+  std::vector<uint32_t> table(SKIFF_MAGLEV_TABLE_SIZE_DEFAULT);
+  for (size_t i = 0; i < table.size(); i++) table[i] = i % 2 ? 2 : 4;
+  Must(env_->lb->AddMaglevTable(3, SKIFF_SCOPE_EXTERNAL, table));
+  std::set<uint32_t> seen;
+  for (uint16_t cport = 41000; cport < 41020; cport++) {
+    uint32_t slot = skiff_flow_hash4(Ip4(kClient), Ip4(kNode), htons(cport), htons(kNodePort),
+                                     IPPROTO_TCP, SKIFF_MAGLEV_HASH_SEED_DEFAULT) %
+                    SKIFF_MAGLEV_TABLE_SIZE_DEFAULT;
+    RunResult r = FromClient(cport, kSyn);
+    EXPECT_NE(r.retval, XDP_DROP) << cport;
+    auto svc = Service(cport);
+    ASSERT_TRUE(svc.has_value()) << cport;
+    EXPECT_EQ(svc->backend_id, table[slot]) << cport;
+    seen.insert(svc->backend_id);
+  }
+  EXPECT_EQ(seen, (std::set<uint32_t>{2, 4}));
 }
 
 }  // namespace
