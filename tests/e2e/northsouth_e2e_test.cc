@@ -311,6 +311,63 @@ TEST_F(NorthSouthTest, LoadBalancerSourceRangesAdmitOnlyClientsInside) {
   EXPECT_TRUE(WaitForHello(kLbIp, 80));
 }
 
+// A pod isolated for ingress (a NetworkPolicy selecting it with no ingress rule) reaches a
+// ClusterIP whose only backend is on the other node: the reply comes back through node 1's
+// device, is reverse-NATed there (source: the ClusterIP) and must still be let in as the
+// reply of the pod's own connection. Meanwhile a new connection to the pod is denied.
+TEST_F(NorthSouthTest, IngressIsolatedPodGetsRepliesFromARemoteBackendThroughClusterIp) {
+  auto client = cluster_->AddPod(1, "client", "10.244.1.9");
+  ASSERT_TRUE(client.ok()) << client.status();
+  PodServer client_server(*client, {8080}, {});
+  ASSERT_TRUE(client_server.status().ok()) << client_server.status();
+  cluster_->WriteManifest("remote.yaml",
+                          ServiceYaml("remote", "10.96.0.61", {{"http", 80, "8080", "TCP"}}));
+  cluster_->WriteManifest(
+      "remote-slice.yaml",
+      EndpointSliceYaml("remote-1", "remote", {{.ip = "10.244.2.5", .node = "node-2"}},
+                        {{"http", 8080, "TCP"}}));
+  // Without any policy first: the pod reaches the remote backend through the ClusterIP.
+  bool reached = false;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!reached && std::chrono::steady_clock::now() < until) {
+    reached = TcpHello(client->netns, "10.96.0.61", 80, 1000) == "web-b";
+    if (!reached) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(reached) << "the ClusterIP never answered the pod (no policy yet)";
+  // Pods as the cluster knows them: once a policy exists, a pod without one is unreachable.
+  auto pod_yaml = [](const std::string& name, const std::string& app, const std::string& ip,
+                     int node) {
+    return absl::StrCat("apiVersion: v1\nkind: Pod\nmetadata:\n  name: ", name,
+                        "\n  namespace: default\n  labels:\n    app: ", app,
+                        "\nspec:\n  nodeName: node-", node,
+                        "\n  containers:\n  - name: c\nstatus:\n  phase: Running\n  podIP: ", ip,
+                        "\n  podIPs:\n  - ip: ", ip, "\n");
+  };
+  cluster_->WriteManifest("pods.yaml",
+                          absl::StrCat(pod_yaml("client", "client", client->ip, 1), "---\n",
+                                       pod_yaml("web-a", "web", pods_[0].ip, 1), "---\n",
+                                       pod_yaml("web-b", "web", pods_[1].ip, 2)));
+  cluster_->WriteManifest(
+      "client-deny.yaml",
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: client-deny\n"
+      "  namespace: default\nspec:\n  podSelector:\n    matchLabels:\n      app: client\n"
+      "  policyTypes: [Ingress]\n");
+  // The policy is in force once web-b (node 2) can no longer open a connection to the pod.
+  const Pod& web_b = pods_[1];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool denied = false;
+  while (!denied && std::chrono::steady_clock::now() < deadline) {
+    denied = TcpHello(web_b.netns, client->ip, 8080, 500).empty();
+    if (!denied) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(denied) << "the ingress policy never took effect on the client pod";
+  for (int i = 0; i < 10; i++) {
+    std::string err;
+    EXPECT_EQ(TcpHello(client->netns, "10.96.0.61", 80, 2000, &err), "web-b")
+        << "attempt " << i << ": " << err;
+  }
+}
+
 // --xdp=native on node 1's eth0 (a veth): NodePort flows to the backend on node 2 are
 // translated in XDP both ways. What veth needs for that (docs/north-south.md, "XDP"): the
 // peer (the router's rn1) has an XDP program so XDP_TX frames are received, and the senders
