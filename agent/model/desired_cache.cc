@@ -107,7 +107,7 @@ void DesiredStateCache::Resolve(const ObjectSnapshot& snap, const FrontendKey& k
     state_.frontends.emplace(key, want);
     update->changed.insert(key);
   } else if (!(have->second == want)) {
-    have->second = want;
+    state_.frontends.insert_or_assign(key, want);
     update->changed.insert(key);
   }
 }

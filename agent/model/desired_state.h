@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/model/persistent_map.h"
+
 namespace skiff::model {
 
 enum class Protocol : uint8_t { kTcp = 6, kUdp = 17, kSctp = 132 };
@@ -83,7 +85,8 @@ struct Frontend {
 };
 
 struct DesiredState {
-  std::map<FrontendKey, Frontend> frontends;
+  // Persistent: the API's copy of the desired state shares it (persistent_map.h).
+  PersistentMap<FrontendKey, Frontend> frontends;
   bool operator==(const DesiredState&) const = default;
 };
 

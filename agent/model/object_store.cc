@@ -121,14 +121,11 @@ bool ObjectStore::UpsertLocked(Object object) {
       [&](auto& typed) {
         using T = std::decay_t<decltype(typed)>;
         auto& map = MapFor<T>(objects_);
-        // One descent of the tree: the hint places a new key without a second search.
-        auto it = map.lower_bound(key.id);
-        if (it != map.end() && it->first == key.id) {
-          if (*it->second == typed) return false;
-          it->second = std::make_shared<const T>(std::move(typed));
-        } else {
-          map.emplace_hint(it, key.id, std::make_shared<const T>(std::move(typed)));
-        }
+        // A persistent map (persistent_map.h): the write copies only the nodes on the key's
+        // path that a snapshot still shares.
+        auto it = map.find(key.id);
+        if (it != map.end() && *it->second == typed) return false;
+        map.insert_or_assign(key.id, std::make_shared<const T>(std::move(typed)));
         return true;
       },
       object);

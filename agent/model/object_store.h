@@ -20,13 +20,17 @@
 
 #include "absl/strings/string_view.h"
 #include "agent/model/objects.h"
+#include "agent/model/persistent_map.h"
 
 namespace skiff::model {
 
+// Persistent (persistent_map.h): a snapshot shares the store's maps, so taking one is O(1) and
+// the store's next change copies only the path to the changed key.
 template <typename T>
-using ObjectMap = std::map<NamespacedName, std::shared_ptr<const T>>;
+using ObjectMap = PersistentMap<NamespacedName, std::shared_ptr<const T>>;
 
-// A consistent copy of the store at one generation. Objects are shared, never copied.
+// A consistent copy of the store at one generation. Objects are shared, never copied; so are
+// the maps holding them.
 struct ObjectSnapshot {
   uint64_t generation = 0;
   // When this generation was made (a source delivered a change): where the sync-latency
