@@ -30,6 +30,8 @@ std::string_view Str(const yaml_char_t* s) {
 bool YamlStream::Parse(std::string_view text, std::string* error) {
   nodes_.clear();
   documents_.clear();
+  text_.clear();
+  children_.clear();
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser)) {
     *error = "out of memory";
@@ -37,7 +39,17 @@ bool YamlStream::Parse(std::string_view text, std::string* error) {
   }
   yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
                                text.size());
-  std::vector<uint32_t> stack;                           // open collections
+  // Manifests run at about one node per 16 bytes; reserving avoids regrowing a large array.
+  nodes_.reserve(text.size() / 16 + 16);
+  text_.reserve(text.size() / 2 + 16);
+  // Where each node's text and children start in text_ / children_: the views are set once
+  // parsing is done and the arrays no longer move.
+  std::vector<uint32_t> text_at, children_at;
+  text_at.reserve(nodes_.capacity());
+  children_at.reserve(nodes_.capacity());
+  // Open collections (node index, where its children start in `pending`).
+  std::vector<std::pair<uint32_t, size_t>> stack;
+  std::vector<uint32_t> pending;  // children of the open collections, innermost last
   std::map<std::string, uint32_t, std::less<>> anchors;  // per document
   bool ok = true;
   // Attaches a finished (or just opened) node to its parent, or makes it a document root.
@@ -45,12 +57,14 @@ bool YamlStream::Parse(std::string_view text, std::string* error) {
     if (stack.empty()) {
       documents_.push_back(index);
     } else {
-      nodes_[stack.back()].children.push_back(index);
+      pending.push_back(index);
     }
   };
   auto add = [&](YamlNode::Kind kind, const yaml_char_t* anchor) -> uint32_t {
     const auto index = static_cast<uint32_t>(nodes_.size());
     nodes_.emplace_back().kind = kind;
+    text_at.push_back(0);
+    children_at.push_back(0);
     if (anchor != nullptr) anchors.insert_or_assign(std::string(Str(anchor)), index);
     attach(index);
     return index;
@@ -81,19 +95,33 @@ bool YamlStream::Parse(std::string_view text, std::string* error) {
             add(null ? YamlNode::Kind::kNull : YamlNode::Kind::kScalar, s.anchor);
         if (!null) {
           nodes_[index].quoted = quoted;
-          nodes_[index].text.assign(reinterpret_cast<const char*>(s.value), s.length);
+          text_at[index] = static_cast<uint32_t>(text_.size());
+          text_.insert(text_.end(), s.value, s.value + s.length);
+          nodes_[index].children.size_ = static_cast<uint32_t>(s.length);
         }
         break;
       }
       case YAML_SEQUENCE_START_EVENT:
-        stack.push_back(add(YamlNode::Kind::kSeq, e.data.sequence_start.anchor));
+      case YAML_MAPPING_START_EVENT: {
+        // add() first: it appends the new node to its parent's pending children.
+        const bool seq = e.type == YAML_SEQUENCE_START_EVENT;
+        const uint32_t index =
+            add(seq ? YamlNode::Kind::kSeq : YamlNode::Kind::kMap,
+                seq ? e.data.sequence_start.anchor : e.data.mapping_start.anchor);
+        stack.emplace_back(index, pending.size());
         break;
-      case YAML_MAPPING_START_EVENT:
-        stack.push_back(add(YamlNode::Kind::kMap, e.data.mapping_start.anchor));
-        break;
+      }
       case YAML_SEQUENCE_END_EVENT:
       case YAML_MAPPING_END_EVENT:
-        if (!stack.empty()) stack.pop_back();
+        if (!stack.empty()) {
+          const auto [index, from] = stack.back();
+          stack.pop_back();
+          children_at[index] = static_cast<uint32_t>(children_.size());
+          nodes_[index].children.size_ = static_cast<uint32_t>(pending.size() - from);
+          children_.insert(children_.end(), pending.begin() + static_cast<ptrdiff_t>(from),
+                           pending.end());
+          pending.resize(from);
+        }
         break;
       case YAML_ALIAS_EVENT: {
         auto it = anchors.find(Str(e.data.alias.anchor));
@@ -115,8 +143,21 @@ bool YamlStream::Parse(std::string_view text, std::string* error) {
   if (!ok) {
     nodes_.clear();
     documents_.clear();
+    text_.clear();
+    children_.clear();
+    return false;
   }
-  return ok;
+  // Scalars keep their length in children.size_ until here (they have no children).
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    YamlNode& n = nodes_[i];
+    if (n.kind == YamlNode::Kind::kScalar) {
+      n.text = std::string_view(text_.data() + text_at[i], n.children.size_);
+      n.children = YamlChildren();
+    } else if (n.kind != YamlNode::Kind::kNull) {
+      n.children.data_ = children_.data() + children_at[i];
+    }
+  }
+  return true;
 }
 
 }  // namespace skiff::sources
