@@ -1,6 +1,7 @@
 // skiff_bench_gen: writes one set of N ClusterIP services × E endpoints three ways, so every
 // peer in the benchmark serves exactly the same services and endpoints:
-//   manifests/          Skiff's standalone input (Service + EndpointSlice per service)
+//   manifests/          Skiff's standalone input (Service + EndpointSlice per service; YAML,
+//                       or with --format json one JSON List per file)
 //   iptables.rules      kube-proxy iptables mode, a full sync as it hands it to iptables-restore
 //   iptables-jumps.rules  the jumps from the built-in chains kube-proxy adds with `iptables -I`
 //   nftables.nft        kube-proxy nftables mode, a full sync as it hands it to `nft -f`
@@ -77,6 +78,7 @@ struct Params {
   int endpoints = 10;
   std::vector<std::string> target_endpoints;
   std::string out;
+  std::string format = "yaml";  // Skiff's manifests: yaml, or json (one List per file)
 };
 
 std::string SvcPortName(const Service& s) { return absl::StrCat(kNamespace, "/", s.name, ":http"); }
@@ -98,6 +100,34 @@ std::string ServiceManifest(const Service& s) {
                     "\"]\n  nodeName: node-1\n  conditions:\n    ready: true\n"
                     "    serving: true\n    terminating: false\n");
   return y;
+}
+
+// The same two objects as JSON (for --format json), as the Kubernetes API serves them.
+std::string ServiceJson(const Service& s) {
+  std::string j = absl::StrCat(
+      "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"", s.name,
+      "\",\"namespace\":\"", kNamespace, "\"},\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"",
+      s.vip, "\",\"ports\":[{\"name\":\"http\",\"port\":", kPort,
+      ",\"protocol\":\"TCP\",\"targetPort\":", kTargetPort, "}]}},\n");
+  absl::StrAppend(&j,
+                  "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\","
+                  "\"metadata\":{\"name\":\"",
+                  s.name, "-abcde\",\"namespace\":\"", kNamespace,
+                  "\",\"labels\":{\"kubernetes.io/service-name\":\"", s.name,
+                  "\"}},\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"http\",\"port\":",
+                  kTargetPort, ",\"protocol\":\"TCP\"}],\"endpoints\":[");
+  for (size_t i = 0; i < s.endpoints.size(); i++)
+    absl::StrAppend(&j, i ? "," : "", "{\"addresses\":[\"", s.endpoints[i],
+                    "\"],\"nodeName\":\"node-1\",\"conditions\":{\"ready\":true,"
+                    "\"serving\":true,\"terminating\":false}}");
+  absl::StrAppend(&j, "]}");
+  return j;
+}
+
+// A manifest file holding `body` (documents): YAML as is, JSON as one List.
+std::string ManifestFile(const std::string& body, bool json) {
+  if (!json) return body;
+  return absl::StrCat("{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[\n", body, "\n]}\n");
 }
 
 // ---------- kube-proxy iptables mode ----------
@@ -400,24 +430,31 @@ absl::Status Generate(const Params& p) {
 
   // Skiff: 1,000 services per file; the changed service in a file of its own, as a watch
   // event would carry one object.
+  const bool json = p.format == "json";
+  auto manifest = [&](const Service& s) { return json ? ServiceJson(s) : ServiceManifest(s); };
+  const std::string sep = json ? ",\n" : "---\n";
   std::string chunk;
   int chunk_no = 0;
   for (int i = 0; i < p.services; i++) {
-    if (i != target) chunk += ServiceManifest(svcs[i]) + "---\n";
+    if (i != target) absl::StrAppend(&chunk, chunk.empty() ? "" : sep, manifest(svcs[i]));
     if ((i + 1) % kServicesPerFile == 0 || i + 1 == p.services) {
       if (!chunk.empty()) {
         auto st =
-            WriteFile(out / "manifests" / absl::StrFormat("chunk-%05d.yaml", chunk_no), chunk);
+            WriteFile(out / "manifests" / absl::StrFormat("chunk-%05d.%s", chunk_no, p.format),
+                      ManifestFile(chunk, json));
         if (!st.ok()) return st;
       }
       chunk.clear();
       chunk_no++;
     }
   }
-  if (auto st = WriteFile(out / "manifests" / "target.yaml", ServiceManifest(svcs[target]));
+  const std::string target_file = absl::StrCat("target.", p.format);
+  if (auto st =
+          WriteFile(out / "manifests" / target_file, ManifestFile(manifest(svcs[target]), json));
       !st.ok())
     return st;
-  if (auto st = WriteFile(out / "change" / "target.yaml", ServiceManifest(changed)); !st.ok())
+  if (auto st = WriteFile(out / "change" / target_file, ManifestFile(manifest(changed), json));
+      !st.ok())
     return st;
 
   if (auto st = WriteFile(out / "iptables.rules", IptablesFull(svcs)); !st.ok()) return st;
@@ -454,12 +491,16 @@ int Main(int argc, char** argv) {
       p.target_endpoints = absl::StrSplit(next(), ',', absl::SkipEmpty());
       continue;
     }
+    if (a == "--format") {
+      p.format = next();
+      if (p.format == "yaml" || p.format == "json") continue;
+    }
     if (a == "--out") {
       p.out = next();
       continue;
     }
     std::cerr << "usage: skiff_bench_gen --services N [--endpoints E] "
-                 "[--target-endpoints IP,IP,...] --out DIR\n";
+                 "[--target-endpoints IP,IP,...] [--format yaml|json] --out DIR\n";
     return 2;
   }
   if (p.out.empty()) {

@@ -91,6 +91,10 @@ def main(out):
                     "seconds_all": [x["seconds"] for x in v if "seconds" in x],
                     "source_s_median": med([x["source_s"] for x in v if "source_s" in x]),
                     "program_s_median": med([x["program_s"] for x in v if "program_s" in x]),
+                    "store_to_maps_ms_median": med([x["store_to_maps_ms"] for x in v
+                                                    if x.get("store_to_maps_ms") is not None]),
+                    "store_to_maps_ms_all": [x["store_to_maps_ms"] for x in v
+                                             if x.get("store_to_maps_ms") is not None],
                     "timeout_s": next((x["timeout_s"] for x in v if "timeout_s" in x), None),
                     "skipped_after": next((x["skipped_after"] for x in v
                                            if "skipped_after" in x), None)}
@@ -162,8 +166,8 @@ def main(out):
                   f"{meta.get('endpoints')} endpoints programmed from scratch")
         md.append("")
         md.append("| services | peer | time | of which: source (read, parse, store) | "
-                  "of which: maps / rules programmed | peak RSS |")
-        md.append("|---:|---|---:|---:|---:|---:|")
+                  "of which: maps / rules programmed | agent CPU | peak RSS |")
+        md.append("|---:|---|---:|---:|---:|---:|---:|")
         for r in sorted(control, key=lambda r: (r["services"], CP_PEERS.index(r["peer"]))):
             if "skipped_after" in r:
                 t = f"not run (> {r['timeout_s']} s at {r['skipped_after']:,})"
@@ -174,18 +178,20 @@ def main(out):
             rss = f"{r['peak_rss_kb'] / 1024:.0f} MB" if "peak_rss_kb" in r else "—"
             src = f"{r['source_s']:.3f} s" if "source_s" in r else "—"
             prog = f"{r['program_s']:.3f} s" if "program_s" in r else t
-            md.append(f"| {r['services']:,} | {r['peer']} | {t} | {src} | {prog} | {rss} |")
+            cpu = f"{r['cpu_s']:.3f} s" if "cpu_s" in r else "—"
+            md.append(f"| {r['services']:,} | {r['peer']} | {t} | {src} | {prog} | {cpu} | {rss} |")
         md.append("")
     if results["change"]:
         md.append("### One endpoint change")
         md.append("")
-        md.append("| services | peer | median | of which: source | of which: maps / rules | all |")
-        md.append("|---:|---|---:|---:|---:|---|")
+        md.append("| services | peer | median | of which: source | of which: maps / rules | "
+                  "all | store → maps (agent) |")
+        md.append("|---:|---|---:|---:|---:|---|---|")
         for c in results["change"]:
             if c["seconds_median"] is None:
                 why = (f"no full load (> {c['timeout_s']} s at {c['skipped_after']:,})"
                        if c["skipped_after"] else f"> {c['timeout_s']} s")
-                md.append(f"| {c['services']:,} | {c['peer']} | {why} | | | |")
+                md.append(f"| {c['services']:,} | {c['peer']} | {why} | | | | |")
                 continue
             ms = lambda x: "—" if x is None else f"{x * 1000:.1f} ms"
             src = ms(c["source_s_median"])
@@ -193,7 +199,10 @@ def main(out):
                 c["seconds_median"])
             md.append(f"| {c['services']:,} | {c['peer']} | "
                       f"{c['seconds_median'] * 1000:.1f} ms | {src} | {prog} | "
-                      + ", ".join(f"{x * 1000:.1f}" for x in c["seconds_all"]) + " ms |")
+                      + ", ".join(f"{x * 1000:.1f}" for x in c["seconds_all"]) + " ms | "
+                      + (f"median {c['store_to_maps_ms_median']:.3f} ms ("
+                         + ", ".join(f"{x:.3f}" for x in c["store_to_maps_ms_all"]) + ")"
+                         if c["store_to_maps_ms_median"] is not None else "") + " |")
         md.append("")
     if "perpacket" in results:
         md.append("### Per-packet cost (tools/bench/run-datapath)")
