@@ -32,8 +32,8 @@ DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_vie
                                  std::vector<std::string>* warnings = nullptr);
 
 // The Service's service.skiff.io/lb-algorithm annotation (Service::lb_algorithm): kMaglev for
-// "maglev", kRandom for "random", kDefault when absent or empty; any other value is reported in `warnings` (naming the
-// Service and the annotation) and gives kDefault.
+// "maglev", kRandom for "random", kDefault when absent or empty; any other value is reported in
+// `warnings` (naming the Service and the annotation) and gives kDefault.
 LbAlgorithm ServiceLbAlgorithm(const Service& svc, std::vector<std::string>* warnings);
 
 // The same, plus NodePort frontends on `node_addresses` (the addresses of the --devices;
