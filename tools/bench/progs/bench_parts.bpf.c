@@ -63,7 +63,7 @@ int bench_parts(struct __sk_buff *skb) {
     case BENCH_PART_SELECT: {
       const struct skiff_lb4_service *fe = skiff_lb4_frontend(bench_vip, bench_vport, IPPROTO_TCP);
       struct skiff_lb4_choice c;
-      if (fe && skiff_lb4_select(fe, bench_vip, bench_vport, IPPROTO_TCP, client, &c) == 0)
+      if (fe && skiff_lb4_select(fe, bench_vip, bench_vport, IPPROTO_TCP, client, cport, &c) == 0)
         bench_sink += c.backend_id;
       break;
     }
