@@ -37,10 +37,10 @@ absl::Status ClusterNode::StartAgent(const std::string& agent_path,
   return agent_->Start(node->netns(), (dir_ / "agent.log").string());
 }
 
-void ClusterNode::StopAgent() {
+void ClusterNode::StopAgent(int sig) {
   if (!agent_) return;
   if (agent_->running()) {
-    agent_->Kill(SIGTERM);
+    agent_->Kill(sig);
     agent_->Wait();
   }
   agent_.reset();

@@ -10,6 +10,7 @@
 // first (their --cleanup detaches and unpins in the node namespace).
 #pragma once
 
+#include <csignal>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -32,7 +33,8 @@ class ClusterNode {
   // The agent of this node: its own manifest directory, bpffs root, API socket; metrics and
   // health listeners off. `extra` is appended (e.g. {"--devices", "eth0"}).
   absl::Status StartAgent(const std::string& agent_path, const std::vector<std::string>& extra);
-  void StopAgent();
+  // Stops the agent with `sig` (SIGTERM: a clean stop; SIGKILL: a crash) and waits for it.
+  void StopAgent(int sig = SIGTERM);
   void WriteManifest(const std::string& file, const std::string& contents) const;
   void RemoveManifest(const std::string& file) const;
   std::string Log() const;

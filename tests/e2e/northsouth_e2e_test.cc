@@ -185,6 +185,34 @@ TEST_F(NorthSouthTest, LongLivedConnectionThroughRemoteBackendKeepsWorking) {
   FAIL() << "no connection reached web-b in 40 tries";
 }
 
+// Restarting one node's agent — a crash (SIGKILL) and a clean stop — breaks no established
+// external flow through that node, to its local backend (DNAT) or to the remote one (DNAT +
+// SNAT): the datapath and its conntrack/NAT state stay in the kernel while the agent is away,
+// and the new agent adopts them.
+TEST_F(NorthSouthTest, AgentRestartKeepsEstablishedExternalFlows) {
+  std::map<std::string, std::unique_ptr<TcpStream>> streams;
+  for (int i = 0; i < 60 && streams.size() < 2; i++) {
+    auto s = std::make_unique<TcpStream>();
+    ASSERT_TRUE(s->Open(cluster_->client_netns(), cluster_->node(1).address, kNodePort).ok());
+    std::string who = s->server();
+    if (!streams.count(who)) streams[who] = std::move(s);
+  }
+  ASSERT_TRUE(streams.count("web-a") && streams.count("web-b"))
+      << "no pair of connections to both backends in 60 tries";
+  for (int sig : {SIGKILL, SIGTERM}) {
+    cluster_->node(1).StopAgent(sig);
+    for (auto& [who, s] : streams)
+      EXPECT_TRUE(s->Echo(absl::StrCat("agent down after signal ", sig)).ok()) << who;
+    ASSERT_TRUE(cluster_->node(1).StartAgent(SKIFF_AGENT_PATH, Node1Flags()).ok());
+    ASSERT_TRUE(WaitForHello(cluster_->node(1).address, kNodePort))
+        << "NodePort never answered after the restart (signal " << sig << ")";
+    for (auto& [who, s] : streams)
+      EXPECT_TRUE(s->Echo(absl::StrCat("agent back after signal ", sig)).ok()) << who;
+  }
+  auto seen = Hellos(cluster_->node(1).address, kNodePort, 20);
+  EXPECT_EQ(seen.count(""), 0u);
+}
+
 TEST_F(NorthSouthTest, RemovedBackendStopsGettingNewConnections) {
   cluster_->WriteManifest("web-slice.yaml", SliceManifest(false));
   // Once both agents applied the change, every new connection lands on web-a.
