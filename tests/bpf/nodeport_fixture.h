@@ -73,27 +73,29 @@ class NodePortFixture : public ::testing::Test {
                     .flags = static_cast<uint8_t>(SKIFF_SVC_F_LOAD_BALANCER |
                                                   (ranges ? SKIFF_SVC_F_SRC_RANGES : 0))}));
   }
+  // loadBalancerSourceRanges of rev_nat_id: allow addr/len, or take it back.
   void AllowRange(uint16_t rev_nat_id, const char* addr, uint8_t len) {
-    auto m = Map<skiff_lb4_src_range_key, skiff_lb4_src_range_val>::From(
-        env_->lb->skel->maps.SKIFF_MAP_LB4_SRC_RANGE);
+    auto m = SourceRanges();
     ASSERT_TRUE(m.ok()) << m.status();
-    skiff_lb4_src_range_key k{};
-    k.prefixlen = 32u + len;
-    k.rev_nat_id = rev_nat_id;
-    k.address = Ip4(addr);
     skiff_lb4_src_range_val v{};
     v.allow = 1;
-    Must(m->Update(k, v));
+    Must(m->Update(RangeKey(rev_nat_id, addr, len), v));
   }
   void ClearRanges(uint16_t rev_nat_id, const char* addr, uint8_t len) {
-    auto m = Map<skiff_lb4_src_range_key, skiff_lb4_src_range_val>::From(
-        env_->lb->skel->maps.SKIFF_MAP_LB4_SRC_RANGE);
+    auto m = SourceRanges();
     ASSERT_TRUE(m.ok()) << m.status();
+    Must(m->Delete(RangeKey(rev_nat_id, addr, len)));
+  }
+  static skiff_lb4_src_range_key RangeKey(uint16_t rev_nat_id, const char* addr, uint8_t len) {
     skiff_lb4_src_range_key k{};
     k.prefixlen = 32u + len;
     k.rev_nat_id = rev_nat_id;
     k.address = Ip4(addr);
-    Must(m->Delete(k));
+    return k;
+  }
+  absl::StatusOr<Map<skiff_lb4_src_range_key, skiff_lb4_src_range_val>> SourceRanges() {
+    return Map<skiff_lb4_src_range_key, skiff_lb4_src_range_val>::From(
+        env_->lb->skel->maps.SKIFF_MAP_LB4_SRC_RANGE);
   }
 
   RunResult Run(const Bytes& in) { return RunOn(env_->prog_fd(), in); }
