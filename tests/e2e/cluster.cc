@@ -3,12 +3,19 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
+
+#include <bpf/bpf.h>
 
 #include "absl/strings/str_cat.h"
+#include "maps/map.h"
+#include "maps/metrics.h"
 #include "tests/e2e/manifests.h"
+#include "tests/harness/privileged.h"
 
 namespace skiff::e2e {
 
@@ -59,6 +66,18 @@ std::string ClusterNode::Log() const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+uint64_t ClusterNode::DatapathPackets(uint32_t direction, int code) const {
+  std::string pin = bpffs_root_ + "/skiff_metrics_v1";
+  int fd = bpf_obj_get(pin.c_str());
+  if (fd < 0) return 0;
+  PerCpuMap<__u32, skiff_metrics_val> m(fd, "metrics");
+  uint64_t n = 0;
+  if (auto v = m.Lookup(SKIFF_METRICS_INDEX(direction, code)); v.ok())
+    for (const auto& c : *v) n += c.packets;
+  close(fd);
+  return n;
 }
 
 ClusterNode::~ClusterNode() {
@@ -154,6 +173,49 @@ Cluster::~Cluster() {
   nodes_.clear();  // agents and node namespaces first
   for (const std::string& ns : {client_, router_})
     if (!ns.empty()) Sh("ip netns del " + ns).IgnoreError();
+}
+
+void ClusterTest::SetUp() {
+  SKIFF_REQUIRE_PRIVILEGED();
+  auto c = Cluster::Create(Nodes());
+  ASSERT_TRUE(c.ok()) << c.status();
+  cluster_ = std::move(*c);
+  for (const ClusterPod& p : Pods()) {
+    auto pod = cluster_->AddPod(p.node, p.name, p.ip);
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    servers_.push_back(std::make_unique<PodServer>(*pod, p.tcp_ports, p.udp_ports));
+    ASSERT_TRUE(servers_.back()->status().ok()) << p.name << ": " << servers_.back()->status();
+    pods_.push_back(*pod);
+  }
+  ASSERT_NO_FATAL_FAILURE(WriteManifests());
+  ASSERT_NO_FATAL_FAILURE(BeforeAgents());
+  for (int n = 1; n <= Nodes(); n++) {
+    auto st = StartAgent(n, AgentFlags(n));
+    ASSERT_TRUE(st.ok()) << "agent of node " << n << ": " << st;
+  }
+  ASSERT_NO_FATAL_FAILURE(WaitUntilReady());
+}
+
+void ClusterTest::TearDown() {
+  if (HasFailure() && cluster_) {
+    for (int n = 1; n <= Nodes(); n++)
+      std::cerr << "---- agent log node-" << n << " ----\n" << cluster_->node(n).Log();
+  }
+  servers_.clear();
+  cluster_.reset();
+}
+
+absl::Status ClusterTest::StartAgent(int n, const std::vector<std::string>& flags) {
+  return cluster_->node(n).StartAgent(SKIFF_AGENT_PATH, flags);
+}
+
+bool ClusterTest::WaitForHello(const std::string& ip, uint16_t port, int seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!TcpHello(cluster_->client_netns(), ip, port, 500).empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
 }
 
 }  // namespace skiff::e2e

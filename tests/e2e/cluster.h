@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "tests/e2e/topology.h"
@@ -39,6 +41,10 @@ class ClusterNode {
   void RemoveManifest(const std::string& file) const;
   std::string Log() const;
   const std::string& bpffs_root() const { return bpffs_root_; }
+  // Packets this node's datapath counted under `direction` (SKIFF_DIR_*) with outcome `code`
+  // (0: passed/forwarded, else a SKIFF_DROP_* code), over all CPUs, from its pinned metrics
+  // map; 0 when there is none.
+  uint64_t DatapathPackets(uint32_t direction, int code = 0) const;
 
   ~ClusterNode();
 
@@ -77,6 +83,42 @@ class Cluster {
   std::string router_;
   std::string client_;
   std::vector<std::unique_ptr<ClusterNode>> nodes_;
+};
+
+// A pod of a ClusterTest and the ports its PodServer answers on.
+struct ClusterPod {
+  std::string name;
+  std::string ip;
+  int node = 1;
+  std::vector<uint16_t> tcp_ports = {8080};
+  std::vector<uint16_t> udp_ports = {};
+};
+
+// The fixture of the tests on the namespace cluster. SetUp: (root required) the cluster of
+// Nodes() nodes, the Pods() with their servers (pods_/servers_ in that order), WriteManifests()
+// (into every node), BeforeAgents(), one agent per node with AgentFlags(node), then
+// WaitUntilReady(). TearDown prints every agent's log when the test failed. Hooks may use
+// ASSERT_*: a fatal failure in one stops SetUp.
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  virtual int Nodes() const { return 2; }
+  virtual std::vector<ClusterPod> Pods() const = 0;
+  virtual void WriteManifests() {}
+  virtual void BeforeAgents() {}
+  virtual std::vector<std::string> AgentFlags(int node) const { return {}; }
+  virtual void WaitUntilReady() {}
+
+  // (Re)starts node n's agent (the agent under test) with `flags`.
+  absl::Status StartAgent(int n, const std::vector<std::string>& flags);
+  // True once a TCP hello from the outside client to ip:port succeeds, within `seconds`.
+  bool WaitForHello(const std::string& ip, uint16_t port, int seconds = 30);
+
+  std::unique_ptr<Cluster> cluster_;
+  std::vector<std::unique_ptr<PodServer>> servers_;
+  std::vector<Pod> pods_;
 };
 
 }  // namespace skiff::e2e

@@ -83,33 +83,20 @@ std::map<uint16_t, std::string> Predict(const std::string& node_ip, const std::s
   return out;
 }
 
-class MaglevE2eTest : public ::testing::Test {
+class MaglevE2eTest : public ClusterTest {
  protected:
-  void SetUp() override {
-    SKIFF_REQUIRE_PRIVILEGED();
-    auto c = Cluster::Create(2);
-    ASSERT_TRUE(c.ok()) << c.status();
-    cluster_ = std::move(*c);
-    for (const PodDef& p : kPods) {
-      auto pod = cluster_->AddPod(p.node, p.name, p.ip);
-      ASSERT_TRUE(pod.ok()) << pod.status();
-      servers_.push_back(
-          std::make_unique<PodServer>(*pod, std::vector<uint16_t>{8080}, std::vector<uint16_t>{}));
-      ASSERT_TRUE(servers_.back()->status().ok()) << servers_.back()->status();
-    }
+  std::vector<ClusterPod> Pods() const override {
+    std::vector<ClusterPod> pods;
+    for (const PodDef& p : kPods) pods.push_back({.name = p.name, .ip = p.ip, .node = p.node});
+    return pods;
+  }
+  void WriteManifests() override {
     cluster_->WriteManifest("mg.yaml", ServiceManifest());
     cluster_->WriteManifest("mg-slice.yaml", SliceManifest(""));
-    ASSERT_TRUE(cluster_->node(1).StartAgent(SKIFF_AGENT_PATH, {"--devices", "eth0"}).ok());
-    ASSERT_TRUE(cluster_->node(2).StartAgent(SKIFF_AGENT_PATH, {"--lb-algorithm", "maglev"}).ok());
   }
-
-  void TearDown() override {
-    if (HasFailure() && cluster_) {
-      for (int n : {1, 2})
-        std::cerr << "---- agent log node-" << n << " ----\n" << cluster_->node(n).Log();
-    }
-    servers_.clear();
-    cluster_.reset();
+  std::vector<std::string> AgentFlags(int node) const override {
+    if (node == 1) return {"--devices", "eth0"};
+    return {"--lb-algorithm", "maglev"};
   }
 
   // The pod each source port reaches through node n's NodePort ("" when it failed).
@@ -132,9 +119,6 @@ class MaglevE2eTest : public ::testing::Test {
     }
     return false;
   }
-
-  std::unique_ptr<Cluster> cluster_;
-  std::vector<std::unique_ptr<PodServer>> servers_;
 };
 
 std::string Diff(const std::map<uint16_t, std::string>& want,

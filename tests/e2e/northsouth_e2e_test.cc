@@ -16,11 +16,9 @@
 #include <set>
 #include <thread>
 
-#include <bpf/bpf.h>
 #include <linux/ethtool.h>
 
 #include "absl/strings/str_cat.h"
-#include "maps/map.h"
 #include "maps/metrics.h"
 #include "tests/e2e/cluster.h"
 #include "tests/e2e/manifests.h"
@@ -78,55 +76,26 @@ std::string HttpGet(const std::string& netns, const std::string& ip, uint16_t po
   });
 }
 
-class NorthSouthTest : public ::testing::Test {
+class NorthSouthTest : public ClusterTest {
  protected:
-  void SetUp() override {
-    SKIFF_REQUIRE_PRIVILEGED();
-    auto c = Cluster::Create(2);
-    ASSERT_TRUE(c.ok()) << c.status();
-    cluster_ = std::move(*c);
-    auto a = cluster_->AddPod(1, "web-a", "10.244.1.5");
-    auto b = cluster_->AddPod(2, "web-b", "10.244.2.5");
-    ASSERT_TRUE(a.ok()) << a.status();
-    ASSERT_TRUE(b.ok()) << b.status();
-    servers_.push_back(
-        std::make_unique<PodServer>(*a, std::vector<uint16_t>{8080}, std::vector<uint16_t>{8080}));
-    servers_.push_back(
-        std::make_unique<PodServer>(*b, std::vector<uint16_t>{8080}, std::vector<uint16_t>{8080}));
-    for (auto& s : servers_) ASSERT_TRUE(s->status().ok()) << s->status();
-    pods_ = {*a, *b};
+  std::vector<ClusterPod> Pods() const override {
+    return {{.name = "web-a", .ip = "10.244.1.5", .node = 1, .udp_ports = {8080}},
+            {.name = "web-b", .ip = "10.244.2.5", .node = 2, .udp_ports = {8080}}};
+  }
+  void WriteManifests() override {
     ASSERT_TRUE(cluster_->RouteVia(absl::StrCat(kExternalIp, "/32"), 1).ok());
     cluster_->WriteManifest("web.yaml", ServiceManifest());
     cluster_->WriteManifest("web-slice.yaml", SliceManifest(true));
-    BeforeAgents();
-    if (HasFatalFailure()) return;
-    ASSERT_TRUE(cluster_->node(1).StartAgent(SKIFF_AGENT_PATH, Node1Flags()).ok());
-    ASSERT_TRUE(cluster_->node(2).StartAgent(SKIFF_AGENT_PATH, {}).ok());
-    // Ready when the NodePort answers through both nodes.
+  }
+  std::vector<std::string> AgentFlags(int node) const override {
+    return node == 1 ? Node1Flags() : std::vector<std::string>{};
+  }
+  virtual std::vector<std::string> Node1Flags() const { return {"--devices", "eth0"}; }
+  // Ready when the NodePort answers through both nodes.
+  void WaitUntilReady() override {
     for (int n : {1, 2})
       ASSERT_TRUE(WaitForHello(cluster_->node(n).address, kNodePort))
           << "NodePort on node " << n << " never answered";
-  }
-
-  virtual void BeforeAgents() {}
-  virtual std::vector<std::string> Node1Flags() { return {"--devices", "eth0"}; }
-
-  void TearDown() override {
-    if (HasFailure() && cluster_) {
-      for (int n : {1, 2})
-        std::cerr << "---- agent log node-" << n << " ----\n" << cluster_->node(n).Log();
-    }
-    servers_.clear();
-    cluster_.reset();
-  }
-
-  bool WaitForHello(const std::string& ip, uint16_t port) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!TcpHello(cluster_->client_netns(), ip, port, 500).empty()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
   }
 
   // Answers of `n` fresh TCP connections from the client; failures counted under "".
@@ -141,10 +110,6 @@ class NorthSouthTest : public ::testing::Test {
     }
     return seen;
   }
-
-  std::unique_ptr<Cluster> cluster_;
-  std::vector<std::unique_ptr<PodServer>> servers_;
-  std::vector<Pod> pods_;
 };
 
 TEST_F(NorthSouthTest, NodePortReachesBackendsOnBothNodesThroughEitherNode) {
@@ -203,7 +168,7 @@ TEST_F(NorthSouthTest, AgentRestartKeepsEstablishedExternalFlows) {
     cluster_->node(1).StopAgent(sig);
     for (auto& [who, s] : streams)
       EXPECT_TRUE(s->Echo(absl::StrCat("agent down after signal ", sig)).ok()) << who;
-    ASSERT_TRUE(cluster_->node(1).StartAgent(SKIFF_AGENT_PATH, Node1Flags()).ok());
+    ASSERT_TRUE(StartAgent(1, Node1Flags()).ok());
     ASSERT_TRUE(WaitForHello(cluster_->node(1).address, kNodePort))
         << "NodePort never answered after the restart (signal " << sig << ")";
     for (auto& [who, s] : streams)
@@ -287,6 +252,60 @@ TEST_F(NorthSouthTest, HealthCheckNodePortAnswersLikeKubeProxy) {
          !HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100).empty())
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100), "");
+}
+
+// externalTrafficPolicy Local and in-cluster clients (Cilium #11746): kube-proxy sends pod
+// traffic to a Service's external addresses through the cluster-wide endpoints; only traffic
+// from outside is kept on the node. The Service's one endpoint is on node 1. A pod on node 2
+// (no local endpoint) reaches node 2's NodePort, the LoadBalancer IP and the externalIP (both
+// routed to node 2) through that endpoint; the outside client, through node 2, is dropped.
+TEST_F(NorthSouthTest, ExternalTrafficPolicyLocalServesPodsOnANodeWithoutLocalEndpoints) {
+  constexpr char kLocalLbIp[] = "198.51.100.30";
+  constexpr char kLocalExtIp[] = "203.0.113.11";
+  constexpr uint16_t kLocalNodePort = 30110;
+  for (const char* ip : {kLocalLbIp, kLocalExtIp})
+    ASSERT_TRUE(cluster_->RouteVia(absl::StrCat(ip, "/32"), 2).ok());
+  auto pod = cluster_->AddPod(2, "client", "10.244.2.9");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  cluster_->WriteManifest(
+      "etpl.yaml",
+      absl::StrCat("apiVersion: v1\nkind: Service\nmetadata:\n  name: etpl\n  namespace: default\n"
+                   "spec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.90\n"
+                   "  externalTrafficPolicy: Local\n  externalIPs: [\"",
+                   kLocalExtIp,
+                   "\"]\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n"
+                   "    protocol: TCP\n    nodePort: ",
+                   kLocalNodePort,
+                   "\nstatus:\n  loadBalancer:\n    ingress:\n    - ip: ", kLocalLbIp, "\n"));
+  cluster_->WriteManifest(
+      "etpl-slice.yaml",
+      EndpointSliceYaml("etpl-1", "etpl", {{.ip = "10.244.1.5", .node = "node-1"}},
+                        {{"http", 8080, "TCP"}}));
+  // Applied on node 1 once the outside client gets through it; on node 2 once the pod does.
+  ASSERT_TRUE(WaitForHello(cluster_->node(1).address, kLocalNodePort));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline &&
+         TcpHello(pod->netns, cluster_->node(2).address, kLocalNodePort, 500).empty())
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (auto [ip, port] :
+       {std::pair<std::string, uint16_t>{cluster_->node(2).address, kLocalNodePort},
+        {kLocalLbIp, 80},
+        {kLocalExtIp, 80}}) {
+    for (int i = 0; i < 10; i++) {
+      std::string err;
+      EXPECT_EQ(TcpHello(pod->netns, ip, port, 2000, &err), "web-a")
+          << "pod on node 2 -> " << ip << ":" << port << " attempt " << i << ": " << err;
+    }
+  }
+  // From outside, node 2 has no endpoint to offer: dropped, whichever address.
+  for (auto [ip, port] :
+       {std::pair<std::string, uint16_t>{cluster_->node(2).address, kLocalNodePort},
+        {kLocalLbIp, 80},
+        {kLocalExtIp, 80}}) {
+    std::string err;
+    EXPECT_EQ(TcpHello(cluster_->client_netns(), ip, port, 1000, &err), "")
+        << "outside client -> " << ip << ":" << port << " was served through node 2";
+  }
 }
 
 // loadBalancerSourceRanges: a LoadBalancer ingress IP routed to node 1 admits the client
@@ -410,22 +429,12 @@ class NorthSouthXdpTest : public NorthSouthTest {
     for (const Pod& p : pods_)
       ASSERT_TRUE(SetEthtool(p.netns, "eth0", ETHTOOL_STXCSUM, false).ok()) << p.name;
   }
-  std::vector<std::string> Node1Flags() override {
+  std::vector<std::string> Node1Flags() const override {
     return {"--devices", "eth0", "--xdp", "native"};
   }
 
   // Packets node 1's XDP program translated and sent (direction xdp, forwarded).
-  uint64_t XdpForwarded() {
-    std::string pin = cluster_->node(1).bpffs_root() + "/skiff_metrics_v1";
-    int fd = bpf_obj_get(pin.c_str());
-    if (fd < 0) return 0;
-    PerCpuMap<__u32, skiff_metrics_val> m(fd, "metrics");
-    uint64_t n = 0;
-    if (auto v = m.Lookup(SKIFF_METRICS_INDEX(SKIFF_DIR_XDP, 0)); v.ok())
-      for (const auto& c : *v) n += c.packets;
-    close(fd);
-    return n;
-  }
+  uint64_t XdpForwarded() { return cluster_->node(1).DatapathPackets(SKIFF_DIR_XDP); }
 };
 
 TEST_F(NorthSouthXdpTest, NodePortToTheRemoteBackendGoesThroughXdp) {
@@ -444,9 +453,7 @@ TEST_F(NorthSouthXdpTest, NodePortToTheRemoteBackendGoesThroughXdp) {
     if (s.server() != "web-b") continue;
     EXPECT_TRUE(s.Echo("through xdp").ok());
     cluster_->node(1).StopAgent();
-    ASSERT_TRUE(cluster_->node(1)
-                    .StartAgent(SKIFF_AGENT_PATH, {"--devices", "eth0", "--xdp", "disabled"})
-                    .ok());
+    ASSERT_TRUE(StartAgent(1, {"--devices", "eth0", "--xdp", "disabled"}).ok());
     for (int w = 0;
          w < 300 && cluster_->node(1).Log().find("XDP disabled on eth0") == std::string::npos; w++)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
