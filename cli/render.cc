@@ -88,10 +88,10 @@ std::string MapListTable(const std::vector<v1::MapInfo>& maps) {
 
 std::string ServiceListTable(const v1::ListServicesResponse& r) {
   Table t({"NAMESPACE", "NAME", "KIND", "FRONTEND", "PORT", "ACTIVE", "TERMINATING", "REV-NAT",
-           "STATE"});
+           "ALGORITHM", "STATE"});
   for (const auto& s : r.services()) {
     if (s.frontends().empty()) {
-      t.Add({s.namespace_(), s.name(), "", "", "", "", "", "", ""});
+      t.Add({s.namespace_(), s.name(), "", "", "", "", "", "", "", ""});
       continue;
     }
     for (const auto& f : s.frontends()) {
@@ -103,7 +103,7 @@ std::string ServiceListTable(const v1::ListServicesResponse& r) {
       t.Add({s.namespace_(), s.name(), f.kind(),
              absl::StrCat(f.address(), ":", f.port(), "/", f.protocol()), f.port_name(),
              absl::StrCat(active), absl::StrCat(term),
-             f.rev_nat_id() ? absl::StrCat(f.rev_nat_id()) : "", f.state()});
+             f.rev_nat_id() ? absl::StrCat(f.rev_nat_id()) : "", f.lb_algorithm(), f.state()});
     }
   }
   return t.Render();
@@ -119,6 +119,8 @@ std::string ServiceDetail(const v1::Service& s) {
     out += absl::StrCat("  State:     ", f.state(), "\n");
     out += absl::StrCat("  Rev-NAT:   ", f.rev_nat_id() ? absl::StrCat(f.rev_nat_id()) : "<none>",
                         "\n");
+    out += absl::StrCat(
+        "  Algorithm: ", f.lb_algorithm().empty() ? "<agent default>" : f.lb_algorithm(), "\n");
     if (f.session_affinity())
       out += absl::StrCat("  Affinity:  ClientIP, ", f.affinity_timeout_seconds(), "s\n");
     if (f.internal_traffic_local()) out += "  Traffic:   internalTrafficPolicy Local\n";

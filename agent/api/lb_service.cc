@@ -110,6 +110,22 @@ bool FillBackends(const LbView& view, const LbFrontendEntries& fe, const model::
          fe.slot0.affinity_timeout == (want->affinity_client_ip ? want->affinity_timeout_s : 0u);
 }
 
+const char* AlgorithmName(model::LbAlgorithm a) {
+  switch (a) {
+    case model::LbAlgorithm::kRandom:
+      return "random";
+    case model::LbAlgorithm::kMaglev:
+      return "maglev";
+    case model::LbAlgorithm::kDefault:
+      break;
+  }
+  return "";
+}
+
+const char* AlgorithmName(uint8_t slot0_algorithm) {
+  return slot0_algorithm == SKIFF_LB_ALG_MAGLEV ? "maglev" : "random";
+}
+
 void FillFrontend(const LbView& view, const model::FrontendKey& key, const model::Frontend* want,
                   v1::Frontend* out) {
   out->set_address(key.vip.ToString());
@@ -122,6 +138,7 @@ void FillFrontend(const LbView& view, const model::FrontendKey& key, const model
     out->set_affinity_timeout_seconds(want->affinity_client_ip ? want->affinity_timeout_s : 0);
     out->set_internal_traffic_local(want->internal_traffic_local);
     out->set_external_traffic_local(want->external_traffic_local);
+    out->set_lb_algorithm(AlgorithmName(want->lb_algorithm));
   }
   auto it = view.frontends.find(key);
   if (it == view.frontends.end() || !it->second.present) {
@@ -136,7 +153,12 @@ void FillFrontend(const LbView& view, const model::FrontendKey& key, const model
     out->set_internal_traffic_local(fe.slot0.flags & SKIFF_SVC_F_INT_LOCAL);
     out->set_external_traffic_local(fe.slot0.flags & SKIFF_SVC_F_EXT_LOCAL);
   }
-  bool equal = FillBackends(view, fe, want, out);
+  // A Service that names its algorithm is programmed once slot 0 says the same; one that
+  // leaves it to the agent's default takes whatever the agent wrote.
+  const bool same_algorithm =
+      out->lb_algorithm().empty() || out->lb_algorithm() == AlgorithmName(fe.slot0.algorithm);
+  out->set_lb_algorithm(AlgorithmName(fe.slot0.algorithm));
+  bool equal = FillBackends(view, fe, want, out) && same_algorithm;
   out->set_state(!want ? "stale" : equal ? "programmed" : "pending");
 }
 

@@ -106,6 +106,7 @@ TEST(AgentctlGolden, ServiceListTableAndJson) {
   f->set_port_name("http");
   f->set_rev_nat_id(1);
   f->set_state("programmed");
+  f->set_lb_algorithm("maglev");
   auto* b = f->add_backends();
   b->set_id(1);
   b->set_address("10.244.1.11");
@@ -119,11 +120,11 @@ TEST(AgentctlGolden, ServiceListTableAndJson) {
   headless->set_name("dns-headless");
   EXPECT_EQ(ServiceListTable(r),
             "NAMESPACE     NAME           KIND        FRONTEND            PORT     ACTIVE   "
-            "TERMINATING   REV-NAT   STATE\n"
+            "TERMINATING   REV-NAT   ALGORITHM   STATE\n"
             "default       web            ClusterIP   10.96.0.10:80/TCP   http     1        0  "
-            "           1         programmed\n"
+            "           1         maglev      programmed\n"
             "kube-system   dns-headless   <none>      <none>              <none>   <none>   <none>"
-            "        <none>    <none>\n");
+            "        <none>    <none>      <none>\n");
   EXPECT_EQ(ToJson(r).dump(2), R"({
   "services": [
     {
@@ -152,7 +153,8 @@ TEST(AgentctlGolden, ServiceListTableAndJson) {
               "pod": "default/web-1",
               "slot": 1
             }
-          ]
+          ],
+          "lb_algorithm": "maglev"
         }
       ]
     },

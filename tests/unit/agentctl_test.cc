@@ -1,7 +1,12 @@
 // agentctl end to end in-process: the real CLI (RunAgentctl) against the real API server over
 // a fake core. Golden tests pin the table and JSON formats (a contract, docs/cli.md), and
 // exit codes are checked for each failure class.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -29,13 +34,53 @@ TEST_F(AgentctlTest, ServiceListTableGolden) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
             "NAMESPACE   NAME    KIND        FRONTEND            PORT   ACTIVE   TERMINATING   "
-            "REV-NAT   STATE\n"
+            "REV-NAT   ALGORITHM   STATE\n"
             "default     empty   ClusterIP   10.96.0.20:80/TCP   http   0        0             "
-            "3         programmed\n"
+            "3         random      programmed\n"
             "default     web     ClusterIP   10.96.0.10:53/UDP   dns    1        0             "
-            "1         programmed\n"
+            "1         random      programmed\n"
             "default     web     ClusterIP   10.96.0.10:80/TCP   http   1        1             "
-            "2         programmed\n");
+            "2         random      programmed\n");
+}
+
+// The algorithm is what slot 0 in the maps says; a Service annotated with another one is
+// pending until the maps agree.
+TEST_F(AgentctlTest, ServiceAlgorithmComesFromTheMapsAndMismatchIsPending) {
+  scene_.desired.frontends.at({api::testing::ModelIp("10.96.0.20"), 80, model::Protocol::kTcp})
+      .lb_algorithm = model::LbAlgorithm::kMaglev;
+  scene_.Publish(core_);
+  auto r = Run({"service", "list", "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json j = Json::parse(r.out);
+  ASSERT_EQ(j["services"][0]["name"], "empty") << r.out;
+  EXPECT_EQ(j["services"][0]["frontends"][0]["lb_algorithm"], "random");
+  EXPECT_EQ(j["services"][0]["frontends"][0]["state"], "pending");
+  EXPECT_EQ(j["services"][1]["frontends"][0]["lb_algorithm"], "random");
+  EXPECT_EQ(j["services"][1]["frontends"][0]["state"], "programmed");
+
+  // The maps catch up: slot 0 says maglev.
+  skiff_lb4_key k{};
+  k.address = api::testing::Ip("10.96.0.20");
+  k.dport = htons(80);
+  k.proto = IPPROTO_TCP;
+  k.scope = SKIFF_SCOPE_EXTERNAL;
+  k.slot = 0;
+  std::optional<skiff_lb4_service> slot0;
+  ASSERT_TRUE(core_.Lb()
+                  .services
+                  ->ForEach([&](const skiff_lb4_key& key, const skiff_lb4_service& v) {
+                    if (std::memcmp(&key, &k, sizeof(k)) == 0) slot0 = v;
+                    return true;
+                  })
+                  .ok());
+  ASSERT_TRUE(slot0.has_value());
+  slot0->algorithm = SKIFF_LB_ALG_MAGLEV;
+  ASSERT_TRUE(core_.Lb().services->Update(k, *slot0).ok());
+  auto get = Run({"service", "get", "default/empty"});
+  ASSERT_EQ(get.code, 0) << get.err;
+  EXPECT_NE(get.out.find("  State:     programmed\n  Rev-NAT:   3\n  Algorithm: maglev\n"),
+            std::string::npos)
+      << get.out;
 }
 
 TEST_F(AgentctlTest, ConntrackListJsonAndFilters) {
