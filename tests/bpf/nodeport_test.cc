@@ -195,6 +195,11 @@ TEST_F(NodePortTest, ExternalTrafficPolicyLocalWithoutLocalBackendDrops) {
   EXPECT_EQ(env_->lb->Metric(SKIFF_DIR_FROM_NETDEV, SKIFF_DROP_NO_LOCAL_BACKEND), 1u);
   EXPECT_EQ(env_->NatSize(), 0u);
   EXPECT_EQ(env_->lb->CtSize(), 0u);
+  // A pod of this node is an in-cluster client (kube-proxy; Cilium #11746): the pod path
+  // (from_container) serves it through the backend on the other node.
+  auto p = RunProgram(env_->lb->prog_fd(), Tcp("10.244.1.9", 41000, kNode, kNodePort, kSyn));
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_PACKET_EQ(Tcp("10.244.1.9", 41000, kRemote, 8080, kSyn), p->out);
 }
 
 class SourceRangeTest : public NodePortTest {};
