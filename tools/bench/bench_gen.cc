@@ -9,9 +9,8 @@
 //                       peer would apply it (Skiff: the service's manifest file rewritten;
 //                       iptables: kube-proxy's partial restore; nftables: its partial
 //                       transaction)
-// The layouts follow kubernetes pkg/proxy/iptables/proxier.go and pkg/proxy/nftables/
-// proxier.go (see docs/BENCHMARKS.md). Chain-name hashes use FNV instead of SHA-256 but keep
-// kube-proxy's lengths, so the rule text has the same size.
+// The layouts follow kubernetes pkg/proxy/iptables/proxier.go (tools/bench/kube_proxy_rules.h)
+// and pkg/proxy/nftables/proxier.go (see docs/BENCHMARKS.md).
 //
 // Service i has ClusterIP 10.96.0.16+i, port 80/TCP → targetPort 8080; its endpoints are
 // 100.64.0.0 + E*i + j (pods elsewhere) except the target service (index N/2, the expected
@@ -34,6 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "tools/bench/kube_proxy_rules.h"
 
 namespace skiff::bench {
 namespace {
@@ -52,19 +52,6 @@ constexpr int kServicesPerFile = 1000;
 
 std::string Ip(uint32_t a) {
   return absl::StrCat(a >> 24, ".", (a >> 16) & 255, ".", (a >> 8) & 255, ".", a & 255);
-}
-
-// kube-proxy: base32(sha256(x))[:16] for iptables chains, [:8] for nftables chains.
-std::string Hash(const std::string& s, size_t len) {
-  static constexpr char kAlpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  auto fnv = [&](uint64_t h) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-    return h;
-  };
-  const uint64_t halves[2] = {fnv(1469598103934665603ull), fnv(0x9e3779b97f4a7c15ull)};
-  std::string out;
-  for (size_t i = 0; i < len; i++) out += kAlpha[(halves[i / 12] >> (5 * (i % 12))) & 31];
-  return out;
 }
 
 struct Service {
@@ -131,83 +118,22 @@ std::string ManifestFile(const std::string& body, bool json) {
 }
 
 // ---------- kube-proxy iptables mode ----------
-std::string SvcChain(const Service& s) { return "KUBE-SVC-" + Hash(SvcPortName(s) + "tcp", 16); }
-std::string SepChain(const Service& s, const std::string& ep) {
-  return "KUBE-SEP-" + Hash(SvcPortName(s) + "tcp" + ep + ":8080", 16);
+KubeProxyService Kp(const Service& s) {
+  return {.port_name = SvcPortName(s),
+          .cluster_ip = s.vip,
+          .port = kPort,
+          .target_port = kTargetPort,
+          .node_port = 0,
+          .endpoints = s.endpoints};
 }
-
-void IptablesChainDecls(const Service& s, std::string* out) {
-  absl::StrAppend(out, ":", SvcChain(s), " - [0:0]\n");
-  for (const auto& e : s.endpoints) absl::StrAppend(out, ":", SepChain(s, e), " - [0:0]\n");
-}
-
-std::string KubeServicesRule(const Service& s) {
-  return absl::StrCat("-A KUBE-SERVICES -m comment --comment \"", SvcPortName(s),
-                      " cluster IP\" -m tcp -p tcp -d ", s.vip, "/32 --dport ", kPort, " -j ",
-                      SvcChain(s), "\n");
-}
-
-void IptablesServiceRules(const Service& s, std::string* out) {
-  const std::string spn = SvcPortName(s);
-  const std::string svc = SvcChain(s);
-  absl::StrAppend(out, "-A ", svc, " -m comment --comment \"", spn,
-                  " cluster IP\" -m tcp -p tcp -d ", s.vip, "/32 --dport ", kPort, " ! -s ",
-                  kClusterCidr, " -j KUBE-MARK-MASQ\n");
-  const size_t n = s.endpoints.size();
-  for (size_t i = 0; i < n; i++) {
-    const std::string& e = s.endpoints[i];
-    absl::StrAppend(out, "-A ", svc, " -m comment --comment \"", spn, " -> ", e, ":", kTargetPort,
-                    "\"");
-    if (i + 1 < n)
-      absl::StrAppend(out, absl::StrFormat(" -m statistic --mode random --probability %0.10f",
-                                           1.0 / static_cast<double>(n - i)));
-    absl::StrAppend(out, " -j ", SepChain(s, e), "\n");
-  }
-  for (const auto& e : s.endpoints) {
-    const std::string sep = SepChain(s, e);
-    absl::StrAppend(out, "-A ", sep, " -m comment --comment ", spn, " -s ", e,
-                    "/32 -j KUBE-MARK-MASQ\n");
-    absl::StrAppend(out, "-A ", sep, " -m comment --comment ", spn,
-                    " -m tcp -p tcp -j DNAT --to-destination ", e, ":", kTargetPort, "\n");
-  }
-}
-
-std::string IptablesFilterTable() {
-  return "*filter\n"
-         ":KUBE-NODEPORTS - [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-EXTERNAL-SERVICES - [0:0]\n"
-         ":KUBE-FORWARD - [0:0]\n:KUBE-PROXY-FIREWALL - [0:0]\n"
-         "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n"
-         "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark "
-         "0x4000/0x4000 -j ACCEPT\n"
-         "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m "
-         "conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
-         "COMMIT\n";
-}
-
-std::string IptablesNatHeader() {
-  return "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n:KUBE-POSTROUTING - [0:0]\n"
-         ":KUBE-MARK-MASQ - [0:0]\n";
-}
-
-std::string IptablesNatFixedRules() {
-  return "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
-         "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
-         "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" "
-         "-j MASQUERADE --random-fully\n"
-         "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n";
-}
-
-constexpr char kNodePortsLast[] =
-    "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be "
-    "the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n";
 
 std::string IptablesFull(const std::vector<Service>& svcs) {
   std::string out = IptablesFilterTable() + IptablesNatHeader();
-  for (const auto& s : svcs) IptablesChainDecls(s, &out);
+  for (const auto& s : svcs) IptablesChainDecls(Kp(s), &out);
   out += IptablesNatFixedRules();
-  for (const auto& s : svcs) out += KubeServicesRule(s);
-  out += kNodePortsLast;
-  for (const auto& s : svcs) IptablesServiceRules(s, &out);
+  for (const auto& s : svcs) out += IptablesKubeServicesRule(Kp(s));
+  out += kIptablesNodePortsLast;
+  for (const auto& s : svcs) IptablesServiceRules(Kp(s), kClusterCidr, &out);
   out += "COMMIT\n";
   return out;
 }
@@ -218,50 +144,23 @@ std::string IptablesFull(const std::vector<Service>& svcs) {
 std::string IptablesChange(const std::vector<Service>& svcs, const Service& before,
                            const Service& after) {
   std::string out = IptablesFilterTable() + IptablesNatHeader();
-  IptablesChainDecls(after, &out);
+  IptablesChainDecls(Kp(after), &out);
   for (const auto& e : before.endpoints) {
     bool stale = true;
     for (const auto& a : after.endpoints) stale = stale && a != e;
-    if (stale) absl::StrAppend(&out, ":", SepChain(before, e), " - [0:0]\n");
+    if (stale) absl::StrAppend(&out, ":", IptablesSepChain(Kp(before), e), " - [0:0]\n");
   }
   out += IptablesNatFixedRules();
-  for (const auto& s : svcs) out += KubeServicesRule(s.name == after.name ? after : s);
-  out += kNodePortsLast;
-  IptablesServiceRules(after, &out);
+  for (const auto& s : svcs) out += IptablesKubeServicesRule(Kp(s.name == after.name ? after : s));
+  out += kIptablesNodePortsLast;
+  IptablesServiceRules(Kp(after), kClusterCidr, &out);
   for (const auto& e : before.endpoints) {
     bool stale = true;
     for (const auto& a : after.endpoints) stale = stale && a != e;
-    if (stale) absl::StrAppend(&out, "-X ", SepChain(before, e), "\n");
+    if (stale) absl::StrAppend(&out, "-X ", IptablesSepChain(Kp(before), e), "\n");
   }
   out += "COMMIT\n";
   return out;
-}
-
-std::string IptablesJumps() {
-  return "*filter\n"
-         "-A INPUT -m conntrack --ctstate NEW -m comment --comment \"kubernetes load balancer "
-         "firewall\" -j KUBE-PROXY-FIREWALL\n"
-         "-A INPUT -m comment --comment \"kubernetes health check service ports\" -j "
-         "KUBE-NODEPORTS\n"
-         "-A INPUT -m conntrack --ctstate NEW -m comment --comment \"kubernetes "
-         "externally-visible service portals\" -j KUBE-EXTERNAL-SERVICES\n"
-         "-A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes load balancer "
-         "firewall\" -j KUBE-PROXY-FIREWALL\n"
-         "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD\n"
-         "-A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes service "
-         "portals\" -j KUBE-SERVICES\n"
-         "-A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes "
-         "externally-visible service portals\" -j KUBE-EXTERNAL-SERVICES\n"
-         "-A OUTPUT -m conntrack --ctstate NEW -m comment --comment \"kubernetes load balancer "
-         "firewall\" -j KUBE-PROXY-FIREWALL\n"
-         "-A OUTPUT -m conntrack --ctstate NEW -m comment --comment \"kubernetes service "
-         "portals\" -j KUBE-SERVICES\n"
-         "COMMIT\n*nat\n"
-         "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
-         "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
-         "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j "
-         "KUBE-POSTROUTING\n"
-         "COMMIT\n";
 }
 
 // ---------- kube-proxy nftables mode ----------
@@ -269,11 +168,11 @@ constexpr char kT[] = "ip kube-proxy";
 
 std::string NftSvcChain(const Service& s) {
   const std::string id = absl::StrCat(kNamespace, "/", s.name, "/tcp/http");
-  return absl::StrCat("service-", Hash(id + "tcp", 8), "-", id);
+  return absl::StrCat("service-", KubeProxyHash(id + "tcp", 8), "-", id);
 }
 std::string NftEpChain(const Service& s, const std::string& ep) {
   const std::string id = absl::StrCat(kNamespace, "/", s.name, "/tcp/http__", ep, "/", kTargetPort);
-  return absl::StrCat("endpoint-", Hash(id, 8), "-", id);
+  return absl::StrCat("endpoint-", KubeProxyHash(id, 8), "-", id);
 }
 
 std::string NftBase() {

@@ -11,6 +11,7 @@ from pathlib import Path
 
 DP_MODES = ["floor", "skiff", "skiff-p2p", "iptables", "iptables-p2p", "nftables"]
 CP_PEERS = ["skiff", "iptables-nft", "iptables-legacy", "nftables"]
+NP_PATHS = [("local", "backend on node 1 (DNAT)"), ("remote", "backend on node 2 (DNAT + SNAT)")]
 
 
 def med(xs):
@@ -73,6 +74,41 @@ def main(out):
                 "client_sys_cpu": med([x["client_sys_cpu"] for x in res]),
             })
 
+    # ---- nodeport
+    np_raw = {}
+    for r in rows:
+        if r["part"] == "nodeport":
+            np_raw.setdefault((r["path"], r["mode"]), []).append(r)
+    np_modes = [m for m in str(meta.get("np_modes", "")).split(",") if m]
+    nodeport = []
+    if "nodeport" in meta.get("parts", ""):
+        for path, _ in NP_PATHS:
+            floor_rate = med([x["result"]["conn_per_s"] for x in np_raw.get((path, "floor"), [])])
+            for m in np_modes:
+                res = np_raw.get((path, m), [])
+                if len(res) < int(meta.get("reps", 1)):
+                    failures.append(f"nodeport {m} {path}: {len(res)} of {meta.get('reps')} "
+                                    "results")
+                if not res:
+                    continue
+                rs = [x["result"] for x in res]
+                rate = med([x["conn_per_s"] for x in rs])
+                conns = sum(x.get("connections", 0) for x in rs)
+                nodeport.append({
+                    "path": path, "mode": m, "reps": len(rs),
+                    "conn_per_s": rate,
+                    "conn_per_s_all": [x["conn_per_s"] for x in rs],
+                    "ratio_to_floor": rate / floor_rate if floor_rate else None,
+                    "p50_us": med([x["p50_us"] for x in rs]),
+                    "p99_us": med([x["p99_us"] for x in rs]),
+                    "errors": sum(x["errors"] for x in rs),
+                    "xdp_packets": sum(x["xdp_packets"] for x in res),
+                    "xdp_packets_per_conn": (sum(x["xdp_packets"] for x in res) / conns
+                                             if conns else None),
+                    "client_user_cpu": med([x["client_user_cpu"] for x in rs]),
+                    "client_sys_cpu": med([x["client_sys_cpu"] for x in rs]),
+                })
+
     # ---- control plane
     control = []
     for r in rows:
@@ -85,7 +121,7 @@ def main(out):
 
     results = {
         "meta": meta, "end": end, "failures": failures, "generator_check": gen,
-        "datapath": datapath, "control": control,
+        "datapath": datapath, "nodeport": nodeport, "control": control,
         "change": [{"services": n, "peer": p,
                     "seconds_median": med([x["seconds"] for x in v if "seconds" in x]),
                     "seconds_all": [x["seconds"] for x in v if "seconds" in x],
@@ -161,6 +197,42 @@ def main(out):
                       f"{fmt(g2.get('conn_per_s'))}/s (user {g2.get('client_user_cpu', 0):.2f}, "
                       f"sys {g2.get('client_sys_cpu', 0):.2f}).")
             md.append("")
+    if nodeport:
+        md.append(f"### NodePort: short TCP connections from outside through node 1's NodePort "
+                  f"(median of {meta.get('reps')} × {meta.get('duration_s')} s; floor: the pod "
+                  f"IP over the same hops; iptables: kube-proxy's layout, "
+                  f"{meta.get('dp_iptables', 'legacy')} backend"
+                  + (f"; node 1's agent with `{meta['np_agent_flags']}`"
+                     if meta.get("np_agent_flags") else "") + ")")
+        md.append("")
+        md.append("| backend | " + " | ".join(np_modes) + " |")
+        md.append("|---|" + "---:|" * len(np_modes))
+        by = {(d["path"], d["mode"]): d for d in nodeport}
+        for path, label in NP_PATHS:
+            cells = []
+            for m in np_modes:
+                d = by.get((path, m))
+                if d is None:
+                    cells.append("—")
+                elif m == "floor":
+                    cells.append(f"{fmt(d['conn_per_s'])}/s")
+                elif d["ratio_to_floor"] is None:
+                    cells.append(f"{fmt(d['conn_per_s'])}/s")
+                else:
+                    cells.append(f"{d['ratio_to_floor']:.2f}×")
+            md.append(f"| {label} | " + " | ".join(cells) + " |")
+        md.append("")
+        md.append("| backend | mode | conn/s | × floor | p50 µs | p99 µs | errors | "
+                  "XDP packets / conn | client CPU user / sys |")
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
+        for d in nodeport:
+            ratio = "—" if d["ratio_to_floor"] is None else f"{d['ratio_to_floor']:.2f}"
+            xpc = "—" if d["xdp_packets_per_conn"] is None else f"{d['xdp_packets_per_conn']:.1f}"
+            md.append(f"| {d['path']} | {d['mode']} | {fmt(d['conn_per_s'])} "
+                      f"({', '.join(fmt(x) for x in d['conn_per_s_all'])}) | {ratio} | "
+                      f"{fmt(d['p50_us'], 1)} | {fmt(d['p99_us'], 1)} | {d['errors']} | {xpc} | "
+                      f"{d['client_user_cpu']:.2f} / {d['client_sys_cpu']:.2f} |")
+        md.append("")
     if control:
         md.append("### Control plane: N services × "
                   f"{meta.get('endpoints')} endpoints programmed from scratch")
