@@ -21,6 +21,7 @@
 #include <simdjson.h>
 
 #include "absl/strings/str_cat.h"
+#include "agent/heap_hugepages.h"
 #include "agent/model/object_store.h"
 #include "agent/sources/kubernetes/api_objects.h"
 
@@ -239,6 +240,10 @@ int Run(const char* what, ObjectKind kind, int n, int page_size) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The heap as the agent has it (agent/heap_hugepages.h); SKIFF_HEAP_HUGEPAGES=0 compares.
+  std::string heap_note;
+  const bool huge_heap = skiff::ReexecWithHugePageHeap(argv, &heap_note);
+  std::printf("heap: %s pages (%s)\n", huge_heap ? "transparent huge" : "4 KiB", heap_note.c_str());
   const int n = argc > 1 ? std::atoi(argv[1]) : 100000;
   const int page_size = argc > 2 ? std::atoi(argv[2]) : 500;
   if (n <= 0 || page_size <= 0) {
