@@ -131,6 +131,7 @@ def main(out):
                                                     if x.get("store_to_maps_ms") is not None]),
                     "store_to_maps_ms_all": [x["store_to_maps_ms"] for x in v
                                              if x.get("store_to_maps_ms") is not None],
+                    "error": next((x["error"] for x in v if "error" in x), None),
                     "timeout_s": next((x["timeout_s"] for x in v if "timeout_s" in x), None),
                     "skipped_after": next((x["skipped_after"] for x in v
                                            if "skipped_after" in x), None)}
@@ -241,7 +242,9 @@ def main(out):
                   "of which: maps / rules programmed | agent CPU | peak RSS |")
         md.append("|---:|---|---:|---:|---:|---:|---:|")
         for r in sorted(control, key=lambda r: (r["services"], CP_PEERS.index(r["peer"]))):
-            if "skipped_after" in r:
+            if "error" in r:
+                t = f"**FAILED**: {r['error']} (after {r['seconds']:.3f} s)"
+            elif "skipped_after" in r:
                 t = f"not run (> {r['timeout_s']} s at {r['skipped_after']:,})"
             elif "timeout_s" in r:
                 t = f"> {r['timeout_s']} s (killed)"
@@ -249,7 +252,7 @@ def main(out):
                 t = f"{r['seconds']:.3f} s"
             rss = f"{r['peak_rss_kb'] / 1024:.0f} MB" if "peak_rss_kb" in r else "—"
             src = f"{r['source_s']:.3f} s" if "source_s" in r else "—"
-            prog = f"{r['program_s']:.3f} s" if "program_s" in r else t
+            prog = f"{r['program_s']:.3f} s" if "program_s" in r else ("—" if "error" in r else t)
             cpu = f"{r['cpu_s']:.3f} s" if "cpu_s" in r else "—"
             md.append(f"| {r['services']:,} | {r['peer']} | {t} | {src} | {prog} | {cpu} | {rss} |")
         md.append("")
@@ -260,6 +263,9 @@ def main(out):
                   "all | store → maps (agent) |")
         md.append("|---:|---|---:|---:|---:|---|---|")
         for c in results["change"]:
+            if c["seconds_median"] is None and c["error"]:
+                md.append(f"| {c['services']:,} | {c['peer']} | {c['error']} | | | | |")
+                continue
             if c["seconds_median"] is None:
                 why = (f"no full load (> {c['timeout_s']} s at {c['skipped_after']:,})"
                        if c["skipped_after"] else f"> {c['timeout_s']} s")
