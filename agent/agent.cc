@@ -248,7 +248,7 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   if (auto st = loader::EnsureBpffs(cfg.bpffs_root); !st.ok()) return st;
   auto dp = loader::Datapath::Load(DatapathOptionsFrom(cfg));
   if (!dp.ok()) return dp.status();
-  for (const auto& m : (*dp)->migrated()) spdlog::warn("resized pinned map {}", m);
+  for (const auto& m : (*dp)->migrated()) spdlog::warn("migrated pinned map {}", m);
 
   reconcile::LbOptions lb_opts;
   lb_opts.default_maglev = cfg.lb_algorithm == "maglev";

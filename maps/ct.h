@@ -64,18 +64,17 @@ struct skiff_ct_entry {
   __u32 expires; /* CLOCK_MONOTONIC seconds after which the entry is dead */
   __u32 created; /* CLOCK_MONOTONIC seconds */
   __u32 backend_id;
-  __u16 rev_nat_id;
-  __u8 flags;     /* SKIFF_CT_F_* */
-  __u8 tcp_flags; /* union of TCP flags seen in this direction */
+  __u32 rev_nat_id;
   /* SKIFF_CT_SERVICE: the translation (backend) address and port.
    * SKIFF_CT_REPLY: the frontend (vip) address and port to restore as source. */
   __be32 nat_addr;
-  __be16 nat_port;
-  __u16 pad;
   /* Hairpin only: the client's real address and port, hidden behind the hairpin address. */
   __be32 orig_addr;
+  __be16 nat_port;
   __be16 orig_port;
-  __u16 pad2;
+  __u8 flags;     /* SKIFF_CT_F_* */
+  __u8 tcp_flags; /* union of TCP flags seen in this direction */
+  __u16 pad;
 };
 
 /* Conntrack hint (SKIFF_MAP_CT4_HINT, an array with one entry): a bitmap that lets a packet skip

@@ -60,8 +60,7 @@ struct skiff_flow_event {
   __be16 xlated_sport;
   __be16 xlated_dport;
   __u32 backend_id; /* 0 when not a service flow */
-  __u16 rev_nat_id; /* 0 when not a service flow */
-  __u16 pad2;
+  __u32 rev_nat_id; /* 0 when not a service flow */
 };
 
 /* Per-CPU state of the event emitters (one-entry PERCPU_ARRAY, SKIFF_MAP_EVENTS_STATE). */

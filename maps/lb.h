@@ -16,7 +16,8 @@
  *
  * What the datapath (bpf/lib/lb.h, docs/datapath.md) relies on:
  *  - Key and value bytes are hashed whole: zero every padding byte.
- *  - backends is keyed by a __u32 backend id, revnat by a __u16 rev-NAT id.
+ *  - backends is keyed by a __u32 backend id, revnat by a __u32 rev-NAT id (32 bits since the
+ *    _v2 maps: 16 bits capped a node at 65,535 frontends; docs/maps.md, "Layout changes").
  *  - Which backends are terminating *for this frontend* is told by slot position alone
  *    (slots after `count`); skiff_lb4_backend.state is only a hint used for affinity.
  *  - A new flow picks uniformly among slots 1..count, or among 1..terminating_count when
@@ -113,9 +114,10 @@ struct skiff_lb4_service {
   __u32 backend_id;        /* slots > 0 */
   __u16 count;             /* slot 0: number of active backends (slots 1..count) */
   __u16 terminating_count; /* slot 0: terminating backends after the active ones */
-  __u16 rev_nat_id;        /* slot 0 (and copied into every slot) */
+  __u32 rev_nat_id;        /* slot 0 (and copied into every slot) */
   __u8 flags;              /* slot 0: SKIFF_SVC_F_* */
   __u8 algorithm;          /* slot 0: SKIFF_LB_ALG_* */
+  __u16 pad;               /* zero */
   __u32 affinity_timeout;  /* slot 0: seconds, with SKIFF_SVC_F_AFFINITY */
 };
 
@@ -136,8 +138,7 @@ struct skiff_lb4_revnat {
 
 struct skiff_lb4_affinity_key {
   __be32 client;
-  __u16 rev_nat_id;
-  __u16 pad;
+  __u32 rev_nat_id;
 };
 
 struct skiff_lb_affinity_val {
@@ -150,20 +151,19 @@ struct skiff_lb_affinity_val {
  * struct (its size is a load-time setting): slot i holds the backend id a flow whose hash is
  * i modulo table_size goes to. */
 struct skiff_lb4_maglev_key {
-  __u16 rev_nat_id; /* the frontend's */
+  __u32 rev_nat_id; /* the frontend's */
   __u8 scope;       /* SKIFF_SCOPE_*: the node-local set has a table of its own */
-  __u8 pad;         /* zero */
+  __u8 pad[3];      /* zero */
 };
 
 /* src_range (LPM trie): {rev-NAT id, client prefix} -> allow, for frontends with
  * SKIFF_SVC_F_SRC_RANGES (LoadBalancer ingress IPs of a Service with
- * spec.loadBalancerSourceRanges). prefixlen counts the 32 bits of rev_nat_id + pad (always
- * matched whole) plus the CIDR's prefix length. The agent writes a frontend's entries before
+ * spec.loadBalancerSourceRanges). prefixlen counts the 32 bits of rev_nat_id (always matched
+ * whole) plus the CIDR's prefix length. The agent writes a frontend's entries before
  * it sets the flag and deletes them after it has cleared the flag or deleted the frontend. */
 struct skiff_lb4_src_range_key {
   __u32 prefixlen;  /* 32 + CIDR prefix length */
-  __u16 rev_nat_id; /* the frontend's */
-  __u16 pad;        /* zero */
+  __u32 rev_nat_id; /* the frontend's */
   __be32 address;   /* CIDR base address, host bits zero */
 };
 

@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -57,6 +58,53 @@ class Map {
     return ErrnoStatus(err, absl::StrCat("update of map ", name_));
   }
 
+  // Writes keys[i] -> values[i] for i in [0, n) in that order, as n Update calls would (the
+  // kernel's BPF_MAP_UPDATE_BATCH for hash and array maps applies its entries one after the
+  // other), so an order of writes that one caller relies on holds within a batch too. Batches
+  // of up to kBatchMax entries per syscall (5.6+); a map type or kernel that refuses batches
+  // (ENOTSUPP, EINVAL, ...) before writing anything gets single updates, from then on for
+  // this Map. On failure *done is the index of the entry that failed: [0, *done) are written,
+  // the rest are not; the status names the map, the failing key (hex) and the errno, and is
+  // ResourceExhausted when the map is full.
+  absl::Status UpdateBatch(const Key* keys, const Value* values, size_t n, size_t* done,
+                           __u64 flags = BPF_ANY) {
+    size_t pos = 0;
+    while (pos < n && batch_) {
+      __u32 count = static_cast<__u32>(std::min<size_t>(n - pos, kBatchMax));
+      const __u32 asked = count;
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      opts.elem_flags = flags;
+      if (bpf_map_update_batch(fd_, keys + pos, values + pos, &count, &opts) == 0) {
+        pos += asked;
+        batch_calls_++;
+        continue;
+      }
+      const int err = errno;
+      // Refused before any entry was processed (the kernel then leaves count as given):
+      // no batch support for this map type (ENOTSUPP = 524), or a kernel before 5.6.
+      if (pos == 0 && (err == 524 || err == EOPNOTSUPP || err == EINVAL || err == ENOSYS)) {
+        batch_ = false;
+        break;
+      }
+      if (count > asked) count = 0;
+      *done = pos + count;
+      return BatchError(keys[*done], *done, n, err);
+    }
+    for (; pos < n; pos++) {
+      if (bpf_map_update_elem(fd_, &keys[pos], &values[pos], flags) != 0) {
+        *done = pos;
+        return BatchError(keys[pos], pos, n, errno);
+      }
+    }
+    *done = n;
+    return absl::OkStatus();
+  }
+  // Whether UpdateBatch still uses BPF_MAP_UPDATE_BATCH (false after a refusal), and how many
+  // batch syscalls succeeded: for tests and logs.
+  bool batch_supported() const { return batch_; }
+  uint64_t batch_calls() const { return batch_calls_; }
+  static constexpr size_t kBatchMax = 16384;
+
   // OK when deleted or already absent.
   absl::Status Delete(const Key& key) {
     if (bpf_map_delete_elem(fd_, &key) == 0 || errno == ENOENT) return absl::OkStatus();
@@ -93,8 +141,22 @@ class Map {
   }
 
  private:
+  absl::Status BatchError(const Key& key, size_t index, size_t n, int err) const {
+    std::string hex;
+    const auto* b = reinterpret_cast<const unsigned char*>(&key);
+    for (size_t i = 0; i < sizeof(Key); i++)
+      absl::StrAppend(&hex, absl::Hex(b[i], absl::kZeroPad2));
+    std::string what = absl::StrCat("update of map ", name_, " at key ", hex, " (entry ", index,
+                                    " of ", n, " in a batch)");
+    if (err == E2BIG || err == ENOSPC)
+      return absl::ResourceExhaustedError(absl::StrCat("map ", name_, " is full: ", what));
+    return ErrnoStatus(err, what);
+  }
+
   int fd_ = -1;
   std::string name_;
+  bool batch_ = true;
+  uint64_t batch_calls_ = 0;
 };
 
 // Per-CPU maps: one Value per possible CPU.

@@ -20,7 +20,7 @@ struct CtFilter {
   std::optional<uint32_t> ip;    // network order
   std::optional<uint16_t> port;  // network order
   std::optional<uint8_t> proto;
-  std::optional<std::set<uint16_t>> rev_nat_ids;  // set: the service filter
+  std::optional<std::set<uint32_t>> rev_nat_ids;  // set: the service filter
 
   bool Matches(const skiff_ct4_key& k, const skiff_ct_entry& e) const;
 };
@@ -29,7 +29,7 @@ struct CtFilter {
 absl::StatusOr<CtFilter> ParseCtFilter(const v1::ConntrackFilter& f, const LbView& view);
 
 void FillCtEntry(const skiff_ct4_key& k, const skiff_ct_entry& e, int64_t now_s,
-                 const std::map<uint16_t, std::string>& service_of_rev_nat,
+                 const std::map<uint32_t, std::string>& service_of_rev_nat,
                  v1::ConntrackEntry* out);
 
 // The other entry of the flow (see maps/ct.h); hairpin_addr in network order.

@@ -53,7 +53,7 @@ absl::StatusOr<CtFilter> ParseCtFilter(const v1::ConntrackFilter& f, const LbVie
     if (parts.size() != 2 || parts[0].empty() || parts[1].empty())
       return absl::InvalidArgumentError(
           absl::StrCat("service: '", f.service(), "' is not NAMESPACE/NAME"));
-    std::set<uint16_t> ids;
+    std::set<uint32_t> ids;
     for (const auto& [id, svc] : view.service_of_rev_nat)
       if (svc == f.service()) ids.insert(id);
     if (ids.empty())
@@ -65,7 +65,7 @@ absl::StatusOr<CtFilter> ParseCtFilter(const v1::ConntrackFilter& f, const LbVie
 }
 
 void FillCtEntry(const skiff_ct4_key& k, const skiff_ct_entry& e, int64_t now_s,
-                 const std::map<uint16_t, std::string>& service_of_rev_nat,
+                 const std::map<uint32_t, std::string>& service_of_rev_nat,
                  v1::ConntrackEntry* out) {
   out->set_kind(k.kind == SKIFF_CT_SERVICE ? "service"
                 : k.kind == SKIFF_CT_REPLY ? "reply"

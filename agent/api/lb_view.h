@@ -25,7 +25,7 @@ struct LbView {
   std::map<model::FrontendKey, LbFrontendEntries> frontends;
   std::map<uint32_t, skiff_lb4_backend> backends;
   // rev-NAT id -> "namespace/name" of the Service whose frontend holds it.
-  std::map<uint16_t, std::string> service_of_rev_nat;
+  std::map<uint32_t, std::string> service_of_rev_nat;
 };
 
 // Reads the services and backends maps (bounded by --lb-map-max, so materializing is fine).

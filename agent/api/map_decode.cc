@@ -161,7 +161,7 @@ bool DecodeKnown(const MapMeta& m, Bytes key, Bytes value, v1::MapEntry* out) {
     return true;
   }
   if (n == SKIFF_STR(SKIFF_MAP_LB4_REVNAT)) {
-    __u16 id;
+    __u32 id;
     skiff_lb4_revnat r;
     if (!As(key, &id) || !As(value, &r)) return false;
     Uint(k, "id", id);

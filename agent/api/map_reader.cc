@@ -108,7 +108,7 @@ absl::Status FdMapReader::ForEach(const RawEntryFn& fn) const {
 
 absl::StatusOr<uint64_t> FdMapReader::Count() const {
   if (meta_.is_array) return meta_.max_entries;
-  if (meta_.key_size == 0) return 0;  // a ring buffer (skiff_events_v1): no keyed entries
+  if (meta_.key_size == 0) return 0;  // a ring buffer (skiff_events_v2): no keyed entries
   std::vector<uint8_t> cur(meta_.key_size), next(meta_.key_size);
   bool have_cur = false;
   uint64_t n = 0;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "agent/loader/map_upgrade.h"
 #include "agent/loader/pinned_maps.h"
 #include "maps/config.h"
 #include "maps/names.h"
@@ -66,9 +67,11 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   s->rodata->skiff_config.maglev_hash_seed = o.maglev_hash_seed;
 
   // A conntrack map created by this load is empty, so its hint bitmap is complete from the
-  // start and may skip lookups at once (maps/ct.h); a pinned one must go through warm-up.
+  // start and may skip lookups at once (maps/ct.h); a pinned one must go through warm-up, and
+  // so must one that is about to receive an older layout's entries (map_upgrade.h).
   const std::string ct_pin = absl::StrCat(o.bpffs_root, "/", SKIFF_STR(SKIFF_MAP_CT4));
-  const bool fresh_ct = access(ct_pin.c_str(), F_OK) != 0;
+  const bool fresh_ct =
+      access(ct_pin.c_str(), F_OK) != 0 && !HasOldPin(o.bpffs_root, SKIFF_STR(SKIFF_MAP_CT4));
 
   auto migrations = PreparePinnedMaps(s->obj, o.bpffs_root);
   if (!migrations.ok()) return migrations.status();
@@ -77,6 +80,9 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
     return absl::Status(st.code(), absl::StrCat("loading the service datapath: ", st.message()));
   }
   if (auto st = FinishMigrations(s->obj, *migrations); !st.ok()) return st;
+  // Before anything reads the maps: the ids and conntrack of an older layout move over.
+  auto upgraded = UpgradePinnedLayouts(s->obj, o.bpffs_root);
+  if (!upgraded.ok()) return upgraded.status();
   if (fresh_ct) {
     auto hint = Map<__u32, skiff_ct_hint>::From(s->maps.SKIFF_MAP_CT4_HINT);
     if (!hint.ok()) return hint.status();
@@ -88,6 +94,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   }
   for (const auto& m : *migrations)
     dp->migrated_.push_back(absl::StrCat(m.name, ": ", m.old_max, " -> ", m.new_max, " entries"));
+  for (auto& line : *upgraded) dp->migrated_.push_back(std::move(line));
 
   auto services = Table<skiff_lb4_key, skiff_lb4_service>(s->maps.SKIFF_MAP_LB4_SERVICES);
   if (!services.ok()) return services.status();
@@ -102,7 +109,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   auto backends = Table<__u32, skiff_lb4_backend>(s->maps.SKIFF_MAP_LB4_BACKENDS);
   if (!backends.ok()) return backends.status();
   dp->backends_ = std::move(*backends);
-  auto revnat = Table<__u16, skiff_lb4_revnat>(s->maps.SKIFF_MAP_LB4_REVNAT);
+  auto revnat = Table<__u32, skiff_lb4_revnat>(s->maps.SKIFF_MAP_LB4_REVNAT);
   if (!revnat.ok()) return revnat.status();
   dp->revnat_ = std::move(*revnat);
   auto affinity =

@@ -69,6 +69,35 @@ absl::Status FrontendFilterTable::Update(const skiff_lb4_key& key, const skiff_l
   return st;
 }
 
+absl::Status FrontendFilterTable::UpdateBatch(const skiff_lb4_key* keys,
+                                              const skiff_lb4_service* values, size_t n,
+                                              size_t* done) {
+  std::vector<size_t> fresh;
+  bool new_bits = false;
+  for (size_t i = 0; i < n; i++) {
+    if (!IsFrontend(keys[i]) || frontends_.count(keys[i])) continue;
+    fresh.push_back(i);
+    new_bits |= Track(keys[i]);
+  }
+  if (new_bits && armed_) {
+    if (absl::Status st = Write(); !st.ok()) {
+      for (size_t i : fresh) Untrack(keys[i]);
+      *done = 0;
+      return absl::Status(st.code(), absl::StrCat("frontend filter: ", st.message()));
+    }
+  }
+  absl::Status st = services_->UpdateBatch(keys, values, n, done);
+  if (!st.ok()) {
+    // As in Update: bits stay set, the counts follow what the map holds.
+    for (size_t i : fresh) {
+      if (i < *done) continue;
+      frontends_.erase(keys[i]);
+      --users_[Bit(keys[i])];
+    }
+  }
+  return st;
+}
+
 absl::Status FrontendFilterTable::Delete(const skiff_lb4_key& key) {
   if (absl::Status st = services_->Delete(key); !st.ok()) return st;
   // A failed filter write leaves a stale bit, which only costs a lookup.

@@ -42,6 +42,9 @@ class FrontendFilterTable : public KvTable<skiff_lb4_key, skiff_lb4_service> {
   }
   // A new frontend's bit is written first; if that write fails the entry is not written.
   absl::Status Update(const skiff_lb4_key& key, const skiff_lb4_service& value) override;
+  // New frontends' bits are written once for the whole batch, before any entry.
+  absl::Status UpdateBatch(const skiff_lb4_key* keys, const skiff_lb4_service* values, size_t n,
+                           size_t* done) override;
   absl::Status Delete(const skiff_lb4_key& key) override;
   absl::StatusOr<bool> Remove(const skiff_lb4_key& key) override;
   absl::StatusOr<uint64_t> DeleteIf(

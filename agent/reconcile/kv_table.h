@@ -39,6 +39,20 @@ class KvTable {
   // ResourceExhausted naming the map when it is full.
   virtual absl::Status Update(const K& key, const V& value) = 0;
   virtual absl::Status Delete(const K& key) = 0;  // OK when absent
+  // Writes keys[i] -> values[i] for i in [0, n), in that order, with the effect of n Update
+  // calls (so orderings the caller relies on hold inside one call). On failure *done is the
+  // index of the entry that failed: [0, *done) are written, the rest are not. BPF tables use
+  // BPF_MAP_UPDATE_BATCH (maps/map.h); the default calls Update.
+  virtual absl::Status UpdateBatch(const K* keys, const V* values, size_t n, size_t* done) {
+    for (size_t i = 0; i < n; i++) {
+      if (auto st = Update(keys[i], values[i]); !st.ok()) {
+        *done = i;
+        return st;
+      }
+    }
+    *done = n;
+    return absl::OkStatus();
+  }
   // As Delete, and tells whether the key was there (for counting what a flush removed).
   virtual absl::StatusOr<bool> Remove(const K& key) {
     if (auto st = Delete(key); !st.ok()) return st;
@@ -87,6 +101,14 @@ class BpfKvTable : public KvTable<K, V> {
     return st;
   }
   absl::Status Delete(const K& key) override { return map_.Delete(key); }
+  absl::Status UpdateBatch(const K* keys, const V* values, size_t n, size_t* done) override {
+    absl::Status st = map_.UpdateBatch(keys, values, n, done);
+    if (absl::IsResourceExhausted(st))
+      return absl::ResourceExhaustedError(
+          absl::StrCat(st.message(), " (", max_, " entries); raise its size flag"));
+    return st;
+  }
+  const Map<K, V>& map() const { return map_; }
   absl::StatusOr<bool> Remove(const K& key) override {
     if (bpf_map_delete_elem(map_.fd(), &key) == 0) return true;
     if (errno == ENOENT) return false;
@@ -160,6 +182,12 @@ class FakeKvTable : public KvTable<K, V> {
     return absl::OkStatus();
   }
 
+  absl::Status UpdateBatch(const K* keys, const V* values, size_t n, size_t* done) override {
+    batch_calls_++;
+    return KvTable<K, V>::UpdateBatch(keys, values, n, done);
+  }
+  int batch_calls() const { return batch_calls_; }
+
   absl::StatusOr<bool> Remove(const K& key) override {
     bool had = entries_.count(key) > 0;
     if (auto st = Delete(key); !st.ok()) return st;
@@ -200,6 +228,7 @@ class FakeKvTable : public KvTable<K, V> {
   void ClearLog() {
     log_.clear();
     writes_ = 0;
+    batch_calls_ = 0;
   }
 
  private:
@@ -207,6 +236,7 @@ class FakeKvTable : public KvTable<K, V> {
   uint32_t max_;
   std::map<K, V, BytewiseLess<K>> entries_;
   int writes_ = 0;
+  int batch_calls_ = 0;
   std::vector<Op> log_;
 };
 

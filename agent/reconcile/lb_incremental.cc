@@ -62,12 +62,13 @@ ApplyResult LbReconciler::ApplyChanges(const model::DesiredState& desired, bool 
   for (const BackendAddr& addr : touched) {
     auto use = uses_.find(addr);
     if (use == uses_.end()) continue;
-    WriteBackend(addr, BackendValue(addr, use->second.active > 0, use->second.local > 0),
+    QueueBackend(addr, BackendValue(addr, use->second.active > 0, use->second.local > 0),
                  failed_backends, res);
   }
+  FlushBackends(failed_backends, res);
 
   // 2. The changed frontends that are still wanted.
-  std::vector<std::pair<uint16_t, uint32_t>> dropped_pairs;
+  std::vector<std::pair<uint32_t, uint32_t>> dropped_pairs;
   for (const model::FrontendKey& key : changed) {
     auto it = desired.frontends.find(key);
     if (it == desired.frontends.end() || key.vip.family != 4) continue;
@@ -77,7 +78,7 @@ ApplyResult LbReconciler::ApplyChanges(const model::DesiredState& desired, bool 
   // 3. Deletions: the changed frontends no longer wanted, then the backends no frontend uses.
   // Every unchanged frontend holds exactly its desired backends (clean_), so only the changed
   // ones can still reference a backend that lost its last user.
-  std::vector<uint16_t> dropped_services;
+  std::vector<uint32_t> dropped_services;
   for (const model::FrontendKey& key : changed) {
     if (desired.frontends.count(key) && key.vip.family == 4) continue;
     auto rec = frontends_.find(key);

@@ -70,7 +70,7 @@ uint64_t Fingerprint(const MaglevRow& row) {
   return h ^ row.size();
 }
 
-skiff_lb4_maglev_key MaglevKey(uint16_t rev_nat_id, uint8_t scope) {
+skiff_lb4_maglev_key MaglevKey(uint32_t rev_nat_id, uint8_t scope) {
   skiff_lb4_maglev_key k;
   std::memset(&k, 0, sizeof(k));
   k.rev_nat_id = rev_nat_id;
@@ -98,7 +98,7 @@ skiff_lb4_key MakeLb4Key(const model::FrontendKey& key, uint8_t scope, uint16_t 
   return k;
 }
 
-skiff_lb4_src_range_key MakeSrcRangeKey(uint16_t rev_nat_id, __be32 address, uint8_t prefix_len) {
+skiff_lb4_src_range_key MakeSrcRangeKey(uint32_t rev_nat_id, __be32 address, uint8_t prefix_len) {
   skiff_lb4_src_range_key k;
   std::memset(&k, 0, sizeof(k));
   k.prefixlen = 32u + prefix_len;
@@ -118,7 +118,7 @@ absl::Status LbReconciler::Restore() {
   backends_.clear();
   revnat_.clear();
   backend_pool_ = IdPool(1, 0xfffffffe);
-  revnat_pool_ = IdPool(1, 0xffff);
+  revnat_pool_ = IdPool(1, kMaxRevNatId);
 
   auto backends = t_.backends->Entries();
   if (!backends.ok()) return backends.status();
@@ -159,7 +159,7 @@ absl::Status LbReconciler::Restore() {
     s.slots[k.slot - 1] = v.backend_id;
   }
   if (t_.src_ranges != nullptr) {
-    std::map<uint16_t, FrontendRecord*> by_rev_nat;
+    std::map<uint32_t, FrontendRecord*> by_rev_nat;
     for (auto& [fk, rec] : frontends_) by_rev_nat[rec.rev_nat_id] = &rec;
     auto ranges = t_.src_ranges->Entries();
     if (!ranges.ok()) return ranges.status();
@@ -175,7 +175,7 @@ absl::Status LbReconciler::Restore() {
     }
   }
   if (t_.maglev != nullptr) {
-    std::map<uint16_t, FrontendRecord*> by_rev_nat;
+    std::map<uint32_t, FrontendRecord*> by_rev_nat;
     for (auto& [fk, rec] : frontends_) by_rev_nat[rec.rev_nat_id] = &rec;
     auto tables = t_.maglev->Entries();
     if (!tables.ok()) return tables.status();
@@ -195,7 +195,7 @@ absl::Status LbReconciler::Restore() {
   return absl::OkStatus();
 }
 
-std::optional<uint16_t> LbReconciler::RevNatId(const model::FrontendKey& key) const {
+std::optional<uint32_t> LbReconciler::RevNatId(const model::FrontendKey& key) const {
   auto it = frontends_.find(key);
   if (it == frontends_.end()) return std::nullopt;
   return it->second.rev_nat_id;
@@ -207,7 +207,7 @@ std::optional<uint32_t> LbReconciler::BackendId(const BackendAddr& addr) const {
   return it->second;
 }
 
-absl::Status LbReconciler::WriteMaglev(uint16_t rev_nat_id, uint8_t scope,
+absl::Status LbReconciler::WriteMaglev(uint32_t rev_nat_id, uint8_t scope,
                                        const std::vector<MaglevBackend>& backends,
                                        ScopeEntries& have, bool* changed) {
   if (t_.maglev == nullptr) return absl::FailedPreconditionError("no maglev map");
@@ -237,7 +237,7 @@ absl::Status LbReconciler::WriteMaglev(uint16_t rev_nat_id, uint8_t scope,
   return absl::OkStatus();
 }
 
-absl::Status LbReconciler::DeleteMaglev(uint16_t rev_nat_id, uint8_t scope, ScopeEntries& have) {
+absl::Status LbReconciler::DeleteMaglev(uint32_t rev_nat_id, uint8_t scope, ScopeEntries& have) {
   if (!have.maglev) return absl::OkStatus();
   if (t_.maglev == nullptr) return absl::FailedPreconditionError("no maglev map");
   if (auto st = t_.maglev->Delete(MaglevKey(rev_nat_id, scope)); !st.ok()) return st;
@@ -259,7 +259,7 @@ absl::Status LbReconciler::WriteScope(const model::FrontendKey& key, uint8_t sco
     std::memset(&v, 0, sizeof(v));
     v.backend_id = slots[i];
     v.rev_nat_id = slot0.rev_nat_id;
-    if (auto st = t_.services->Update(MakeLb4Key(key, scope, i + 1), v); !st.ok()) return st;
+    if (auto st = PutService(MakeLb4Key(key, scope, i + 1), v); !st.ok()) return st;
     if (have.slots.size() <= i) have.slots.resize(i + 1, 0);
     have.slots[i] = slots[i];
     *changed = true;
@@ -270,7 +270,7 @@ absl::Status LbReconciler::WriteScope(const model::FrontendKey& key, uint8_t sco
   }
   // 2. Slot 0: from here on the datapath uses the new count.
   if (!have.present || !Same(have.slot0, slot0)) {
-    if (auto st = t_.services->Update(MakeLb4Key(key, scope, 0), slot0); !st.ok()) return st;
+    if (auto st = PutService(MakeLb4Key(key, scope, 0), slot0); !st.ok()) return st;
     have.present = true;
     have.slot0 = slot0;
     *changed = true;
@@ -288,7 +288,7 @@ absl::Status LbReconciler::WriteScope(const model::FrontendKey& key, uint8_t sco
   return absl::OkStatus();
 }
 
-absl::Status LbReconciler::DeleteScope(const model::FrontendKey& key, uint16_t rev_nat_id,
+absl::Status LbReconciler::DeleteScope(const model::FrontendKey& key, uint32_t rev_nat_id,
                                        uint8_t scope, ScopeEntries& have) {
   if (!have.present && have.slots.empty() && !have.maglev) return absl::OkStatus();
   // Slot 0 first: once it is gone no packet looks at the slots or the table.
@@ -425,11 +425,11 @@ absl::Status LbReconciler::DeleteRanges(FrontendRecord& rec,
   return absl::OkStatus();
 }
 
-absl::Status LbReconciler::ForgetAffinity(const std::vector<std::pair<uint16_t, uint32_t>>& pairs,
-                                          const std::vector<uint16_t>& rev_nat_ids) {
+absl::Status LbReconciler::ForgetAffinity(const std::vector<std::pair<uint32_t, uint32_t>>& pairs,
+                                          const std::vector<uint32_t>& rev_nat_ids) {
   if ((pairs.empty() && rev_nat_ids.empty()) || !t_.affinity) return absl::OkStatus();
-  std::set<std::pair<uint16_t, uint32_t>> gone(pairs.begin(), pairs.end());
-  std::set<uint16_t> gone_svc(rev_nat_ids.begin(), rev_nat_ids.end());
+  std::set<std::pair<uint32_t, uint32_t>> gone(pairs.begin(), pairs.end());
+  std::set<uint32_t> gone_svc(rev_nat_ids.begin(), rev_nat_ids.end());
   auto entries = t_.affinity->Entries();
   if (!entries.ok()) return entries.status();
   for (const auto& [k, v] : *entries) {
@@ -458,35 +458,9 @@ skiff_lb4_backend LbReconciler::BackendValue(const BackendAddr& a, bool active, 
   return v;
 }
 
-void LbReconciler::WriteBackend(const BackendAddr& addr, const skiff_lb4_backend& want,
-                                std::set<BackendAddr>& failed, ApplyResult& res) {
-  uint32_t id;
-  if (auto it = backend_ids_.find(addr); it != backend_ids_.end()) {
-    id = it->second;
-    if (std::memcmp(&backends_[id], &want, sizeof(want)) == 0) return;
-  } else {
-    auto fresh = backend_pool_.Allocate();
-    if (!fresh) {
-      failed.insert(addr);
-      return;
-    }
-    id = *fresh;
-  }
-  if (auto st = t_.backends->Update(id, want); !st.ok()) {
-    if (!backend_ids_.count(addr)) backend_pool_.Release(id);
-    failed.insert(addr);
-    if (absl::IsResourceExhausted(st)) res.map_full_errors++;
-    res.errors.push_back(std::string(st.message()));
-    return;
-  }
-  backend_ids_[addr] = id;
-  backends_[id] = want;
-  res.backends_written++;
-}
-
 void LbReconciler::ApplyFrontend(const model::FrontendKey& key, const model::Frontend& fe,
                                  const std::set<BackendAddr>& failed_backends, ApplyResult& res,
-                                 std::vector<std::pair<uint16_t, uint32_t>>& dropped_pairs) {
+                                 std::vector<std::pair<uint32_t, uint32_t>>& dropped_pairs) {
   bool missing_backend = false;
   for (const auto& b : fe.backends)
     if (failed_backends.count(BackendAddr{b.ip, b.port, static_cast<uint8_t>(key.proto)}))
@@ -511,10 +485,12 @@ void LbReconciler::ApplyFrontend(const model::FrontendKey& key, const model::Fro
     auto id = revnat_pool_.Allocate();
     if (!id) {
       frontends_.erase(key);
-      Fail(res, &fe, key, absl::ResourceExhaustedError("no free rev-NAT id (65535 frontends)"));
+      Fail(res, &fe, key,
+           absl::ResourceExhaustedError(
+               absl::StrCat("no free rev-NAT id (", revnat_pool_.size(), " in use)")));
       return;
     }
-    rec.rev_nat_id = static_cast<uint16_t>(*id);
+    rec.rev_nat_id = *id;
   }
   skiff_lb4_revnat rn;
   std::memset(&rn, 0, sizeof(rn));
@@ -522,7 +498,7 @@ void LbReconciler::ApplyFrontend(const model::FrontendKey& key, const model::Fro
   rn.port = htons(key.port);
   auto have_rn = revnat_.find(rec.rev_nat_id);
   if (have_rn == revnat_.end() || std::memcmp(&have_rn->second, &rn, sizeof(rn)) != 0) {
-    if (auto st = t_.revnat->Update(rec.rev_nat_id, rn); !st.ok()) {
+    if (auto st = PutRevNat(rec.rev_nat_id, rn); !st.ok()) {
       if (fresh) {
         revnat_pool_.Release(rec.rev_nat_id);
         frontends_.erase(key);
@@ -546,12 +522,12 @@ void LbReconciler::ApplyFrontend(const model::FrontendKey& key, const model::Fro
 }
 
 bool LbReconciler::RemoveFrontend(const model::FrontendKey& key, FrontendRecord& rec,
-                                  ApplyResult& res, std::vector<uint16_t>& dropped_services) {
+                                  ApplyResult& res, std::vector<uint32_t>& dropped_services) {
   if (auto st = DeleteFrontend(key, rec); !st.ok()) {
     Fail(res, nullptr, key, st);
     return false;
   }
-  uint16_t rn = rec.rev_nat_id;
+  uint32_t rn = rec.rev_nat_id;
   if (auto st = t_.revnat->Delete(rn); st.ok()) {
     revnat_.erase(rn);
     revnat_pool_.Release(rn);
@@ -581,18 +557,24 @@ ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced)
   RebuildUses(desired);
   std::set<BackendAddr> failed_backends;
   for (const auto& [addr, use] : uses_) {
-    WriteBackend(addr, BackendValue(addr, use.active > 0, use.local > 0), failed_backends, res);
+    QueueBackend(addr, BackendValue(addr, use.active > 0, use.local > 0), failed_backends, res);
   }
+  FlushBackends(failed_backends, res);
 
-  // 2. Frontends.
-  std::vector<std::pair<uint16_t, uint32_t>> dropped_pairs;  // (rev-NAT id, backend id)
+  // 2. Frontends. Fresh ones (a first start, a restart into empty maps) in batches.
+  std::vector<std::pair<uint32_t, uint32_t>> dropped_pairs;  // (rev-NAT id, backend id)
   for (const auto& [key, fe] : desired.frontends) {
     if (key.vip.family != 4) continue;
+    if (!frontends_.count(key)) {
+      ApplyFresh(key, fe, failed_backends, res);
+      continue;
+    }
     ApplyFrontend(key, fe, failed_backends, res, dropped_pairs);
   }
+  FlushStage(res);
 
   // 3. Deletions, only once every source has been read completely.
-  std::vector<uint16_t> dropped_services;
+  std::vector<uint32_t> dropped_services;
   if (synced) {
     for (auto it = frontends_.begin(); it != frontends_.end();) {
       if (desired.frontends.count(it->first) ||

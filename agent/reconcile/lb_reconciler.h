@@ -40,7 +40,7 @@ namespace skiff::reconcile {
 struct LbTables {
   KvTable<skiff_lb4_key, skiff_lb4_service>* services = nullptr;
   KvTable<__u32, skiff_lb4_backend>* backends = nullptr;
-  KvTable<__u16, skiff_lb4_revnat>* revnat = nullptr;
+  KvTable<__u32, skiff_lb4_revnat>* revnat = nullptr;
   KvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val>* affinity = nullptr;
   // loadBalancerSourceRanges; a frontend with ranges fails to apply without it.
   KvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val>* src_ranges = nullptr;
@@ -67,6 +67,10 @@ struct ApplyResult {
   bool ok() const { return errors.empty(); }
 };
 
+// Rev-NAT ids are 32 bits (maps/lb.h); 0 means "none". The revnat map's size
+// (--lb-revnat-max) is the practical bound.
+inline constexpr uint32_t kMaxRevNatId = 0xfffffffe;
+
 // Identity of a backend entry: the same pod address:port:protocol shares one id across
 // every service that selects it.
 struct BackendAddr {
@@ -92,7 +96,7 @@ class LbReconciler {
   ApplyResult ApplyChanges(const model::DesiredState& desired, bool synced,
                            const std::set<model::FrontendKey>& changed);
 
-  std::optional<uint16_t> RevNatId(const model::FrontendKey& key) const;
+  std::optional<uint32_t> RevNatId(const model::FrontendKey& key) const;
   std::optional<uint32_t> BackendId(const BackendAddr& addr) const;
   size_t frontend_count() const { return frontends_.size(); }
   size_t backend_count() const { return backend_ids_.size(); }
@@ -113,7 +117,7 @@ class LbReconciler {
     uint64_t maglev_fp = 0;
   };
   struct FrontendRecord {
-    uint16_t rev_nat_id = 0;
+    uint32_t rev_nat_id = 0;
     ScopeEntries scopes[2];  // SKIFF_SCOPE_EXTERNAL, SKIFF_SCOPE_INTERNAL
     // The source-range entries written under rev_nat_id: (address, prefix length).
     std::set<std::pair<__be32, uint8_t>> ranges;
@@ -134,11 +138,27 @@ class LbReconciler {
   static skiff_lb4_backend BackendValue(const BackendAddr& a, bool active, bool local);
   void Fail(ApplyResult& res, const model::Frontend* fe, const model::FrontendKey& key,
             const absl::Status& st);
-  void WriteBackend(const BackendAddr& addr, const skiff_lb4_backend& want,
+  // Backend writes are queued and written in batches (lb_batch.cc): QueueBackend allocates
+  // the id and skips a value the map already holds; FlushBackends writes the queue and does
+  // the bookkeeping of each entry as it turned out. Apply flushes before any frontend.
+  void QueueBackend(const BackendAddr& addr, const skiff_lb4_backend& want,
                     std::set<BackendAddr>& failed, ApplyResult& res);
+  void FlushBackends(std::set<BackendAddr>& failed, ApplyResult& res);
+  // Writes of a fresh frontend (nothing of it in the maps yet) to the revnat and service maps
+  // while staging_ is set are staged in call order and written in batches by FlushStage,
+  // revnat first; its maglev tables and source ranges are written at once, so still before
+  // its slot 0. A fresh frontend only adds entries, so no delete has to wait for the batch.
+  absl::Status PutService(const skiff_lb4_key& key, const skiff_lb4_service& value);
+  absl::Status PutRevNat(uint32_t id, const skiff_lb4_revnat& value);
+  void ApplyFresh(const model::FrontendKey& key, const model::Frontend& fe,
+                  const std::set<BackendAddr>& failed_backends, ApplyResult& res);
+  void FlushStage(ApplyResult& res);
+  // Removes whatever of a fresh frontend reached the maps and forgets it (its last good state
+  // is "absent").
+  void AbandonFresh(const model::FrontendKey& key);
   void ApplyFrontend(const model::FrontendKey& key, const model::Frontend& fe,
                      const std::set<BackendAddr>& failed_backends, ApplyResult& res,
-                     std::vector<std::pair<uint16_t, uint32_t>>& dropped_pairs);
+                     std::vector<std::pair<uint32_t, uint32_t>>& dropped_pairs);
 
   absl::Status WriteFrontend(const model::Frontend& fe, const std::map<BackendAddr, uint32_t>& ids,
                              FrontendRecord& rec, bool* changed);
@@ -147,21 +167,21 @@ class LbReconciler {
                           const std::vector<MaglevBackend>* maglev, ScopeEntries& have,
                           bool* changed);
   // Writes the scope's maglev table when it differs from what the map holds.
-  absl::Status WriteMaglev(uint16_t rev_nat_id, uint8_t scope,
+  absl::Status WriteMaglev(uint32_t rev_nat_id, uint8_t scope,
                            const std::vector<MaglevBackend>& backends, ScopeEntries& have,
                            bool* changed);
-  absl::Status DeleteMaglev(uint16_t rev_nat_id, uint8_t scope, ScopeEntries& have);
-  absl::Status DeleteScope(const model::FrontendKey& key, uint16_t rev_nat_id, uint8_t scope,
+  absl::Status DeleteMaglev(uint32_t rev_nat_id, uint8_t scope, ScopeEntries& have);
+  absl::Status DeleteScope(const model::FrontendKey& key, uint32_t rev_nat_id, uint8_t scope,
                            ScopeEntries& have);
   absl::Status DeleteFrontend(const model::FrontendKey& key, FrontendRecord& rec);
   // Deletes the range entries of rec not in `keep`.
   absl::Status DeleteRanges(FrontendRecord& rec, const std::set<std::pair<__be32, uint8_t>>& keep,
                             bool* changed);
   bool RemoveFrontend(const model::FrontendKey& key, FrontendRecord& rec, ApplyResult& res,
-                      std::vector<uint16_t>& dropped_services);
+                      std::vector<uint32_t>& dropped_services);
   bool RemoveBackend(std::map<BackendAddr, uint32_t>::iterator it, ApplyResult& res);
-  absl::Status ForgetAffinity(const std::vector<std::pair<uint16_t, uint32_t>>& pairs,
-                              const std::vector<uint16_t>& rev_nat_ids);
+  absl::Status ForgetAffinity(const std::vector<std::pair<uint32_t, uint32_t>>& pairs,
+                              const std::vector<uint32_t>& rev_nat_ids);
 
   LbTables t_;
   LbOptions opts_;
@@ -172,17 +192,35 @@ class LbReconciler {
   std::map<model::FrontendKey, FrontendRecord> frontends_;
   std::map<BackendAddr, uint32_t> backend_ids_;
   std::map<uint32_t, skiff_lb4_backend> backends_;
-  std::map<uint16_t, skiff_lb4_revnat> revnat_;
+  std::map<uint32_t, skiff_lb4_revnat> revnat_;
   IdPool backend_pool_{1, 0xfffffffe};
-  IdPool revnat_pool_{1, 0xffff};
+  IdPool revnat_pool_{1, kMaxRevNatId};
   std::map<BackendAddr, BackendUse> uses_;  // of the last desired state
   std::map<model::FrontendKey, std::vector<FrontendUse>> frontend_uses_;
   bool clean_ = false;  // the maps hold exactly the last desired state
+
+  struct PendingBackends {
+    std::vector<__u32> ids;
+    std::vector<skiff_lb4_backend> values;
+    std::vector<BackendAddr> addrs;
+    std::vector<bool> new_id;  // allocated for this write: released if it fails
+  } pending_backends_;
+  struct Stage {
+    // Owner i: the i-th fresh frontend of this chunk; its entries are contiguous.
+    std::vector<std::pair<const model::FrontendKey*, const model::Frontend*>> owners;
+    std::vector<uint32_t> revnat_keys;
+    std::vector<skiff_lb4_revnat> revnat_values;
+    std::vector<uint32_t> revnat_owner;
+    std::vector<skiff_lb4_key> service_keys;
+    std::vector<skiff_lb4_service> service_values;
+    std::vector<uint32_t> service_owner;
+  } stage_;
+  bool staging_ = false;
 };
 
 // Map keys and values built field by field from zeroed memory, so padding is always zero
 // (the kernel hashes every byte of a key).
 skiff_lb4_key MakeLb4Key(const model::FrontendKey& key, uint8_t scope, uint16_t slot);
-skiff_lb4_src_range_key MakeSrcRangeKey(uint16_t rev_nat_id, __be32 address, uint8_t prefix_len);
+skiff_lb4_src_range_key MakeSrcRangeKey(uint32_t rev_nat_id, __be32 address, uint8_t prefix_len);
 
 }  // namespace skiff::reconcile

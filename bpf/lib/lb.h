@@ -43,7 +43,6 @@ static __always_inline int skiff_lb4_src_range_allowed(const struct skiff_lb4_se
   struct skiff_lb4_src_range_key k;
   k.prefixlen = 64;
   k.rev_nat_id = fe->rev_nat_id;
-  k.pad = 0;
   k.address = client;
   return bpf_map_lookup_elem(&SKIFF_MAP_LB4_SRC_RANGE, &k) != 0;
 }
@@ -69,11 +68,11 @@ static __always_inline int skiff_lb4_affinity_usable(const struct skiff_lb4_back
 
 /* Maglev: the backend id at table[hash(5-tuple) % table_size] of the frontend's table for
  * this scope, or 0 when the table is missing (the caller then picks at random). */
-static __always_inline __u32 skiff_lb4_maglev_pick(__u16 rev_nat_id, __u8 scope, __be32 client,
+static __always_inline __u32 skiff_lb4_maglev_pick(__u32 rev_nat_id, __u8 scope, __be32 client,
                                                    __be32 vip, __be16 cport, __be16 vport,
                                                    __u8 proto) {
   const __u32 size = skiff_config.maglev_table_size;
-  struct skiff_lb4_maglev_key mk = {.rev_nat_id = rev_nat_id, .scope = scope, .pad = 0};
+  struct skiff_lb4_maglev_key mk = {.rev_nat_id = rev_nat_id, .scope = scope, .pad = {0}};
   const __u32 *table = bpf_map_lookup_elem(&SKIFF_MAP_LB4_MAGLEV, &mk);
   if (!table || !size) return 0;
   __u32 idx =
@@ -93,7 +92,7 @@ static __always_inline int skiff_lb4_select(const struct skiff_lb4_service *fe, 
   struct skiff_lb4_key k;
   const struct skiff_lb4_service *scope = fe;
   __u8 svc_flags = fe->flags;
-  __u16 rev_nat_id = fe->rev_nat_id;
+  __u32 rev_nat_id = fe->rev_nat_id;
   __u32 affinity_timeout = fe->affinity_timeout;
 
   if (svc_flags & SKIFF_LB_LOCAL_FLAGS) {
@@ -106,7 +105,7 @@ static __always_inline int skiff_lb4_select(const struct skiff_lb4_service *fe, 
   const struct skiff_lb4_backend *be = 0;
   __u32 backend_id = 0;
   __u64 now_ns = 0;
-  struct skiff_lb4_affinity_key ak = {.client = client, .rev_nat_id = rev_nat_id, .pad = 0};
+  struct skiff_lb4_affinity_key ak = {.client = client, .rev_nat_id = rev_nat_id};
   out->ct_flags = 0;
 
   if (svc_flags & SKIFF_SVC_F_AFFINITY) {

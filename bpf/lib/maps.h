@@ -33,7 +33,7 @@ struct {
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, SKIFF_LB_MAP_SIZE_DEFAULT);
-  __type(key, __u16); /* rev-NAT id */
+  __type(key, __u32); /* rev-NAT id */
   __type(value, struct skiff_lb4_revnat);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } SKIFF_MAP_LB4_REVNAT SEC(".maps");

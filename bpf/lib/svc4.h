@@ -87,7 +87,7 @@ static __always_inline int skiff_svc4_flow_pick(const struct skiff_pkt *pkt,
                           c);
 }
 
-static __always_inline int skiff_svc4_flow_commit(const struct skiff_pkt *pkt, __u16 rev_nat_id,
+static __always_inline int skiff_svc4_flow_commit(const struct skiff_pkt *pkt, __u32 rev_nat_id,
                                                   const struct skiff_lb4_choice *c,
                                                   struct skiff_ct_hint *hint, __u32 now,
                                                   int counted, struct skiff_ct_entry *out) {

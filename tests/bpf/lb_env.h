@@ -49,7 +49,7 @@ struct ServiceSpec {
   const char* vip;
   uint16_t port;
   uint8_t proto = 6;
-  uint16_t rev_nat_id = 1;
+  uint32_t rev_nat_id = 1;
   std::vector<uint32_t> active;
   std::vector<uint32_t> terminating;
   uint8_t flags = SKIFF_SVC_F_CLUSTER_IP;
@@ -88,7 +88,7 @@ class LbEnv {
     lxc_bpf* s = env->skel.get();
     auto services = Map<skiff_lb4_key, skiff_lb4_service>::From(s->maps.SKIFF_MAP_LB4_SERVICES);
     auto backends = Map<__u32, skiff_lb4_backend>::From(s->maps.SKIFF_MAP_LB4_BACKENDS);
-    auto revnat = Map<__u16, skiff_lb4_revnat>::From(s->maps.SKIFF_MAP_LB4_REVNAT);
+    auto revnat = Map<__u32, skiff_lb4_revnat>::From(s->maps.SKIFF_MAP_LB4_REVNAT);
     auto affinity =
         Map<skiff_lb4_affinity_key, skiff_lb_affinity_val>::From(s->maps.SKIFF_MAP_LB4_AFFINITY);
     auto ct = Map<skiff_ct4_key, skiff_ct_entry>::From(s->maps.SKIFF_MAP_CT4);
@@ -182,7 +182,7 @@ class LbEnv {
   }
 
   // Writes the maglev table of (rev-NAT id, scope); table.size() must be the loaded size.
-  absl::Status AddMaglevTable(uint16_t rev_nat_id, uint8_t scope,
+  absl::Status AddMaglevTable(uint32_t rev_nat_id, uint8_t scope,
                               const std::vector<uint32_t>& table) {
     if (table.size() != maglev_size)
       return absl::InvalidArgumentError(
@@ -243,7 +243,7 @@ class LbEnv {
     return (h.bits[bit / 64] >> (bit % 64)) & 1;
   }
 
-  static skiff_lb4_affinity_key AffinityKey(const char* client, uint16_t rev_nat_id) {
+  static skiff_lb4_affinity_key AffinityKey(const char* client, uint32_t rev_nat_id) {
     skiff_lb4_affinity_key k{};
     k.client = Ip4(client);
     k.rev_nat_id = rev_nat_id;
@@ -279,7 +279,7 @@ class LbEnv {
   Skeleton<lxc_bpf> skel;
   Map<skiff_lb4_key, skiff_lb4_service> services;
   Map<__u32, skiff_lb4_backend> backends;
-  Map<__u16, skiff_lb4_revnat> revnat;
+  Map<__u32, skiff_lb4_revnat> revnat;
   Map<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity;
   Map<skiff_ct4_key, skiff_ct_entry> ct;
   PerCpuMap<__u32, skiff_metrics_val> metrics;

@@ -64,7 +64,7 @@ class NodePortFixture : public ::testing::Test {
     Must(env_->lb->services.Update(key, slot0));
   }
 
-  void LoadBalancer(const char* vip, uint16_t rev_nat_id, bool ranges) {
+  void LoadBalancer(const char* vip, uint32_t rev_nat_id, bool ranges) {
     Must(env_->lb->AddService(
         ServiceSpec{.vip = vip,
                     .port = 80,
@@ -74,19 +74,19 @@ class NodePortFixture : public ::testing::Test {
                                                   (ranges ? SKIFF_SVC_F_SRC_RANGES : 0))}));
   }
   // loadBalancerSourceRanges of rev_nat_id: allow addr/len, or take it back.
-  void AllowRange(uint16_t rev_nat_id, const char* addr, uint8_t len) {
+  void AllowRange(uint32_t rev_nat_id, const char* addr, uint8_t len) {
     auto m = SourceRanges();
     ASSERT_TRUE(m.ok()) << m.status();
     skiff_lb4_src_range_val v{};
     v.allow = 1;
     Must(m->Update(RangeKey(rev_nat_id, addr, len), v));
   }
-  void ClearRanges(uint16_t rev_nat_id, const char* addr, uint8_t len) {
+  void ClearRanges(uint32_t rev_nat_id, const char* addr, uint8_t len) {
     auto m = SourceRanges();
     ASSERT_TRUE(m.ok()) << m.status();
     Must(m->Delete(RangeKey(rev_nat_id, addr, len)));
   }
-  static skiff_lb4_src_range_key RangeKey(uint16_t rev_nat_id, const char* addr, uint8_t len) {
+  static skiff_lb4_src_range_key RangeKey(uint32_t rev_nat_id, const char* addr, uint8_t len) {
     skiff_lb4_src_range_key k{};
     k.prefixlen = 32u + len;
     k.rev_nat_id = rev_nat_id;

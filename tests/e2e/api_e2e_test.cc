@@ -146,7 +146,7 @@ TEST_F(ApiE2E, AgentctlReportsTheTrafficJustSent) {
   for (const auto& [name, pod] : pods_) EXPECT_TRUE(ifaces.count(pod.host_if)) << pod.host_if;
   uint64_t ct_entries = 0;
   for (const auto& m : s["maps"])
-    if (m["name"] == "skiff_ct4_global_v1") ct_entries = m["entries"].get<uint64_t>();
+    if (m["name"] == "skiff_ct4_global_v2") ct_entries = m["entries"].get<uint64_t>();
   EXPECT_GE(ct_entries, 2u * 6 + 2);  // six TCP flows and one UDP flow, two entries each
 
   // service get
@@ -232,9 +232,9 @@ TEST_F(ApiE2E, WithTheAgentDownAgentctlSaysSoAndBpfMapStillReads) {
   Json maps_json = maps.json();
   for (const auto& m : maps_json["maps"]) entries[m["name"]] = m["entries"].get<uint64_t>();
   EXPECT_EQ(entries["skiff_lb4_backends_v1"], 4u);  // two pods x (8080/TCP, 5353/UDP)
-  EXPECT_GE(entries["skiff_ct4_global_v1"], 2u);
+  EXPECT_GE(entries["skiff_ct4_global_v2"], 2u);
   Ctl dump = Agentctl(
-      {"bpf", "--bpffs-root", bpffs_root_, "map", "dump", "skiff_lb4_revnat_v1", "-o", "json"});
+      {"bpf", "--bpffs-root", bpffs_root_, "map", "dump", "skiff_lb4_revnat_v2", "-o", "json"});
   ASSERT_EQ(dump.code, 0) << dump.err;
   std::set<uint64_t> ports;
   Json dump_json = dump.json();

@@ -160,7 +160,7 @@ TEST_F(MetricsE2E, CountersFollowTrafficAndHealthEndpointsAnswer) {
   EXPECT_GE(SumSamples(before, "skiff_sync_latency_seconds", "skiff_sync_latency_seconds_count"),
             1);
   EXPECT_GT(SumSamples(before, "skiff_bpf_map_entries", "skiff_bpf_map_entries",
-                       {{"map", "skiff_lb4_services_v1"}}),
+                       {{"map", "skiff_lb4_services_v2"}}),
             0);
   EXPECT_EQ(before["families"]["skiff_build_info"]["samples"].size(), 1u);
   EXPECT_GT(SumSamples(before, "process_resident_memory_bytes", "process_resident_memory_bytes"),

@@ -241,12 +241,12 @@ TEST_F(ServicesE2E, AgentKill9KeepsStreamsAndServices) {
   ASSERT_TRUE(stream.Open(pods_["client"].netns, kVip, 80).ok());
   ASSERT_TRUE(stream.Echo("before").ok());
   auto dump = [&] {
-    auto out = ShOut("bpftool map dump pinned " + env_->bpffs_root() + "/skiff_lb4_services_v1 -j");
+    auto out = ShOut("bpftool map dump pinned " + env_->bpffs_root() + "/skiff_lb4_services_v2 -j");
     return out.ok() ? *out : std::string("<dump failed>");
   };
   std::string services_before = dump();
   auto revnat_before =
-      ShOut("bpftool map dump pinned " + env_->bpffs_root() + "/skiff_lb4_revnat_v1 -j");
+      ShOut("bpftool map dump pinned " + env_->bpffs_root() + "/skiff_lb4_revnat_v2 -j");
 
   env_->Kill();
   EXPECT_TRUE(stream.Echo("agent down").ok()) << "stream broke when the agent died";
@@ -259,7 +259,7 @@ TEST_F(ServicesE2E, AgentKill9KeepsStreamsAndServices) {
   EXPECT_FALSE(TcpHello(pods_["client"].netns, kVip, 80, 1000).empty());
   EXPECT_EQ(dump(), services_before) << "service entries or ids changed across a restart";
   auto revnat_after =
-      ShOut("bpftool map dump pinned " + env_->bpffs_root() + "/skiff_lb4_revnat_v1 -j");
+      ShOut("bpftool map dump pinned " + env_->bpffs_root() + "/skiff_lb4_revnat_v2 -j");
   ASSERT_TRUE(revnat_before.ok() && revnat_after.ok());
   EXPECT_EQ(*revnat_after, *revnat_before);
 }

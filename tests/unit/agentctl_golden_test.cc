@@ -196,7 +196,7 @@ class StreamingListTest : public ::testing::TestWithParam<std::tuple<Format, int
 TEST_P(StreamingListTest, MatchesWholeDocument) {
   auto [format, n] = GetParam();
   Json head = Json::object();
-  head["map"] = Json{{"name", "skiff_ct4_global_v1"}, {"entries", 0}};
+  head["map"] = Json{{"name", "skiff_ct4_global_v2"}, {"entries", 0}};
   Json whole = head;
   whole["entries"] = Json::array();
   std::ostringstream streamed;

@@ -150,13 +150,13 @@ TEST_F(AgentctlTest, StatusMapAndServiceViews) {
   EXPECT_NE(get.out.find("10.244.1.12:8080   terminating   no      default/web-2"),
             std::string::npos)
       << get.out;
-  auto dump = Run({"map", "dump", "skiff_lb4_revnat_v1"});
+  auto dump = Run({"map", "dump", "skiff_lb4_revnat_v2"});
   ASSERT_EQ(dump.code, 0) << dump.err;
   EXPECT_EQ(dump.out.substr(0, dump.out.find('\n')), "ID   ADDRESS      PORT") << dump.out;
-  auto dj = Run({"map", "dump", "skiff_lb4_revnat_v1", "-o", "json", "--limit", "1"});
+  auto dj = Run({"map", "dump", "skiff_lb4_revnat_v2", "-o", "json", "--limit", "1"});
   ASSERT_EQ(dj.code, 0) << dj.err;
   Json j = Json::parse(dj.out);
-  EXPECT_EQ(j["map"]["name"], "skiff_lb4_revnat_v1");
+  EXPECT_EQ(j["map"]["name"], "skiff_lb4_revnat_v2");
   ASSERT_EQ(j["entries"].size(), 1u);
   EXPECT_EQ(j["entries"][0]["value"]["address"], "10.96.0.10");
   auto ver = Run({"version", "-o", "json"});

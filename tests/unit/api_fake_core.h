@@ -72,7 +72,7 @@ class FakeCore : public AgentCore {
   }
   reconcile::FakeKvTable<skiff_lb4_key, skiff_lb4_service> services_;
   reconcile::FakeKvTable<__u32, skiff_lb4_backend> backends_;
-  reconcile::FakeKvTable<__u16, skiff_lb4_revnat> revnat_;
+  reconcile::FakeKvTable<__u32, skiff_lb4_revnat> revnat_;
   reconcile::FakeKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity_;
   reconcile::FakeKvTable<skiff_ct4_key, skiff_ct_entry> ct_;
 };
@@ -80,7 +80,7 @@ class FakeCore : public AgentCore {
 // A client -> vip flow translated to backend: both conntrack entries, as BPF writes them.
 inline void AddFlow(reconcile::FakeKvTable<skiff_ct4_key, skiff_ct_entry>& ct, const char* client,
                     uint16_t cport, const char* vip, uint16_t vport, const char* backend,
-                    uint16_t bport, uint8_t proto, uint16_t rev_nat_id, uint32_t backend_id,
+                    uint16_t bport, uint8_t proto, uint32_t rev_nat_id, uint32_t backend_id,
                     uint32_t created, uint32_t expires) {
   skiff_ct4_key k;
   std::memset(&k, 0, sizeof(k));

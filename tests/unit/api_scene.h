@@ -42,7 +42,7 @@ struct Scene {
 
     reconcile::LbReconciler rec(core.Lb());
     if (!rec.Restore().ok() || !rec.Apply(desired, true).ok()) std::abort();
-    uint16_t web_rev = *rec.RevNatId(http.key), dns_rev = *rec.RevNatId(dns.key);
+    uint32_t web_rev = *rec.RevNatId(http.key), dns_rev = *rec.RevNatId(dns.key);
     uint32_t web1_http = *rec.BackendId({web1, 8080, IPPROTO_TCP});
     uint32_t web1_dns = *rec.BackendId({web1, 5353, IPPROTO_UDP});
 

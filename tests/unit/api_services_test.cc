@@ -161,11 +161,11 @@ TEST_F(ApiServicesTest, StatusReportsSourcesProgramsAndMapFill) {
   EXPECT_EQ(r.programs(0).interface(), "lxcweb1");
   std::map<std::string, v1::MapInfo> maps;
   for (const auto& m : r.maps()) maps[m.name()] = m;
-  ASSERT_TRUE(maps.count("skiff_ct4_global_v1"));
-  EXPECT_EQ(maps["skiff_ct4_global_v1"].entries(), 4u);    // two flows, two entries each
+  ASSERT_TRUE(maps.count("skiff_ct4_global_v2"));
+  EXPECT_EQ(maps["skiff_ct4_global_v2"].entries(), 4u);    // two flows, two entries each
   EXPECT_EQ(maps["skiff_lb4_backends_v1"].entries(), 3u);  // web-1:8080, web-2:8080, web-1:5353
   // Slot 0 + 2 slots (web:80), slot 0 + 1 slot (web:53), slot 0 (empty:80).
-  EXPECT_EQ(maps["skiff_lb4_services_v1"].entries(), 6u);
+  EXPECT_EQ(maps["skiff_lb4_services_v2"].entries(), 6u);
   EXPECT_DOUBLE_EQ(maps["skiff_lb4_backends_v1"].pressure(), 3.0 / 65536);
 }
 

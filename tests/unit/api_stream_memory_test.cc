@@ -110,7 +110,7 @@ TEST_F(StreamMemoryTest, MillionEntryConntrackListStaysWithinFewMegabytes) {
 TEST_F(StreamMemoryTest, MillionEntryMapDumpStaysWithinFewMegabytes) {
   grpc::ClientContext ctx;
   v1::DumpMapRequest req;
-  req.set_name("skiff_ct4_global_v1");
+  req.set_name("skiff_ct4_global_v2");
   auto r = v1::MapService::NewStub(channel_)->DumpMap(&ctx, req);
   v1::DumpMapResponse b;
   uint64_t n = 0;

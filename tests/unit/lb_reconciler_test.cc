@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -53,12 +55,12 @@ Frontend Fe(FrontendKey k, std::vector<Backend> backends, std::string svc = "def
 }
 
 struct Tables {
-  FakeKvTable<skiff_lb4_key, skiff_lb4_service> services{"skiff_lb4_services_v1", 1000};
+  FakeKvTable<skiff_lb4_key, skiff_lb4_service> services{"skiff_lb4_services_v2", 1000};
   FakeKvTable<__u32, skiff_lb4_backend> backends{"skiff_lb4_backends_v1", 1000};
-  FakeKvTable<__u16, skiff_lb4_revnat> revnat{"skiff_lb4_revnat_v1", 1000};
-  FakeKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity{"skiff_lb4_affinity_v1",
+  FakeKvTable<__u32, skiff_lb4_revnat> revnat{"skiff_lb4_revnat_v2", 1000};
+  FakeKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity{"skiff_lb4_affinity_v2",
                                                                       1000};
-  FakeKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val> src_ranges{"skiff_lb4_src_range_v1",
+  FakeKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val> src_ranges{"skiff_lb4_src_range_v2",
                                                                            1000};
   LbTables View() { return LbTables{&services, &backends, &revnat, &affinity, &src_ranges}; }
   void ClearLogs() {
@@ -223,7 +225,7 @@ TEST(LbReconciler, IdsSurviveRestart) {
   auto a = Key("10.96.0.10", 80), b = Key("10.96.0.11", 53, Protocol::kUdp);
   auto st = State(
       {Fe(a, {B("10.244.1.11", 8080), B("10.244.1.12", 8080)}), Fe(b, {B("10.244.1.13", 5353)})});
-  uint16_t rn_a, rn_b;
+  uint32_t rn_a, rn_b;
   uint32_t be;
   {
     LbReconciler r(t.View());
@@ -250,6 +252,34 @@ TEST(LbReconciler, IdsSurviveRestart) {
   EXPECT_NE(*r.RevNatId(c), rn_b);
 }
 
+// Rev-NAT ids are 32 bits: with every 16-bit id taken (here by entries found in the revnat
+// map at start), a new frontend gets 65,536 in slot 0, every slot and the revnat key, and keeps
+// it across a restart.
+TEST(LbReconciler, RevNatIdsPastSixteenBits) {
+  Tables t;
+  t.revnat = FakeKvTable<__u32, skiff_lb4_revnat>("skiff_lb4_revnat_v2", 70000);
+  for (uint32_t id = 1; id <= 0xffff; id++) t.revnat.mutable_entries()[id] = skiff_lb4_revnat{};
+  auto k = Key("10.96.0.10", 80);
+  auto st = State({Fe(k, {B("10.244.1.11", 8080), B("10.244.1.12", 8080)})});
+  {
+    LbReconciler r(t.View());
+    ASSERT_TRUE(r.Restore().ok());
+    auto res = r.Apply(st, false);
+    ASSERT_TRUE(res.ok()) << res.errors[0];
+    EXPECT_EQ(*r.RevNatId(k), 0x10000u);
+  }
+  EXPECT_EQ(t.Slot(k, 0)->rev_nat_id, 0x10000u);
+  EXPECT_EQ(t.Slot(k, 1)->rev_nat_id, 0x10000u);
+  EXPECT_EQ(t.Slot(k, 2)->rev_nat_id, 0x10000u);
+  EXPECT_EQ(ntohs(t.revnat.entries().at(0x10000u).port), 80);
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  EXPECT_EQ(*r.RevNatId(k), 0x10000u);
+  t.ClearLogs();
+  r.Apply(st, false);
+  EXPECT_EQ(t.services.writes() + t.revnat.writes(), 0);
+}
+
 TEST(LbReconciler, SharedBackendHasOneIdAcrossServices) {
   Tables t;
   LbReconciler r(t.View());
@@ -263,7 +293,7 @@ TEST(LbReconciler, SharedBackendHasOneIdAcrossServices) {
 
 TEST(LbReconciler, MapFullIsNamedAndLeavesLastGoodState) {
   Tables t;
-  t.services = FakeKvTable<skiff_lb4_key, skiff_lb4_service>("skiff_lb4_services_v1", 4);
+  t.services = FakeKvTable<skiff_lb4_key, skiff_lb4_service>("skiff_lb4_services_v2", 4);
   LbReconciler r(t.View());
   ASSERT_TRUE(r.Restore().ok());
   auto a = Key("10.96.0.10", 80), b = Key("10.96.0.11", 80);
@@ -276,7 +306,7 @@ TEST(LbReconciler, MapFullIsNamedAndLeavesLastGoodState) {
       true);
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.map_full_errors, 1);
-  EXPECT_NE(res.errors[0].find("skiff_lb4_services_v1 is full (4 entries)"), std::string::npos)
+  EXPECT_NE(res.errors[0].find("skiff_lb4_services_v2 is full (4 entries)"), std::string::npos)
       << res.errors[0];
   EXPECT_NE(res.errors[0].find("default/web"), std::string::npos) << res.errors[0];
   EXPECT_NE(res.errors[0].find("10.96.0.11:80/TCP"), std::string::npos) << res.errors[0];
@@ -286,6 +316,110 @@ TEST(LbReconciler, MapFullIsNamedAndLeavesLastGoodState) {
   res = r.Apply(State({Fe(a, {B("10.244.1.11", 8080)})}), true);
   EXPECT_TRUE(res.ok());
   EXPECT_EQ(t.services.entries().size(), 2u);
+}
+
+// Fresh frontends go to the maps in batches (lb_batch.cc): one UpdateBatch per map here, with
+// every frontend's slots before its slot 0 in the batch, as single writes would have them.
+TEST(LbReconciler, FreshFrontendsAreWrittenInOrderedBatches) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  std::vector<Frontend> fes;
+  for (int i = 0; i < 300; i++) {
+    std::string vip = absl::StrCat("10.96.", i / 250, ".", i % 250 + 1);
+    std::string b1 = absl::StrCat("10.244.", i / 250, ".", i % 250 + 1);
+    std::string b2 = absl::StrCat("10.245.", i / 250, ".", i % 250 + 1);
+    fes.push_back(Fe(Key(vip.c_str(), 80), {B(b1.c_str(), 8080), B(b2.c_str(), 8080)}));
+  }
+  auto res = r.Apply(State(fes), true);
+  ASSERT_TRUE(res.ok()) << res.errors[0];
+  EXPECT_EQ(res.frontends_written, 300);
+  EXPECT_EQ(t.services.batch_calls(), 1);
+  EXPECT_EQ(t.backends.batch_calls(), 1);
+  EXPECT_EQ(t.revnat.batch_calls(), 1);
+  EXPECT_EQ(t.services.entries().size(), 900u);
+  EXPECT_EQ(t.backends.entries().size(), 600u);
+  EXPECT_EQ(t.revnat.entries().size(), 300u);
+  // Per frontend: slots 1 and 2, then slot 0.
+  std::map<std::pair<__be32, __be16>, std::vector<uint16_t>> order;
+  for (const auto& op : t.services.log()) {
+    ASSERT_TRUE(op.update);
+    order[{op.key.address, op.key.dport}].push_back(op.key.slot);
+  }
+  ASSERT_EQ(order.size(), 300u);
+  for (const auto& [fe, slots] : order) EXPECT_EQ(slots, (std::vector<uint16_t>{1, 2, 0}));
+  for (const auto& f : fes) {
+    auto s0 = t.Slot(f.key, 0);
+    ASSERT_TRUE(s0);
+    EXPECT_EQ(s0->count, 2);
+    EXPECT_TRUE(t.revnat.entries().count(s0->rev_nat_id));
+  }
+  // Unchanged: nothing is written again.
+  t.ClearLogs();
+  res = r.Apply(State(fes), true);
+  EXPECT_TRUE(res.ok());
+  EXPECT_EQ(t.services.writes() + t.backends.writes() + t.revnat.writes(), 0);
+}
+
+// A batch that fails part-way (the service map fills up): the frontends written before the
+// failing entry are complete, the one that failed and those after it have no entry at all
+// (no slot, no slot 0, no rev-NAT entry), and each is named in an error.
+TEST(LbReconciler, BatchFailurePartWayLeavesNoHalfWrittenFrontend) {
+  Tables t;
+  t.services = FakeKvTable<skiff_lb4_key, skiff_lb4_service>("skiff_lb4_services_v2", 7);
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  std::vector<FrontendKey> keys;
+  std::vector<Frontend> fes;
+  for (int i = 1; i <= 5; i++) {
+    std::string vip = absl::StrCat("10.96.0.", i);
+    keys.push_back(Key(vip.c_str(), 80));
+    fes.push_back(Fe(keys.back(), {B("10.244.1.11", 8080)}, absl::StrCat("default/svc", i)));
+  }
+  auto res = r.Apply(State(fes), true);
+  ASSERT_EQ(res.errors.size(), 2u);
+  EXPECT_EQ(res.frontends_written, 3);
+  EXPECT_NE(res.errors[0].find("default/svc4"), std::string::npos) << res.errors[0];
+  EXPECT_NE(res.errors[0].find("skiff_lb4_services_v2 is full"), std::string::npos)
+      << res.errors[0];
+  EXPECT_NE(res.errors[1].find("default/svc5"), std::string::npos) << res.errors[1];
+  for (int i = 0; i < 3; i++) {
+    ASSERT_TRUE(t.Slot(keys[i], 0));
+    EXPECT_TRUE(t.Slot(keys[i], 1));
+  }
+  for (int i = 3; i < 5; i++) {
+    EXPECT_FALSE(t.Slot(keys[i], 0));
+    EXPECT_FALSE(t.Slot(keys[i], 1)) << "a failed fresh frontend left a slot behind";
+    EXPECT_FALSE(r.RevNatId(keys[i]));
+  }
+  EXPECT_EQ(t.services.entries().size(), 6u);
+  EXPECT_EQ(t.revnat.entries().size(), 3u);
+  // With room, the next pass writes them (the fresh path again) and reuses no live id.
+  auto kept = t.services.entries();
+  t.services = FakeKvTable<skiff_lb4_key, skiff_lb4_service>("skiff_lb4_services_v2", 100);
+  t.services.mutable_entries() = kept;
+  res = r.Apply(State(fes), true);
+  ASSERT_TRUE(res.ok()) << res.errors[0];
+  std::set<uint32_t> ids;
+  for (const auto& k : keys) ids.insert(*r.RevNatId(k));
+  EXPECT_EQ(ids.size(), 5u);
+}
+
+// A rev-NAT write that fails in its batch keeps every service entry of that frontend out.
+TEST(LbReconciler, RevNatBatchFailureWritesNoServiceEntry) {
+  Tables t;
+  t.revnat = FakeKvTable<__u32, skiff_lb4_revnat>("skiff_lb4_revnat_v2", 2);
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto a = Key("10.96.0.1", 80), b = Key("10.96.0.2", 80), c = Key("10.96.0.3", 80);
+  auto res = r.Apply(State({Fe(a, {B("10.244.1.11", 8080)}), Fe(b, {B("10.244.1.11", 8080)}),
+                            Fe(c, {B("10.244.1.11", 8080)})}),
+                     true);
+  ASSERT_EQ(res.errors.size(), 1u);
+  EXPECT_NE(res.errors[0].find("10.96.0.3:80/TCP"), std::string::npos) << res.errors[0];
+  EXPECT_TRUE(t.Slot(a, 0));
+  EXPECT_TRUE(t.Slot(b, 0));
+  for (const auto& op : t.services.log()) EXPECT_NE(op.key.address, MakeLb4Key(c, 0, 0).address);
 }
 
 TEST(LbReconciler, RemovedBackendLosesAffinityEntries) {
@@ -298,7 +432,7 @@ TEST(LbReconciler, RemovedBackendLosesAffinityEntries) {
   fe.affinity_timeout_s = 10800;
   r.Apply(State({fe}), true);
   EXPECT_EQ(t.Slot(k, 0)->affinity_timeout, 10800u);
-  uint16_t rn = t.Slot(k, 0)->rev_nat_id;
+  uint32_t rn = t.Slot(k, 0)->rev_nat_id;
   uint32_t gone = *r.BackendId(BackendAddr{Ip("10.244.1.12"), 8080, 6});
   uint32_t kept = *r.BackendId(BackendAddr{Ip("10.244.1.11"), 8080, 6});
   skiff_lb4_affinity_key ak{};
@@ -418,7 +552,7 @@ __be32 V4Of(const char* ip) {
   return a;
 }
 
-bool HasRange(Tables& t, uint16_t rev_nat_id, const char* ip, uint8_t len) {
+bool HasRange(Tables& t, uint32_t rev_nat_id, const char* ip, uint8_t len) {
   return t.src_ranges.entries().count(MakeSrcRangeKey(rev_nat_id, V4Of(ip), len)) > 0;
 }
 
@@ -448,7 +582,6 @@ TEST(LbReconciler, SourceRangesWrittenWithFlagAndRemovedWithIt) {
   EXPECT_TRUE(HasRange(t, s0->rev_nat_id, "192.0.2.7", 32));
   auto key = MakeSrcRangeKey(s0->rev_nat_id, V4Of("203.0.113.0"), 24);
   EXPECT_EQ(key.prefixlen, 56u);
-  EXPECT_EQ(key.pad, 0);
   EXPECT_EQ(t.src_ranges.entries().at(key).allow, 1);
 
   // A frontend without ranges has neither flag nor entries.
@@ -470,7 +603,7 @@ TEST(LbReconciler, SourceRangesMakeBeforeBreak) {
   ASSERT_TRUE(r.Restore().ok());
   auto k = Key("198.51.100.9", 80);
   r.Apply(State({LbFe(k, {})}), true);
-  const uint16_t rn = t.Slot(k, 0)->rev_nat_id;
+  const uint32_t rn = t.Slot(k, 0)->rev_nat_id;
 
   // Restricting: every range exists before slot 0 carries the flag.
   t.ClearLogs();
@@ -503,7 +636,7 @@ TEST(LbReconciler, SourceRangesMakeBeforeBreak) {
     }
   };
   Tables t2;
-  Watch w("skiff_lb4_src_range_v1", 1000);
+  Watch w("skiff_lb4_src_range_v2", 1000);
   LbTables view = t2.View();
   view.src_ranges = &w;
   LbReconciler r2(view);

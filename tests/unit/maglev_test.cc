@@ -184,14 +184,14 @@ class HookedMaglev : public FakeKvTable<skiff_lb4_maglev_key, MaglevRow> {
 };
 
 struct Tables {
-  FakeKvTable<skiff_lb4_key, skiff_lb4_service> services{"skiff_lb4_services_v1", 1000};
+  FakeKvTable<skiff_lb4_key, skiff_lb4_service> services{"skiff_lb4_services_v2", 1000};
   FakeKvTable<__u32, skiff_lb4_backend> backends{"skiff_lb4_backends_v1", 1000};
-  FakeKvTable<__u16, skiff_lb4_revnat> revnat{"skiff_lb4_revnat_v1", 1000};
-  FakeKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity{"skiff_lb4_affinity_v1",
+  FakeKvTable<__u32, skiff_lb4_revnat> revnat{"skiff_lb4_revnat_v2", 1000};
+  FakeKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity{"skiff_lb4_affinity_v2",
                                                                       1000};
-  FakeKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val> src_ranges{"skiff_lb4_src_range_v1",
+  FakeKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val> src_ranges{"skiff_lb4_src_range_v2",
                                                                            1000};
-  HookedMaglev maglev{"skiff_lb4_maglev_v1", 100};
+  HookedMaglev maglev{"skiff_lb4_maglev_v2", 100};
   LbTables View() {
     return LbTables{&services, &backends, &revnat, &affinity, &src_ranges, &maglev};
   }
@@ -436,7 +436,7 @@ TEST(LbReconcilerMaglev, IncrementalPathKeepsTablesRight) {
 
 TEST(LbReconcilerMaglev, FullMaglevMapFailsTheFrontendOnly) {
   Tables t;
-  HookedMaglev small{"skiff_lb4_maglev_v1", 1};
+  HookedMaglev small{"skiff_lb4_maglev_v2", 1};
   LbTables view = t.View();
   view.maglev = &small;
   LbReconciler r(view, Opts());
@@ -446,7 +446,7 @@ TEST(LbReconcilerMaglev, FullMaglevMapFailsTheFrontendOnly) {
       State({Fe({B("10.244.1.1")}), Fe({B("10.244.1.2")}, LbAlgorithm::kMaglev, other)}), true);
   ASSERT_EQ(res.errors.size(), 1u);
   EXPECT_EQ(res.map_full_errors, 1);
-  EXPECT_NE(res.errors[0].find("skiff_lb4_maglev_v1"), std::string::npos) << res.errors[0];
+  EXPECT_NE(res.errors[0].find("skiff_lb4_maglev_v2"), std::string::npos) << res.errors[0];
   // The one that failed has no slot 0 selecting a missing table.
   EXPECT_EQ(small.entries().size(), 1u);
   int maglev_slot0 = 0;

@@ -22,7 +22,7 @@ MetricsInput FakeInput() {
                          {"from_container", SKIFF_DROP_NO_SERVICE_BACKEND, 3, 180},
                          {"from_container", SKIFF_DROP_POLICY_DENIED_EGRESS, 0, 0}};
   in.datapath.conntrack = {{"ipv4", "tcp", 5}, {"ipv4", "udp", 2}, {"ipv4", "icmp", 0}};
-  in.datapath.maps = {{"skiff_ct4_global_v1", 7, 262144}, {"skiff_lb4_services_v1", 4, 8}};
+  in.datapath.maps = {{"skiff_ct4_global_v2", 7, 262144}, {"skiff_lb4_services_v2", 4, 8}};
   in.agent.sources = {{"manifests:/etc/x", true}, {"kubernetes", false}};
   in.agent.sync_latency.Observe(0.003);
   in.agent.sync_latency.Observe(0.2);
@@ -54,7 +54,7 @@ TEST(ObserveExposition, ParsesWithThePrometheusParserAndCarriesTheInputs) {
                        {{"family", "ipv4"}, {"protocol", "tcp"}}),
             5);
   EXPECT_EQ(SumSamples(*parsed, "skiff_bpf_map_pressure", "skiff_bpf_map_pressure",
-                       {{"map", "skiff_lb4_services_v1"}}),
+                       {{"map", "skiff_lb4_services_v2"}}),
             0.5);
   EXPECT_EQ(
       SumSamples(*parsed, "skiff_source_synced", "skiff_source_synced", {{"source", "kubernetes"}}),

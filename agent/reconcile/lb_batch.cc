@@ -1,0 +1,168 @@
+// LbReconciler's batched writes: backends, and the revnat and service entries of fresh
+// frontends, go to the maps through KvTable::UpdateBatch (BPF_MAP_UPDATE_BATCH) instead of one
+// syscall per entry. A batch applies its entries in order, as single updates would, so the
+// orders of lb_reconciler.h hold: every backend before any frontend, and within a fresh
+// frontend its slots before its slot 0 (its maglev tables and source ranges are written
+// directly, before the batch that holds its slot 0).
+#include <cstring>
+
+#include "agent/reconcile/lb_reconciler.h"
+
+namespace skiff::reconcile {
+namespace {
+
+// Entries per flush: bounds the staging memory (~36 bytes per service entry) and keeps each
+// syscall short.
+constexpr size_t kChunk = 65536;
+
+// Writes keys/values[0, n) in batches, skipping the contiguous entries of owners marked in
+// `failed` and marking the owner of an entry that fails (with its status).
+template <typename K, typename V>
+void WriteOwned(KvTable<K, V>* table, const std::vector<K>& keys, const std::vector<V>& values,
+                const std::vector<uint32_t>& owner, std::vector<absl::Status>& failed) {
+  const size_t n = keys.size();
+  size_t pos = 0;
+  while (pos < n) {
+    if (!failed[owner[pos]].ok()) {
+      pos++;
+      continue;
+    }
+    size_t end = pos;
+    while (end < n && failed[owner[end]].ok()) end++;
+    size_t done = 0;
+    absl::Status st = table->UpdateBatch(&keys[pos], &values[pos], end - pos, &done);
+    if (st.ok()) {
+      pos = end;
+      continue;
+    }
+    failed[owner[pos + done]] = st;  // its later entries are skipped from here on
+    pos += done;
+  }
+}
+
+}  // namespace
+
+void LbReconciler::QueueBackend(const BackendAddr& addr, const skiff_lb4_backend& want,
+                                std::set<BackendAddr>& failed, ApplyResult& res) {
+  uint32_t id;
+  bool new_id = false;
+  if (auto it = backend_ids_.find(addr); it != backend_ids_.end()) {
+    id = it->second;
+    if (std::memcmp(&backends_[id], &want, sizeof(want)) == 0) return;
+  } else {
+    auto fresh = backend_pool_.Allocate();
+    if (!fresh) {
+      failed.insert(addr);
+      return;
+    }
+    id = *fresh;
+    new_id = true;
+  }
+  PendingBackends& p = pending_backends_;
+  p.ids.push_back(id);
+  p.values.push_back(want);
+  p.addrs.push_back(addr);
+  p.new_id.push_back(new_id);
+  if (p.ids.size() >= kChunk) FlushBackends(failed, res);
+}
+
+void LbReconciler::FlushBackends(std::set<BackendAddr>& failed, ApplyResult& res) {
+  PendingBackends& p = pending_backends_;
+  const size_t n = p.ids.size();
+  size_t pos = 0;
+  while (pos < n) {
+    size_t done = 0;
+    absl::Status st = t_.backends->UpdateBatch(&p.ids[pos], &p.values[pos], n - pos, &done);
+    for (size_t i = pos; i < pos + done; i++) {
+      backend_ids_[p.addrs[i]] = p.ids[i];
+      backends_[p.ids[i]] = p.values[i];
+      res.backends_written++;
+    }
+    if (st.ok()) break;
+    const size_t bad = pos + done;
+    if (p.new_id[bad]) backend_pool_.Release(p.ids[bad]);
+    failed.insert(p.addrs[bad]);
+    if (absl::IsResourceExhausted(st)) res.map_full_errors++;
+    res.errors.push_back(std::string(st.message()));
+    pos = bad + 1;
+  }
+  p.ids.clear();
+  p.values.clear();
+  p.addrs.clear();
+  p.new_id.clear();
+}
+
+absl::Status LbReconciler::PutService(const skiff_lb4_key& key, const skiff_lb4_service& value) {
+  if (!staging_) return t_.services->Update(key, value);
+  stage_.service_keys.push_back(key);
+  stage_.service_values.push_back(value);
+  stage_.service_owner.push_back(static_cast<uint32_t>(stage_.owners.size() - 1));
+  return absl::OkStatus();
+}
+
+absl::Status LbReconciler::PutRevNat(uint32_t id, const skiff_lb4_revnat& value) {
+  if (!staging_) return t_.revnat->Update(id, value);
+  stage_.revnat_keys.push_back(id);
+  stage_.revnat_values.push_back(value);
+  stage_.revnat_owner.push_back(static_cast<uint32_t>(stage_.owners.size() - 1));
+  return absl::OkStatus();
+}
+
+void LbReconciler::ApplyFresh(const model::FrontendKey& key, const model::Frontend& fe,
+                              const std::set<BackendAddr>& failed_backends, ApplyResult& res) {
+  Stage& s = stage_;
+  const size_t revnat_mark = s.revnat_keys.size(), service_mark = s.service_keys.size();
+  const size_t errors = res.errors.size();
+  s.owners.push_back({&key, &fe});
+  std::vector<std::pair<uint32_t, uint32_t>> no_pairs;  // a fresh frontend drops no backend
+  staging_ = true;
+  ApplyFrontend(key, fe, failed_backends, res, no_pairs);
+  staging_ = false;
+  if (res.errors.size() != errors) {
+    // Failed before its batch: nothing staged of it may be written, and what it wrote
+    // directly (source ranges, maglev tables) goes.
+    s.revnat_keys.resize(revnat_mark);
+    s.revnat_values.resize(revnat_mark);
+    s.revnat_owner.resize(revnat_mark);
+    s.service_keys.resize(service_mark);
+    s.service_values.resize(service_mark);
+    s.service_owner.resize(service_mark);
+    s.owners.pop_back();
+    AbandonFresh(key);
+    return;
+  }
+  if (s.service_keys.size() >= kChunk) FlushStage(res);
+}
+
+void LbReconciler::FlushStage(ApplyResult& res) {
+  Stage& s = stage_;
+  if (s.owners.empty()) return;
+  std::vector<absl::Status> failed(s.owners.size());
+  WriteOwned(t_.revnat, s.revnat_keys, s.revnat_values, s.revnat_owner, failed);
+  WriteOwned(t_.services, s.service_keys, s.service_values, s.service_owner, failed);
+  for (size_t o = 0; o < s.owners.size(); o++) {
+    if (failed[o].ok()) continue;
+    const auto [key, fe] = s.owners[o];
+    AbandonFresh(*key);
+    res.frontends_written--;
+    Fail(res, fe, *key, failed[o]);
+  }
+  s = Stage{};
+}
+
+void LbReconciler::AbandonFresh(const model::FrontendKey& key) {
+  auto it = frontends_.find(key);
+  if (it == frontends_.end()) return;
+  FrontendRecord& rec = it->second;
+  // Slot 0 first (DeleteScope), so no packet follows a count to missing slots. Deleting what
+  // never reached the map is harmless.
+  (void)DeleteFrontend(key, rec);
+  if (rec.rev_nat_id != 0) {
+    (void)t_.revnat->Delete(rec.rev_nat_id);
+    revnat_.erase(rec.rev_nat_id);
+    revnat_pool_.Release(rec.rev_nat_id);
+  }
+  frontends_.erase(it);
+}
+
+}  // namespace skiff::reconcile

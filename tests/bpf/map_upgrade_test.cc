@@ -1,0 +1,225 @@
+// Layout upgrades of pinned maps (agent/loader/map_upgrade.h): an agent that finds the v1
+// pins of an older agent (16-bit rev-NAT ids) converts services, rev-NAT, affinity, source
+// ranges and conntrack into the v2 maps, drops the maglev tables and the event ring, removes
+// the old pins, and the reconciler then sees the same ids. An old pin of an unknown shape
+// stops the load and stays where it is.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "agent/loader/bpffs.h"
+#include "agent/loader/datapath.h"
+#include "agent/loader/layout_v1.h"
+#include "maps/map.h"
+#include "tests/harness/privileged.h"
+
+namespace skiff::loader {
+namespace {
+
+__be32 Ip(const char* s) {
+  __be32 a;
+  inet_pton(AF_INET, s, &a);
+  return a;
+}
+
+class MapUpgradeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) return;
+    root_ = absl::StrCat("/sys/fs/bpf/skiff-upgrade-test-", getpid());
+    ASSERT_TRUE(EnsureBpffs(root_).ok());
+  }
+  void TearDown() override {
+    if (!root_.empty()) (void)RemovePins(root_);
+  }
+
+  // Creates and pins an old-layout map; returns its fd (closed by the test).
+  int Pin(const char* name, bpf_map_type type, uint32_t key, uint32_t value, uint32_t max,
+          uint32_t flags = 0) {
+    LIBBPF_OPTS(bpf_map_create_opts, o);
+    o.map_flags = flags;
+    int fd = bpf_map_create(type, name, key, value, max, &o);
+    EXPECT_GE(fd, 0) << name << ": " << strerror(errno);
+    EXPECT_EQ(bpf_obj_pin(fd, Path(name).c_str()), 0) << name << ": " << strerror(errno);
+    fds_.push_back(fd);
+    return fd;
+  }
+  std::string Path(const std::string& name) const { return absl::StrCat(root_, "/", name); }
+  bool Exists(const std::string& name) const { return access(Path(name).c_str(), F_OK) == 0; }
+
+  DatapathOptions Opts() const {
+    DatapathOptions o;
+    o.bpffs_root = root_;
+    o.ct_max = 4096;
+    o.lb_services_max = o.lb_backends_max = o.lb_revnat_max = o.lb_affinity_max = 4096;
+    o.lb_maglev_max = 16;
+    return o;
+  }
+
+  std::string root_;
+  std::vector<int> fds_;
+
+ public:
+  ~MapUpgradeTest() override {
+    for (int fd : fds_) close(fd);
+  }
+};
+
+TEST_F(MapUpgradeTest, V1PinsAreConvertedAndRemoved) {
+  SKIFF_REQUIRE_PRIVILEGED();
+  // An older agent's maps: one frontend 10.96.0.10:80/TCP with rev-NAT id 7 and backend 3,
+  // one established flow through it, an affinity entry and a source range.
+  int svc =
+      Pin(v1::kServices, BPF_MAP_TYPE_HASH, sizeof(skiff_lb4_key), sizeof(v1::Lb4Service), 4096);
+  int rn = Pin(v1::kRevNat, BPF_MAP_TYPE_HASH, sizeof(__u16), sizeof(skiff_lb4_revnat), 4096);
+  int aff = Pin(v1::kAffinity, BPF_MAP_TYPE_LRU_HASH, sizeof(v1::Lb4AffinityKey),
+                sizeof(skiff_lb_affinity_val), 4096);
+  int src = Pin(v1::kSrcRange, BPF_MAP_TYPE_LPM_TRIE, sizeof(v1::Lb4SrcRangeKey),
+                sizeof(skiff_lb4_src_range_val), 64, BPF_F_NO_PREALLOC);
+  int ct = Pin(v1::kCt4, BPF_MAP_TYPE_LRU_HASH, sizeof(skiff_ct4_key), sizeof(v1::CtEntry), 4096);
+  Pin(v1::kMaglev, BPF_MAP_TYPE_HASH, 4, 251 * 4, 16, BPF_F_NO_PREALLOC);
+  Pin(v1::kEvents, BPF_MAP_TYPE_RINGBUF, 0, 0, 4096);
+
+  skiff_lb4_key k0{};
+  k0.address = Ip("10.96.0.10");
+  k0.dport = htons(80);
+  k0.proto = IPPROTO_TCP;
+  skiff_lb4_key k1 = k0;
+  k1.slot = 1;
+  v1::Lb4Service s0{}, s1{};
+  s0.count = 1;
+  s0.rev_nat_id = 7;
+  s0.flags = SKIFF_SVC_F_CLUSTER_IP | SKIFF_SVC_F_AFFINITY;
+  s0.affinity_timeout = 300;
+  s1.backend_id = 3;
+  s1.rev_nat_id = 7;
+  ASSERT_EQ(bpf_map_update_elem(svc, &k0, &s0, BPF_ANY), 0);
+  ASSERT_EQ(bpf_map_update_elem(svc, &k1, &s1, BPF_ANY), 0);
+  __u16 rn_key = 7;
+  skiff_lb4_revnat rn_val{Ip("10.96.0.10"), htons(80), 0};
+  ASSERT_EQ(bpf_map_update_elem(rn, &rn_key, &rn_val, BPF_ANY), 0);
+  v1::Lb4AffinityKey ak{Ip("10.244.1.2"), 7, 0};
+  skiff_lb_affinity_val av{123456789, 3, 0};
+  ASSERT_EQ(bpf_map_update_elem(aff, &ak, &av, BPF_ANY), 0);
+  v1::Lb4SrcRangeKey rk{32 + 24, 7, 0, Ip("203.0.113.0")};
+  skiff_lb4_src_range_val rv{1, {0, 0, 0}};
+  ASSERT_EQ(bpf_map_update_elem(src, &rk, &rv, BPF_ANY), 0);
+  skiff_ct4_key ck{};
+  ck.saddr = Ip("10.244.1.2");
+  ck.daddr = Ip("10.96.0.10");
+  ck.sport = htons(40000);
+  ck.dport = htons(80);
+  ck.proto = IPPROTO_TCP;
+  ck.kind = SKIFF_CT_SERVICE;
+  v1::CtEntry ce{};
+  ce.packets = 5;
+  ce.bytes = 500;
+  ce.expires = 1000;
+  ce.created = 900;
+  ce.backend_id = 3;
+  ce.rev_nat_id = 7;
+  ce.flags = SKIFF_CT_F_SEEN_NON_SYN;
+  ce.tcp_flags = 0x12;
+  ce.nat_addr = Ip("10.244.1.11");
+  ce.nat_port = htons(8080);
+  ce.orig_addr = Ip("10.244.1.2");
+  ce.orig_port = htons(40000);
+  ASSERT_EQ(bpf_map_update_elem(ct, &ck, &ce, BPF_ANY), 0);
+
+  auto dp = Datapath::Load(Opts());
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  for (const char* old : {v1::kServices, v1::kRevNat, v1::kAffinity, v1::kSrcRange, v1::kCt4,
+                          v1::kMaglev, v1::kEvents})
+    EXPECT_FALSE(Exists(old)) << old << " still pinned";
+  EXPECT_TRUE(Exists(SKIFF_STR(SKIFF_MAP_CT4)));
+  EXPECT_EQ((*dp)->migrated().size(), 7u);
+
+  lxc_bpf* s = (*dp)->skel();
+  auto services = Map<skiff_lb4_key, skiff_lb4_service>::From(s->maps.SKIFF_MAP_LB4_SERVICES);
+  ASSERT_TRUE(services.ok());
+  auto n0 = services->Lookup(k0);
+  ASSERT_TRUE(n0.ok() && n0->has_value());
+  EXPECT_EQ((*n0)->rev_nat_id, 7u);
+  EXPECT_EQ((*n0)->count, 1);
+  EXPECT_EQ((*n0)->flags, s0.flags);
+  EXPECT_EQ((*n0)->affinity_timeout, 300u);
+  EXPECT_EQ((*n0)->pad, 0);
+  auto n1 = services->Lookup(k1);
+  ASSERT_TRUE(n1.ok() && n1->has_value());
+  EXPECT_EQ((*n1)->backend_id, 3u);
+
+  auto revnat = Map<__u32, skiff_lb4_revnat>::From(s->maps.SKIFF_MAP_LB4_REVNAT);
+  ASSERT_TRUE(revnat.ok());
+  auto r = revnat->Lookup(7);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  EXPECT_EQ((*r)->port, htons(80));
+
+  auto affinity =
+      Map<skiff_lb4_affinity_key, skiff_lb_affinity_val>::From(s->maps.SKIFF_MAP_LB4_AFFINITY);
+  ASSERT_TRUE(affinity.ok());
+  auto a = affinity->Lookup(skiff_lb4_affinity_key{Ip("10.244.1.2"), 7});
+  ASSERT_TRUE(a.ok() && a->has_value());
+  EXPECT_EQ((*a)->backend_id, 3u);
+  EXPECT_EQ((*a)->last_used_ns, 123456789u);
+
+  auto ranges =
+      Map<skiff_lb4_src_range_key, skiff_lb4_src_range_val>::From(s->maps.SKIFF_MAP_LB4_SRC_RANGE);
+  ASSERT_TRUE(ranges.ok());
+  auto rr = ranges->Lookup(skiff_lb4_src_range_key{64, 7, Ip("203.0.113.9")});  // LPM match
+  ASSERT_TRUE(rr.ok() && rr->has_value());
+  EXPECT_EQ((*rr)->allow, 1);
+
+  auto conntrack = Map<skiff_ct4_key, skiff_ct_entry>::From(s->maps.SKIFF_MAP_CT4);
+  ASSERT_TRUE(conntrack.ok());
+  auto e = conntrack->Lookup(ck);
+  ASSERT_TRUE(e.ok() && e->has_value());
+  EXPECT_EQ((*e)->packets, 5u);
+  EXPECT_EQ((*e)->bytes, 500u);
+  EXPECT_EQ((*e)->expires, 1000u);
+  EXPECT_EQ((*e)->created, 900u);
+  EXPECT_EQ((*e)->backend_id, 3u);
+  EXPECT_EQ((*e)->rev_nat_id, 7u);
+  EXPECT_EQ((*e)->flags, SKIFF_CT_F_SEEN_NON_SYN);
+  EXPECT_EQ((*e)->tcp_flags, 0x12);
+  EXPECT_EQ((*e)->nat_addr, Ip("10.244.1.11"));
+  EXPECT_EQ((*e)->nat_port, htons(8080));
+  EXPECT_EQ((*e)->orig_addr, Ip("10.244.1.2"));
+  EXPECT_EQ((*e)->orig_port, htons(40000));
+  // The converted conntrack map is not empty: its hint must warm up, not start armed.
+  auto hint = Map<__u32, skiff_ct_hint>::From(s->maps.SKIFF_MAP_CT4_HINT);
+  ASSERT_TRUE(hint.ok());
+  auto h = hint->Lookup(0);
+  ASSERT_TRUE(h.ok());
+  EXPECT_NE(h->value_or(skiff_ct_hint{}).state, (__u32)SKIFF_CT_HINT_ARMED);
+
+  // The reconciler finds the old ids.
+  reconcile::LbReconciler rec((*dp)->tables());
+  ASSERT_TRUE(rec.Restore().ok());
+  model::FrontendKey fk;
+  fk.vip.family = 4;
+  std::memcpy(fk.vip.bytes.data(), &k0.address, 4);
+  fk.port = 80;
+  fk.proto = model::Protocol::kTcp;
+  ASSERT_TRUE(rec.RevNatId(fk).has_value());
+  EXPECT_EQ(*rec.RevNatId(fk), 7u);
+}
+
+TEST_F(MapUpgradeTest, UnknownOldShapeStopsTheLoadAndStays) {
+  SKIFF_REQUIRE_PRIVILEGED();
+  // A "v1" conntrack map whose value is not the v1 entry: not ours to convert.
+  Pin(v1::kCt4, BPF_MAP_TYPE_LRU_HASH, sizeof(skiff_ct4_key), 40, 64);
+  auto dp = Datapath::Load(Opts());
+  ASSERT_FALSE(dp.ok());
+  EXPECT_NE(dp.status().message().find(v1::kCt4), std::string::npos) << dp.status();
+  EXPECT_TRUE(Exists(v1::kCt4));
+}
+
+}  // namespace
+}  // namespace skiff::loader
