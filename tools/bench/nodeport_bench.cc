@@ -21,6 +21,10 @@
 // complete one; docs/north-south.md).
 //
 // --node1-flags adds skiff-agent flags on node 1 (e.g. '--nat-port-range 1024-65535').
+// --node1-xdp-pass 1 attaches an XDP_PASS program to node 1's eth0 in the modes without XDP
+// there, so that every mode receives through veth's XDP path (NAPI, packets queued to the
+// device's ring instead of handled in the sender's context): the modes then differ only in
+// where and how they translate.
 //
 // Prints one JSON object per path of --paths, in that order:
 //   {"path": "remote", "targets": "...", "xdp_packets": N, "result": {client output}}
@@ -81,6 +85,7 @@ struct Options {
   std::string warmup = "0.3";
   std::string iptables_restore = "iptables-legacy-restore";
   std::vector<std::string> node1_flags;  // extra skiff-agent flags on node 1
+  bool node1_xdp_pass = false;
 };
 
 std::string ServiceManifest(const Path& p) {
@@ -234,6 +239,9 @@ int Run(const Options& o) {
     return 2;
   }
 
+  // --node1-xdp-pass: node 1's eth0 receives through veth's XDP (NAPI) path in this mode too.
+  const bool mode_has_xdp = o.mode == "skiff-xdp";
+  bool xdp_pass_attached = mode_has_xdp;
   int rc = 0;
   for (const std::string& name : o.paths) {
     if (g_stop) return 130;
@@ -249,14 +257,25 @@ int Run(const Options& o) {
                                     : absl::StrCat(c.node(1).address, ":", p->node_port);
     // Until the agents have programmed the maps (or a first connection failed for any other
     // reason), short probes; then the measurement.
-    std::string probe;
-    for (int i = 0; i < 60 && !g_stop; i++) {
-      probe = Client(o, c, targets, "0.2", "0", " --timeout-ms 300");
-      if (probe.find("\"errors\": 0,") != std::string::npos) break;
-      probe.clear();
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    auto probe = [&] {
+      for (int i = 0; i < 60 && !g_stop; i++) {
+        std::string r = Client(o, c, targets, "0.2", "0", " --timeout-ms 300");
+        if (r.find("\"errors\": 0,") != std::string::npos) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+      return false;
+    };
+    bool ready = probe();
+    if (ready && o.node1_xdp_pass && !xdp_pass_attached) {
+      // After the agent started (--xdp=disabled detaches whatever XDP program it finds).
+      if (auto st = e2e::AttachXdpPass(c.node(1).node->netns(), "eth0"); !st.ok()) {
+        std::cerr << "XDP_PASS on node 1's eth0: " << st << "\n";
+        return 1;
+      }
+      xdp_pass_attached = true;
+      ready = probe();
     }
-    if (probe.empty()) {
+    if (!ready) {
       std::cerr << o.mode << " " << name << ": no error-free connections to " << targets << "\n";
       if (skiff)
         for (int n : {1, 2}) std::cerr << "---- agent log node-" << n << "\n" << c.node(n).Log();
@@ -300,12 +319,15 @@ int Main(int argc, char** argv) {
       o.warmup = v;
     else if (a == "--iptables-restore")
       o.iptables_restore = v;
+    else if (a == "--node1-xdp-pass")
+      o.node1_xdp_pass = v == "1";
     else if (a == "--node1-flags")
       o.node1_flags = absl::StrSplit(v, ' ', absl::SkipEmpty());
     else {
       std::cerr << "usage: skiff_bench_nodeport --mode floor|skiff-xdp|skiff-tc|iptables "
                    "--agent PATH --conn PATH [--paths local,remote] [--duration S] "
-                   "[--warmup S] [--iptables-restore CMD] [--node1-flags 'FLAG VALUE ...']\n";
+                   "[--warmup S] [--iptables-restore CMD] [--node1-flags 'FLAG VALUE ...'] "
+                   "[--node1-xdp-pass 0|1]\n";
       return 2;
     }
   }

@@ -204,7 +204,9 @@ def main(out):
                   f"IP over the same hops; iptables: kube-proxy's layout, "
                   f"{meta.get('dp_iptables', 'legacy')} backend"
                   + (f"; node 1's agent with `{meta['np_agent_flags']}`"
-                     if meta.get("np_agent_flags") else "") + ")")
+                     if meta.get("np_agent_flags") else "")
+                  + ("; XDP_PASS on node 1's device in every mode" if meta.get("np_xdp_pass")
+                     else "") + ")")
         md.append("")
         md.append("| backend | " + " | ".join(np_modes) + " |")
         md.append("|---|" + "---:|" * len(np_modes))
