@@ -6,6 +6,7 @@
 #include <cstring>
 #include <set>
 
+#include "absl/container/btree_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace skiff::reconcile {
@@ -302,8 +303,7 @@ absl::Status LbReconciler::DeleteScope(const model::FrontendKey& key, uint32_t r
   return absl::OkStatus();
 }
 
-absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe,
-                                         const std::map<BackendAddr, uint32_t>& ids,
+absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe, const BackendIds& ids,
                                          FrontendRecord& rec, bool* changed) {
   const uint8_t proto = static_cast<uint8_t>(fe.key.proto);
   const bool maglev = fe.lb_algorithm == model::LbAlgorithm::kMaglev ||
@@ -537,16 +537,15 @@ bool LbReconciler::RemoveFrontend(const model::FrontendKey& key, FrontendRecord&
   return true;
 }
 
-bool LbReconciler::RemoveBackend(std::map<BackendAddr, uint32_t>::iterator it, ApplyResult& res) {
+BackendIds::iterator LbReconciler::RemoveBackend(BackendIds::iterator it, ApplyResult& res) {
   if (auto st = t_.backends->Delete(it->second); !st.ok()) {
     res.errors.push_back(std::string(st.message()));
-    return false;
+    return std::next(it);
   }
   backends_.erase(it->second);
   backend_pool_.Release(it->second);
   res.backends_deleted++;
-  backend_ids_.erase(it);
-  return true;
+  return backend_ids_.erase(it);
 }
 
 ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced) {
@@ -584,14 +583,11 @@ ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced)
       }
       it = frontends_.erase(it);
     }
-    std::set<uint32_t> referenced;
+    absl::btree_set<uint32_t> referenced;
     for (const auto& [k, rec] : frontends_)
       for (const auto& s : rec.scopes) referenced.insert(s.slots.begin(), s.slots.end());
-    for (auto it = backend_ids_.begin(); it != backend_ids_.end();) {
-      auto next = std::next(it);
-      if (!referenced.count(it->second)) RemoveBackend(it, res);
-      it = next;
-    }
+    for (auto it = backend_ids_.begin(); it != backend_ids_.end();)
+      it = referenced.count(it->second) ? std::next(it) : RemoveBackend(it, res);
   }
   if (auto st = ForgetAffinity(dropped_pairs, dropped_services); !st.ok())
     res.errors.push_back(std::string(st.message()));

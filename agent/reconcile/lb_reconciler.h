@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "agent/model/desired_state.h"
 #include "agent/reconcile/id_pool.h"
@@ -79,6 +80,10 @@ struct BackendAddr {
   uint8_t proto = 0;
   auto operator<=>(const BackendAddr&) const = default;
 };
+
+// Per-backend state is held in B-trees, not node-based maps: at 1,000,000 backends the
+// std::map nodes alone cost ~250 MB more (tools/bench/lb_memory_bench.cc).
+using BackendIds = absl::btree_map<BackendAddr, uint32_t>;
 
 class LbReconciler {
  public:
@@ -160,8 +165,8 @@ class LbReconciler {
                      const std::set<BackendAddr>& failed_backends, ApplyResult& res,
                      std::vector<std::pair<uint32_t, uint32_t>>& dropped_pairs);
 
-  absl::Status WriteFrontend(const model::Frontend& fe, const std::map<BackendAddr, uint32_t>& ids,
-                             FrontendRecord& rec, bool* changed);
+  absl::Status WriteFrontend(const model::Frontend& fe, const BackendIds& ids, FrontendRecord& rec,
+                             bool* changed);
   absl::Status WriteScope(const model::FrontendKey& key, uint8_t scope,
                           const skiff_lb4_service& slot0, const std::vector<uint32_t>& slots,
                           const std::vector<MaglevBackend>* maglev, ScopeEntries& have,
@@ -179,7 +184,8 @@ class LbReconciler {
                             bool* changed);
   bool RemoveFrontend(const model::FrontendKey& key, FrontendRecord& rec, ApplyResult& res,
                       std::vector<uint32_t>& dropped_services);
-  bool RemoveBackend(std::map<BackendAddr, uint32_t>::iterator it, ApplyResult& res);
+  // Returns the iterator after `it` (it stays when the delete failed).
+  BackendIds::iterator RemoveBackend(BackendIds::iterator it, ApplyResult& res);
   absl::Status ForgetAffinity(const std::vector<std::pair<uint32_t, uint32_t>>& pairs,
                               const std::vector<uint32_t>& rev_nat_ids);
 
@@ -190,12 +196,12 @@ class LbReconciler {
   std::map<std::vector<uint32_t>, MaglevRow> maglev_memo_;
   uint64_t maglev_computed_ = 0;
   std::map<model::FrontendKey, FrontendRecord> frontends_;
-  std::map<BackendAddr, uint32_t> backend_ids_;
-  std::map<uint32_t, skiff_lb4_backend> backends_;
+  BackendIds backend_ids_;
+  absl::btree_map<uint32_t, skiff_lb4_backend> backends_;
   std::map<uint32_t, skiff_lb4_revnat> revnat_;
   IdPool backend_pool_{1, 0xfffffffe};
   IdPool revnat_pool_{1, kMaxRevNatId};
-  std::map<BackendAddr, BackendUse> uses_;  // of the last desired state
+  absl::btree_map<BackendAddr, BackendUse> uses_;  // of the last desired state
   std::map<model::FrontendKey, std::vector<FrontendUse>> frontend_uses_;
   bool clean_ = false;  // the maps hold exactly the last desired state
 
