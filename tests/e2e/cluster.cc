@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "maps/map.h"
 #include "maps/metrics.h"
+#include "maps/names.h"
 #include "tests/e2e/manifests.h"
 #include "tests/harness/privileged.h"
 
@@ -69,10 +70,10 @@ std::string ClusterNode::Log() const {
 }
 
 uint64_t ClusterNode::DatapathPackets(uint32_t direction, int code) const {
-  std::string pin = bpffs_root_ + "/skiff_metrics_v1";
+  std::string pin = bpffs_root_ + "/" + SKIFF_STR(SKIFF_MAP_METRICS);
   int fd = bpf_obj_get(pin.c_str());
   if (fd < 0) return 0;
-  PerCpuMap<__u32, skiff_metrics_val> m(fd, "metrics");
+  PerCpuMap<__u32, skiff_metrics_val> m(fd, SKIFF_STR(SKIFF_MAP_METRICS));
   uint64_t n = 0;
   if (auto v = m.Lookup(SKIFF_METRICS_INDEX(direction, code)); v.ok())
     for (const auto& c : *v) n += c.packets;
