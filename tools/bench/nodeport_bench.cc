@@ -28,7 +28,8 @@
 //
 // Prints one JSON object per path of --paths, in that order:
 //   {"path": "remote", "targets": "...", "xdp_packets": N, "result": {client output}}
-// xdp_packets: packets node 1's XDP program translated and sent during the measurement.
+// xdp_packets: packets node 1's XDP program translated and sent during the measurement (the
+// warm-up runs before, as a client run of its own).
 // Exits non-zero when the mode does not load or a path never carries error-free connections.
 #include <signal.h>
 #include <unistd.h>
@@ -282,8 +283,11 @@ int Run(const Options& o) {
       rc = 1;
       continue;
     }
+    // The warm-up is a run of its own, so that the XDP counter covers exactly the connections
+    // the measurement counts.
+    Client(o, c, targets, o.warmup, "0", "");
     const uint64_t xdp0 = c.node(1).DatapathPackets(SKIFF_DIR_XDP);
-    std::string res = Client(o, c, targets, o.duration, o.warmup, "");
+    std::string res = Client(o, c, targets, o.duration, "0", "");
     const uint64_t xdp = c.node(1).DatapathPackets(SKIFF_DIR_XDP) - xdp0;
     if (res.empty()) {
       std::cerr << o.mode << " " << name << ": the client printed no result\n";
