@@ -69,11 +69,18 @@ ApplyResult LbReconciler::ApplyChanges(const model::DesiredState& desired, bool 
 
   // 2. The changed frontends that are still wanted.
   std::vector<std::pair<uint32_t, uint32_t>> dropped_pairs;
+  // New ones are staged and written in batches, as in Apply: a first load often arrives as
+  // changes (the sources commit file by file / page by page after an empty first sync).
   for (const model::FrontendKey& key : changed) {
     auto it = desired.frontends.find(key);
     if (it == desired.frontends.end() || key.vip.family != 4) continue;
+    if (!frontends_.count(key)) {
+      ApplyFresh(key, it->second, failed_backends, res);
+      continue;
+    }
     ApplyFrontend(key, it->second, failed_backends, res, dropped_pairs);
   }
+  FlushStage(res);
 
   // 3. Deletions: the changed frontends no longer wanted, then the backends no frontend uses.
   // Every unchanged frontend holds exactly its desired backends (clean_), so only the changed

@@ -361,6 +361,35 @@ TEST(LbReconciler, FreshFrontendsAreWrittenInOrderedBatches) {
   EXPECT_EQ(t.services.writes() + t.backends.writes() + t.revnat.writes(), 0);
 }
 
+// A first load often arrives as changes after an empty first sync (the manifest source commits
+// file by file): ApplyChanges batches its new frontends too, slots before slot 0.
+TEST(LbReconciler, NewFrontendsInAChangeAreBatched) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  ASSERT_TRUE(r.Apply(DesiredState{}, true).ok());
+  DesiredState next;
+  std::set<FrontendKey> changed;
+  for (int i = 1; i <= 50; i++) {
+    std::string vip = absl::StrCat("10.96.1.", i), be = absl::StrCat("10.244.2.", i);
+    auto k = Key(vip.c_str(), 80);
+    next.frontends[k] = Fe(k, {B(be.c_str(), 8080)});
+    changed.insert(k);
+  }
+  t.ClearLogs();
+  auto res = r.ApplyChanges(next, true, changed);
+  ASSERT_TRUE(res.ok()) << res.errors[0];
+  EXPECT_EQ(res.frontends_written, 50);
+  EXPECT_EQ(t.services.batch_calls(), 1);
+  EXPECT_EQ(t.revnat.batch_calls(), 1);
+  EXPECT_EQ(t.backends.batch_calls(), 1);
+  ASSERT_EQ(t.services.log().size(), 100u);
+  for (size_t i = 0; i < 100; i += 2) {
+    EXPECT_EQ(t.services.log()[i].key.slot, 1);
+    EXPECT_EQ(t.services.log()[i + 1].key.slot, 0);
+  }
+}
+
 // A batch that fails part-way (the service map fills up): the frontends written before the
 // failing entry are complete, the one that failed and those after it have no entry at all
 // (no slot, no slot 0, no rev-NAT entry), and each is named in an error.
