@@ -66,6 +66,10 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   s->rodata->skiff_config.maglev_table_size = o.maglev_table_size;
   s->rodata->skiff_config.maglev_hash_seed = o.maglev_hash_seed;
 
+  // Stale new-layout pins beside old ones go first, so the old ones are converted again.
+  auto stale = DropStaleNewPins(o.bpffs_root);
+  if (!stale.ok()) return stale.status();
+
   // A conntrack map created by this load is empty, so its hint bitmap is complete from the
   // start and may skip lookups at once (maps/ct.h); a pinned one must go through warm-up, and
   // so must one that is about to receive an older layout's entries (map_upgrade.h).
@@ -94,6 +98,9 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   }
   for (const auto& m : *migrations)
     dp->migrated_.push_back(absl::StrCat(m.name, ": ", m.old_max, " -> ", m.new_max, " entries"));
+  for (const auto& name : *stale)
+    dp->migrated_.push_back(
+        absl::StrCat(name, ": stale (an older layout's pin ran last); recreated"));
   for (auto& line : *upgraded) dp->migrated_.push_back(std::move(line));
 
   auto services = Table<skiff_lb4_key, skiff_lb4_service>(s->maps.SKIFF_MAP_LB4_SERVICES);

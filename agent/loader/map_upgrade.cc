@@ -148,6 +148,20 @@ bool HasOldPin(const std::string& root, const std::string& new_name,
   return false;
 }
 
+absl::StatusOr<std::vector<std::string>> DropStaleNewPins(
+    const std::string& root, const std::vector<LayoutUpgrade>& upgrades) {
+  std::vector<std::string> dropped;
+  for (const LayoutUpgrade& u : upgrades) {
+    const std::string old_pin = absl::StrCat(root, "/", u.old_name);
+    const std::string new_pin = absl::StrCat(root, "/", u.new_name);
+    if (access(old_pin.c_str(), F_OK) != 0 || access(new_pin.c_str(), F_OK) != 0) continue;
+    if (unlink(new_pin.c_str()) != 0)
+      return ErrnoStatus(errno, absl::StrCat("removing stale pinned map ", new_pin));
+    dropped.push_back(u.new_name);
+  }
+  return dropped;
+}
+
 absl::StatusOr<std::vector<std::string>> UpgradePinnedLayouts(
     bpf_object* obj, const std::string& root, const std::vector<LayoutUpgrade>& upgrades) {
   // Every old pin's shape is checked before anything is converted or removed.

@@ -42,6 +42,14 @@ const std::vector<LayoutUpgrade>& KnownLayoutUpgrades();
 bool HasOldPin(const std::string& root, const std::string& new_name,
                const std::vector<LayoutUpgrade>& upgrades = KnownLayoutUpgrades());
 
+// Call before load. A new-version pin beside an old-version pin of the same map is stale: an
+// agent of this version removes the old pins once converted, so the old one is what ran last
+// (a downgrade, or an upgrade interrupted before its old pins were removed). Removes such new
+// pins, so the load creates them empty and UpgradePinnedLayouts converts the old ones again.
+// Returns the names removed.
+absl::StatusOr<std::vector<std::string>> DropStaleNewPins(
+    const std::string& root, const std::vector<LayoutUpgrade>& upgrades = KnownLayoutUpgrades());
+
 // Call after load. For each upgrade whose old pin exists under root: checks the pin's shape
 // (an unexpected one is an error naming the map, and nothing is removed), converts or drops
 // its entries as above, removes the pin. Returns one line per upgraded map for the log.

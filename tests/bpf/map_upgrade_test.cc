@@ -211,6 +211,29 @@ TEST_F(MapUpgradeTest, V1PinsAreConvertedAndRemoved) {
   EXPECT_EQ(*rec.RevNatId(fk), 7u);
 }
 
+// After a downgrade (or an interrupted upgrade) both versions are pinned; the old one ran
+// last, so the new one is dropped and the old one converted again.
+TEST_F(MapUpgradeTest, NewPinBesideAnOldOneIsStaleAndRecreated) {
+  SKIFF_REQUIRE_PRIVILEGED();
+  int rn = Pin(v1::kRevNat, BPF_MAP_TYPE_HASH, sizeof(__u16), sizeof(skiff_lb4_revnat), 4096);
+  int stale = Pin(SKIFF_STR(SKIFF_MAP_LB4_REVNAT), BPF_MAP_TYPE_HASH, sizeof(__u32),
+                  sizeof(skiff_lb4_revnat), 4096);
+  __u16 live_key = 9;
+  __u32 stale_key = 4;
+  skiff_lb4_revnat live{Ip("10.96.0.9"), htons(53), 0}, old{Ip("10.96.0.4"), htons(80), 0};
+  ASSERT_EQ(bpf_map_update_elem(rn, &live_key, &live, BPF_ANY), 0);
+  ASSERT_EQ(bpf_map_update_elem(stale, &stale_key, &old, BPF_ANY), 0);
+  auto dp = Datapath::Load(Opts());
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  EXPECT_FALSE(Exists(v1::kRevNat));
+  auto revnat = Map<__u32, skiff_lb4_revnat>::From((*dp)->skel()->maps.SKIFF_MAP_LB4_REVNAT);
+  ASSERT_TRUE(revnat.ok());
+  auto entries = revnat->Entries();
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u) << "the stale new-layout entry survived";
+  EXPECT_EQ((*entries)[0].first, 9u);
+}
+
 TEST_F(MapUpgradeTest, UnknownOldShapeStopsTheLoadAndStays) {
   SKIFF_REQUIRE_PRIVILEGED();
   // A "v1" conntrack map whose value is not the v1 entry: not ours to convert.
