@@ -22,6 +22,7 @@
 #include "agent/loader/devices.h"
 #include "agent/loader/libbpf_log.h"
 #include "agent/loader/links.h"
+#include "agent/loader/socket_lb.h"
 #include "agent/loader/tc.h"
 #include "agent/model/compute.h"
 #include "agent/model/desired_cache.h"
@@ -202,7 +203,7 @@ class ReconcileLoop {
 // The API reads the main loop's state only through immutable snapshots published here.
 void PublishApiState(api::StateBoard& board, const ReconcileLoop& loop,
                      const model::ObjectStore& store, const loader::Attacher& attacher,
-                     const loader::NodePortDatapath* nodeport) {
+                     const loader::NodePortDatapath* nodeport, const loader::SocketLb* sock_lb) {
   auto s = std::make_shared<api::ApiState>();
   s->objects = loop.last_snapshot();
   s->sources = store.Sources();
@@ -220,6 +221,12 @@ void PublishApiState(api::StateBoard& board, const ReconcileLoop& loop,
           {x.device, x.ifindex, x.attached ? "xdp-native" : "xdp",
            x.attached ? loader::kSkiffXdpProgram : absl::StrCat("none (", x.reason, ")")});
     }
+  // Socket LB: one row per cgroup hook, or why there is none (as for XDP).
+  if (sock_lb)
+    for (const auto& h : sock_lb->hooks())
+      s->programs.push_back({sock_lb->cgroup_root(), 0, h.hook, h.program});
+  else
+    s->programs.push_back({"-", 0, "cgroup", "none (--socket-lb=disabled)"});
   board.Publish(std::move(s));
 }
 
@@ -315,6 +322,33 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   }
   loop.set_policy(&pol);
 
+  // Socket-level LB for the node's own sockets (docs/socket-lb.md); disabled detaches links a
+  // previous run pinned.
+  std::unique_ptr<loader::SocketLb> sock_lb;
+  auto sock_lb_on = loader::ParseSocketLb(cfg.socket_lb);
+  if (!sock_lb_on.ok()) return sock_lb_on.status();
+  if (*sock_lb_on) {
+    std::string cgroup_root = cfg.cgroup_root;
+    if (cgroup_root.empty()) {
+      auto def = loader::DefaultCgroupRoot();
+      if (!def.ok()) return def.status();
+      cgroup_root = *def;
+    }
+    auto cookie = loader::OwnNetnsCookie();
+    if (!cookie.ok()) return cookie.status();
+    auto lb = loader::SocketLb::Load(cfg.bpffs_root, (*dp)->skel(), *cookie);
+    if (!lb.ok()) return lb.status();
+    if (auto st = (*lb)->Attach(cgroup_root); !st.ok()) return st;
+    spdlog::info("socket LB enabled on cgroup {} for network namespace cookie {}", cgroup_root,
+                 *cookie);
+    sock_lb = std::move(*lb);
+  } else {
+    auto n = loader::DetachSocketLb(cfg.bpffs_root);
+    if (!n.ok()) return n.status();
+    spdlog::info("socket LB disabled (--socket-lb=disabled){}",
+                 *n ? absl::StrCat("; detached ", *n, " links of an earlier run") : "");
+  }
+
   // Metrics and health endpoints; a listener that cannot bind is logged, not fatal: the
   // datapath matters more than its metrics (and the chart's probes will report it).
   observe::ObserveBoard board_obs;
@@ -337,7 +371,7 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   // The API starts once the datapath is loaded; it reads pinned maps directly and the main
   // loop's state through `board`. Declared after `dp`, so it stops before the maps close.
   api::StateBoard board;
-  PublishApiState(board, loop, store, attacher, nodeport.get());
+  PublishApiState(board, loop, store, attacher, nodeport.get(), sock_lb.get());
   auto core = api::DatapathCore::Create(dp->get(), &board, cfg.node_name);
   if (!core.ok()) return core.status();
   // Flow events (docs/flows.md): read on their own thread, enriched from `board`.
@@ -354,7 +388,7 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   bool links_changed = false;
   while (true) {
     if (loop.MaybeRun() || links_changed)
-      PublishApiState(board, loop, store, attacher, nodeport.get());
+      PublishApiState(board, loop, store, attacher, nodeport.get(), sock_lb.get());
     board_obs.SetSources(store.Sources());
     if (links_changed) PublishAttachments(board_obs, obs_matcher, attacher);
     links_changed = false;
@@ -415,6 +449,9 @@ absl::Status Cleanup(const AgentConfig& cfg) {
     spdlog::info("detached xdp from {}", l.name);
     detached++;
   }
+  auto sock = loader::DetachSocketLb(cfg.bpffs_root);
+  if (!sock.ok()) return sock.status();
+  detached += *sock;
   if (auto st = loader::RemovePins(cfg.bpffs_root); !st.ok()) return st;
   spdlog::info("cleanup done: {} programs detached, pins under {} removed", detached,
                cfg.bpffs_root);

@@ -82,6 +82,16 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
                  "disabled")
       ->check(CLI::IsMember({"native", "best-effort", "disabled"}))
       ->capture_default_str();
+  app.add_option("--socket-lb", c.socket_lb,
+                 "Socket-level load balancing for processes in the node's network namespace "
+                 "(ClusterIPs, the node's own NodePorts, externalIPs, LoadBalancer IPs): "
+                 "enabled or disabled")
+      ->check(CLI::IsMember({"enabled", "disabled"}))
+      ->capture_default_str();
+  app.add_option("--cgroup-root", c.cgroup_root,
+                 "cgroup v2 directory the socket-LB programs attach to (default: the cgroup2 "
+                 "mount, normally /sys/fs/cgroup)")
+      ->type_name("PATH");
   app.add_option("--nat-max", c.nat_max, "NodePort SNAT map entries (two per translated flow)")
       ->capture_default_str();
   app.add_option("--nat-port-range", c.nat_port_range,

@@ -25,7 +25,10 @@ struct AgentConfig {
   // Datapath
   std::string endpoint_ifaces = "lxc*";  // comma-separated globs of pod-facing host ifaces
   std::string devices;  // node devices for NodePort & co.; "" = the default route's device
-  std::string xdp = "best-effort";             // XDP on the devices: native, best-effort, disabled
+  std::string xdp = "best-effort";  // XDP on the devices: native, best-effort, disabled
+  // Socket-level load balancing for the node's own sockets (docs/socket-lb.md)
+  std::string socket_lb = "enabled";           // enabled, disabled
+  std::string cgroup_root;                     // cgroup v2 directory; "" = the cgroup2 mount
   uint32_t nat_max = 131072;                   // NodePort SNAT map entries (two per flow)
   std::string nat_port_range = "61000-65535";  // NodePort SNAT source ports
   std::string bpffs_root = "/sys/fs/bpf/skiff";

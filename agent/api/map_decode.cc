@@ -15,6 +15,7 @@
 #include "maps/names.h"
 #include "maps/nat.h"
 #include "maps/policy.h"
+#include "maps/sock_lb.h"
 
 namespace skiff::api {
 namespace {
@@ -118,6 +119,8 @@ std::string DirectionName(uint32_t dir) {
       return "to-netdev";
     case SKIFF_DIR_XDP:
       return "xdp";
+    case SKIFF_DIR_SOCK:
+      return "sock";
   }
   return absl::StrCat("dir-", dir);
 }
@@ -253,6 +256,18 @@ bool DecodeKnown(const MapMeta& m, Bytes key, Bytes value, v1::MapEntry* out) {
     if (!As(key, &ifindex) || !As(value, &a)) return false;
     Uint(k, "ifindex", ifindex);
     Text(v, "address", Ipv4String(a.address));
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_SOCK4_REVNAT)) {
+    skiff_sock4_revnat_key rk;
+    skiff_sock4_revnat_val rv;
+    if (!As(key, &rk) || !As(value, &rv)) return false;
+    Uint(k, "cookie", rk.cookie);
+    Text(k, "backend", Ipv4String(rk.address));
+    Uint(k, "backend_port", ntohs(rk.port));
+    Text(v, "frontend", Ipv4String(rv.address));
+    Uint(v, "frontend_port", ntohs(rv.port));
+    Uint(v, "rev_nat_id", rv.rev_nat_id);
     return true;
   }
   if (n == SKIFF_STR(SKIFF_MAP_IPCACHE4)) {

@@ -105,15 +105,7 @@ absl::StatusOr<std::unique_ptr<NodePortDatapath>> NodePortDatapath::Load(const N
 
   // The service, conntrack, metrics and policy maps are the lxc object's: same pins, so the
   // same sizes (libbpf reuses a pin only when its shape matches).
-  bpf_map* m;
-  bpf_object__for_each_map(m, s->obj) {
-    bpf_map* shared = bpf_object__find_map_by_name(lxc->obj, bpf_map__name(m));
-    if (!shared || bpf_map__pin_path(shared) == nullptr) continue;
-    if (int err = bpf_map__set_max_entries(m, bpf_map__max_entries(shared)))
-      return ErrnoStatus(err, absl::StrCat("sizing ", bpf_map__name(m)));
-    if (int err = bpf_map__set_value_size(m, bpf_map__value_size(shared)))  // the maglev tables
-      return ErrnoStatus(err, absl::StrCat("sizing values of ", bpf_map__name(m)));
-  }
+  if (auto st = ShareMapShapes(s->obj, lxc->obj); !st.ok()) return st;
   if (int err = bpf_map__set_max_entries(s->maps.SKIFF_MAP_NAT4, o.nat_max))
     return ErrnoStatus(err, absl::StrCat("setting --nat-max = ", o.nat_max));
   s->rodata->skiff_config = lxc->rodata->skiff_config;

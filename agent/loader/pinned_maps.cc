@@ -46,6 +46,19 @@ uint64_t CountEntries(int fd, uint32_t key_size) {
 
 }  // namespace
 
+absl::Status ShareMapShapes(bpf_object* obj, const bpf_object* from) {
+  bpf_map* m;
+  bpf_object__for_each_map(m, obj) {
+    const bpf_map* shared = bpf_object__find_map_by_name(from, bpf_map__name(m));
+    if (!shared || bpf_map__pin_path(shared) == nullptr) continue;
+    if (int err = bpf_map__set_max_entries(m, bpf_map__max_entries(shared)))
+      return ErrnoStatus(err, absl::StrCat("sizing ", bpf_map__name(m)));
+    if (int err = bpf_map__set_value_size(m, bpf_map__value_size(shared)))  // the maglev tables
+      return ErrnoStatus(err, absl::StrCat("sizing values of ", bpf_map__name(m)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<MapMigration>> PreparePinnedMaps(bpf_object* obj,
                                                             const std::string& root) {
   std::vector<MapMigration> out;

@@ -28,6 +28,11 @@ struct MapMigration {
   uint32_t new_max = 0;
 };
 
+// Gives every map of obj that `from` pins under the same name the shape of from's (max
+// entries, value size): a second object sharing the first one's pins (libbpf reuses a pin
+// only when its shape matches). Call after open, before PreparePinnedMaps.
+absl::Status ShareMapShapes(bpf_object* obj, const bpf_object* from);
+
 // Call after open and after every bpf_map__set_max_entries, before load. Sets each map's pin
 // path under root.
 absl::StatusOr<std::vector<MapMigration>> PreparePinnedMaps(bpf_object* obj,

@@ -80,6 +80,8 @@ std::string DirectionName(int dir) {
       return "to_netdev";
     case SKIFF_DIR_XDP:
       return "xdp";
+    case SKIFF_DIR_SOCK:
+      return "sock";
     default:
       return "";
   }

@@ -34,6 +34,16 @@ static __always_inline const struct skiff_lb4_service *skiff_lb4_frontend(__be32
   return bpf_map_lookup_elem(&SKIFF_MAP_LB4_SERVICES, &k);
 }
 
+/* Whether vip:port/proto may be a frontend: false only when the agent's frontend filter
+ * (maps/lb_filter.h) is armed and has the bit clear, which proves there is none. */
+static __always_inline int skiff_lb4_maybe_frontend(__be32 vip, __be16 port, __u8 proto) {
+  __u32 zero = 0;
+  const struct skiff_lb4_fe_filter *f = bpf_map_lookup_elem(&SKIFF_MAP_LB4_FE_FILTER, &zero);
+  if (!f || f->state != SKIFF_LB4_FE_FILTER_ARMED) return 1;
+  __u32 bit = skiff_lb4_fe_filter_bit(vip, port, proto);
+  return (f->bits[(bit / 64) & (SKIFF_LB4_FE_FILTER_BITS / 64 - 1)] >> (bit % 64)) & 1;
+}
+
 /* loadBalancerSourceRanges: whether client may open a new flow to fe (a frontend with
  * SKIFF_SVC_F_SRC_RANGES). One LPM lookup keyed by the frontend's rev-NAT id. Only the
  * node-device path enforces the ranges (bpf/nodeport.bpf.c defines SKIFF_LB_SRC_RANGES);

@@ -179,16 +179,6 @@ static __always_inline int skiff_svc4_new_flow(struct __sk_buff *skb, const stru
   return rc;
 }
 
-/* Whether vip:port/proto may be a frontend: false only when the agent's frontend filter
- * (maps/lb_filter.h) is armed and has the bit clear, which proves there is none. */
-static __always_inline int skiff_lb4_maybe_frontend(__be32 vip, __be16 port, __u8 proto) {
-  __u32 zero = 0;
-  const struct skiff_lb4_fe_filter *f = bpf_map_lookup_elem(&SKIFF_MAP_LB4_FE_FILTER, &zero);
-  if (!f || f->state != SKIFF_LB4_FE_FILTER_ARMED) return 1;
-  __u32 bit = skiff_lb4_fe_filter_bit(vip, port, proto);
-  return (f->bits[(bit / 64) & (SKIFF_LB4_FE_FILTER_BITS / 64 - 1)] >> (bit % 64)) & 1;
-}
-
 /* Deletes the reply entry {daddr:dport -> saddr:sport} of a closing flow: the client is
  * opening a direct connection on the tuple that flow's replies used (the caller has checked
  * that the packet is a pure TCP SYN and not to a frontend). A live entry is left alone. */

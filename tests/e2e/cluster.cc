@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -12,6 +14,7 @@
 #include <bpf/bpf.h>
 
 #include "absl/strings/str_cat.h"
+#include "agent/loader/socket_lb.h"
 #include "maps/map.h"
 #include "maps/metrics.h"
 #include "maps/names.h"
@@ -19,6 +22,46 @@
 #include "tests/harness/privileged.h"
 
 namespace skiff::e2e {
+namespace {
+
+// Kills whatever still runs in a test cgroup (cgroup.kill, 5.14+), then removes it.
+void RemoveCgroup(const std::string& dir) {
+  if (dir.empty() || !std::filesystem::exists(dir)) return;
+  if (std::filesystem::exists(dir + "/cgroup.kill")) std::ofstream(dir + "/cgroup.kill") << "1";
+  for (int i = 0; i < 50; i++) {
+    if (rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::cerr << "could not remove test cgroup " << dir << ": " << std::strerror(errno) << "\n";
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ClusterNode::Cgroup() {
+  if (!cgroup_.empty()) return cgroup_;
+  if (cgroup_parent_.empty())
+    return absl::FailedPreconditionError("no cgroup2 filesystem mounted: socket LB tests need one");
+  std::error_code ec;
+  std::filesystem::create_directories(cgroup_parent_ + "/" + name, ec);
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("creating test cgroup ", cgroup_parent_, "/", name, ": ", ec.message()));
+  cgroup_ = cgroup_parent_ + "/" + name;
+  return cgroup_;
+}
+
+absl::StatusOr<std::vector<std::string>> ClusterNode::SocketLbFlags() {
+  auto cg = Cgroup();
+  if (!cg.ok()) return cg.status();
+  return std::vector<std::string>{"--socket-lb=enabled", "--cgroup-root", *cg};
+}
+
+absl::StatusOr<std::string> ClusterNode::HostCommand(const std::string& cmd) {
+  auto cg = Cgroup();
+  if (!cg.ok()) return cg.status();
+  return absl::StrCat("sh -c 'echo $$ > ", *cg, "/cgroup.procs && exec nsenter --net=/run/netns/",
+                      node->netns(), " -- ", cmd, "'");
+}
 
 absl::Status ClusterNode::StartAgent(const std::string& agent_path,
                                      const std::vector<std::string>& extra) {
@@ -90,6 +133,7 @@ ClusterNode::~ClusterNode() {
         .IgnoreError();
   }
   if (!bpffs_root_.empty()) std::filesystem::remove_all(bpffs_root_);
+  RemoveCgroup(cgroup_);
   node.reset();
   if (!dir_.empty()) std::filesystem::remove_all(dir_);
 }
@@ -99,6 +143,10 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Create(int nodes) {
   c->prefix_ = UniqueName("ns");
   c->router_ = "skrt" + c->prefix_;
   c->client_ = "skcl" + c->prefix_;
+  // Each node's agent gets a cgroup of its own under this directory when a test asks
+  // (ClusterNode::Cgroup); never the machine's root cgroup.
+  if (auto mount = loader::DefaultCgroupRoot(); mount.ok())
+    c->cgroup_parent_ = absl::StrCat(*mount, "/skiff-test-", c->prefix_);
   for (const std::string& ns : {c->router_, c->client_})
     if (auto st = Sh("ip netns add " + ns); !st.ok()) return st;
   const std::string r = "ip -n " + c->router_ + " ";
@@ -125,6 +173,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Create(int nodes) {
     cn->name = absl::StrCat("node-", i);
     cn->address = absl::StrCat("192.168.", i, ".10");
     cn->pod_cidr = absl::StrCat("10.244.", i, ".0/24");
+    cn->cgroup_parent_ = c->cgroup_parent_;
     cn->dir_ =
         std::filesystem::temp_directory_path() / absl::StrCat("skiff-ns-", c->prefix_, "-", i);
     std::filesystem::create_directories(cn->dir_ / "manifests");
@@ -171,7 +220,8 @@ void Cluster::RemoveManifest(const std::string& file) {
 }
 
 Cluster::~Cluster() {
-  nodes_.clear();  // agents and node namespaces first
+  nodes_.clear();  // agents, their cgroups and node namespaces first
+  RemoveCgroup(cgroup_parent_);
   for (const std::string& ns : {client_, router_})
     if (!ns.empty()) Sh("ip netns del " + ns).IgnoreError();
 }
@@ -217,6 +267,55 @@ bool ClusterTest::WaitForHello(const std::string& ip, uint16_t port, int seconds
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
+}
+
+std::string NorthSouthTest::ServiceManifest(bool local) {
+  return absl::StrCat(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: default\n"
+      "spec:\n  type: NodePort\n  clusterIP: ",
+      kClusterIp, "\n", local ? "  externalTrafficPolicy: Local\n" : "", "  externalIPs: [\"",
+      kExternalIp,
+      "\"]\n  ports:\n"
+      "  - name: http\n    port: 80\n    targetPort: 8080\n    protocol: TCP\n    nodePort: ",
+      kNodePort,
+      "\n  - name: dns\n    port: 53\n    targetPort: 8080\n    protocol: UDP\n    nodePort: ",
+      kUdpNodePort, "\n");
+}
+
+std::string NorthSouthTest::SliceManifest(bool with_b) {
+  std::vector<EndpointSpec> eps = {{.ip = "10.244.1.5", .node = "node-1"}};
+  if (with_b) eps.push_back({.ip = "10.244.2.5", .node = "node-2"});
+  return EndpointSliceYaml("web-1", "web", eps, {{"http", 8080, "TCP"}, {"dns", 8080, "UDP"}});
+}
+
+std::vector<ClusterPod> NorthSouthTest::Pods() const {
+  return {{.name = "web-a", .ip = "10.244.1.5", .node = 1, .udp_ports = {8080}},
+          {.name = "web-b", .ip = "10.244.2.5", .node = 2, .udp_ports = {8080}}};
+}
+
+void NorthSouthTest::WriteManifests() {
+  ASSERT_TRUE(cluster_->RouteVia(absl::StrCat(kExternalIp, "/32"), 1).ok());
+  cluster_->WriteManifest("web.yaml", ServiceManifest());
+  cluster_->WriteManifest("web-slice.yaml", SliceManifest(true));
+}
+
+void NorthSouthTest::WaitUntilReady() {
+  for (int n : {1, 2})
+    ASSERT_TRUE(WaitForHello(cluster_->node(n).address, kNodePort))
+        << "NodePort on node " << n << " never answered";
+}
+
+std::map<std::string, int> NorthSouthTest::Hellos(const std::string& ip, uint16_t port, int n,
+                                                  bool udp) {
+  std::map<std::string, int> seen;
+  for (int i = 0; i < n; i++) {
+    std::string err;
+    std::string who = udp ? UdpHello(cluster_->client_netns(), ip, port, 2000, &err)
+                          : TcpHello(cluster_->client_netns(), ip, port, 2000, &err);
+    if (who.empty()) ADD_FAILURE() << ip << ":" << port << " attempt " << i << ": " << err;
+    seen[who]++;
+  }
+  return seen;
 }
 
 }  // namespace skiff::e2e

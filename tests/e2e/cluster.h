@@ -12,6 +12,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,18 @@ class ClusterNode {
   // (0: passed/forwarded, else a SKIFF_DROP_* code), over all CPUs, from its pinned metrics
   // map; 0 when there is none.
   uint64_t DatapathPackets(uint32_t direction, int code = 0) const;
+  std::string api_socket() const { return (dir_ / "agent.sock").string(); }
+
+  // This node's own cgroup v2 directory (<cgroup2 mount>/skiff-test-<unique>/node-<i>, made on
+  // first use, removed with the cluster): the --cgroup-root of an agent with socket LB, so it
+  // never attaches to the machine's real root cgroup. The flags that select it:
+  // {"--socket-lb=enabled", "--cgroup-root", <dir>}.
+  absl::StatusOr<std::string> Cgroup();
+  absl::StatusOr<std::vector<std::string>> SocketLbFlags();
+  // A shell command that runs `cmd` (no single quotes) as a new process of this node's host
+  // network namespace inside Cgroup(): membership is per process, so it moves itself in
+  // before it execs `cmd`.
+  absl::StatusOr<std::string> HostCommand(const std::string& cmd);
 
   ~ClusterNode();
 
@@ -54,6 +67,8 @@ class ClusterNode {
   std::string bpffs_root_;
   std::string agent_path_;
   std::unique_ptr<AgentProcess> agent_;
+  std::string cgroup_parent_;  // the cluster's skiff-test-<unique> directory
+  std::string cgroup_;         // made by Cgroup()
 };
 
 class Cluster {
@@ -83,6 +98,7 @@ class Cluster {
   std::string router_;
   std::string client_;
   std::vector<std::unique_ptr<ClusterNode>> nodes_;
+  std::string cgroup_parent_;  // removed after the nodes' cgroups
 };
 
 // A pod of a ClusterTest and the ports its PodServer answers on.
@@ -119,6 +135,32 @@ class ClusterTest : public ::testing::Test {
   std::unique_ptr<Cluster> cluster_;
   std::vector<std::unique_ptr<PodServer>> servers_;
   std::vector<Pod> pods_;
+};
+
+// The north-south cluster (tests/e2e/northsouth_e2e_test.cc, socket_lb_e2e_test.cc): Service
+// "web" (ClusterIP kClusterIp:80, NodePort TCP kNodePort and UDP kUdpNodePort, externalIP
+// kExternalIp routed to node 1) with backends web-a (node 1, 10.244.1.5) and web-b (node 2,
+// 10.244.2.5), both serving TCP and UDP on 8080; ready when the NodePort answers the outside
+// client through both nodes.
+class NorthSouthTest : public ClusterTest {
+ protected:
+  static constexpr char kExternalIp[] = "203.0.113.10";
+  static constexpr char kClusterIp[] = "10.96.0.50";
+  static constexpr uint16_t kNodePort = 30080;
+  static constexpr uint16_t kUdpNodePort = 30053;
+  static std::string ServiceManifest(bool local = false);
+  static std::string SliceManifest(bool with_b);
+
+  std::vector<ClusterPod> Pods() const override;
+  void WriteManifests() override;
+  std::vector<std::string> AgentFlags(int node) const override {
+    return node == 1 ? Node1Flags() : std::vector<std::string>{};
+  }
+  virtual std::vector<std::string> Node1Flags() const { return {"--devices", "eth0"}; }
+  void WaitUntilReady() override;
+
+  // Answers of `n` fresh connections from the outside client; failures counted under "".
+  std::map<std::string, int> Hellos(const std::string& ip, uint16_t port, int n, bool udp = false);
 };
 
 }  // namespace skiff::e2e

@@ -20,35 +20,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "maps/metrics.h"
-#include "tests/e2e/cluster.h"
+#include "tests/e2e/cluster.h"  // NorthSouthTest
 #include "tests/e2e/manifests.h"
 #include "tests/e2e/topology.h"
 #include "tests/harness/privileged.h"
 
 namespace skiff::e2e {
 namespace {
-
-constexpr char kExternalIp[] = "203.0.113.10";
-constexpr uint16_t kNodePort = 30080;
-constexpr uint16_t kUdpNodePort = 30053;
-
-std::string ServiceManifest(bool local = false) {
-  return absl::StrCat(
-      "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: default\n"
-      "spec:\n  type: NodePort\n  clusterIP: 10.96.0.50\n",
-      local ? "  externalTrafficPolicy: Local\n" : "", "  externalIPs: [\"", kExternalIp,
-      "\"]\n  ports:\n"
-      "  - name: http\n    port: 80\n    targetPort: 8080\n    protocol: TCP\n    nodePort: ",
-      kNodePort,
-      "\n  - name: dns\n    port: 53\n    targetPort: 8080\n    protocol: UDP\n    nodePort: ",
-      kUdpNodePort, "\n");
-}
-
-std::string SliceManifest(bool with_b) {
-  std::vector<EndpointSpec> eps = {{.ip = "10.244.1.5", .node = "node-1"}};
-  if (with_b) eps.push_back({.ip = "10.244.2.5", .node = "node-2"});
-  return EndpointSliceYaml("web-1", "web", eps, {{"http", 8080, "TCP"}, {"dns", 8080, "UDP"}});
-}
 
 // A plain HTTP/1.0 GET from inside `netns`; the whole response ("" on failure).
 std::string HttpGet(const std::string& netns, const std::string& ip, uint16_t port) {
@@ -75,42 +53,6 @@ std::string HttpGet(const std::string& netns, const std::string& ip, uint16_t po
     return out;
   });
 }
-
-class NorthSouthTest : public ClusterTest {
- protected:
-  std::vector<ClusterPod> Pods() const override {
-    return {{.name = "web-a", .ip = "10.244.1.5", .node = 1, .udp_ports = {8080}},
-            {.name = "web-b", .ip = "10.244.2.5", .node = 2, .udp_ports = {8080}}};
-  }
-  void WriteManifests() override {
-    ASSERT_TRUE(cluster_->RouteVia(absl::StrCat(kExternalIp, "/32"), 1).ok());
-    cluster_->WriteManifest("web.yaml", ServiceManifest());
-    cluster_->WriteManifest("web-slice.yaml", SliceManifest(true));
-  }
-  std::vector<std::string> AgentFlags(int node) const override {
-    return node == 1 ? Node1Flags() : std::vector<std::string>{};
-  }
-  virtual std::vector<std::string> Node1Flags() const { return {"--devices", "eth0"}; }
-  // Ready when the NodePort answers through both nodes.
-  void WaitUntilReady() override {
-    for (int n : {1, 2})
-      ASSERT_TRUE(WaitForHello(cluster_->node(n).address, kNodePort))
-          << "NodePort on node " << n << " never answered";
-  }
-
-  // Answers of `n` fresh TCP connections from the client; failures counted under "".
-  std::map<std::string, int> Hellos(const std::string& ip, uint16_t port, int n, bool udp = false) {
-    std::map<std::string, int> seen;
-    for (int i = 0; i < n; i++) {
-      std::string err;
-      std::string who = udp ? UdpHello(cluster_->client_netns(), ip, port, 2000, &err)
-                            : TcpHello(cluster_->client_netns(), ip, port, 2000, &err);
-      if (who.empty()) ADD_FAILURE() << ip << ":" << port << " attempt " << i << ": " << err;
-      seen[who]++;
-    }
-    return seen;
-  }
-};
 
 TEST_F(NorthSouthTest, NodePortReachesBackendsOnBothNodesThroughEitherNode) {
   for (int n : {1, 2}) {

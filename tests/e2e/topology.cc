@@ -439,6 +439,12 @@ absl::Status AgentProcess::Start(const std::string& netns, const std::string& lo
     api_socket_ = api_dir_ + "/agent.sock";
     argv.insert(argv.end(), {"--api-socket", api_socket_});
   }
+  // An agent under test never attaches its socket programs to the machine's real cgroup
+  // root: a test that wants socket LB passes its own --cgroup-root (ClusterNode::Cgroup).
+  bool socket_lb_given = false;
+  for (const auto& a : args_)
+    if (a.rfind("--socket-lb", 0) == 0 || a.rfind("--cgroup-root", 0) == 0) socket_lb_given = true;
+  if (!socket_lb_given) argv.push_back("--socket-lb=disabled");
   pid_ = fork();
   if (pid_ < 0) return absl::InternalError("fork failed");
   if (pid_ == 0) {

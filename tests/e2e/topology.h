@@ -118,7 +118,8 @@ class TcpStream {
 };
 
 // The real skiff-agent, run inside the node's network namespace only (nsenter --net), so it
-// shares the host's bpffs.
+// shares the host's bpffs. Without --socket-lb or --cgroup-root in args it runs with
+// --socket-lb=disabled: a test agent never attaches to the machine's real cgroup root.
 class AgentProcess {
  public:
   explicit AgentProcess(std::vector<std::string> args) : args_(std::move(args)) {}

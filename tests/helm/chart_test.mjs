@@ -171,6 +171,8 @@ await test("default values: DaemonSet shape", async () => {
     "--lb-backends-max": "65536",
     "--lb-revnat-max": "65536",
     "--lb-affinity-max": "65536",
+    "--socket-lb": "enabled",
+    "--cgroup-root": "/host/sys/fs/cgroup",
     "--log-level": "info",
     "--log-format": "text",
     "--metrics-listen": "0.0.0.0:9890",

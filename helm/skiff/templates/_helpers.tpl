@@ -76,6 +76,8 @@ docs/configuration.md. */}}
 {{- $args = append $args (printf "--lb-backends-max=%d" (int64 $v.maps.lbBackendsMax)) }}
 {{- $args = append $args (printf "--lb-revnat-max=%d" (int64 $v.maps.lbRevnatMax)) }}
 {{- $args = append $args (printf "--lb-affinity-max=%d" (int64 $v.maps.lbAffinityMax)) }}
+{{- $args = append $args (printf "--socket-lb=%s" $v.agent.socketLB) }}
+{{- $args = append $args "--cgroup-root=/host/sys/fs/cgroup" }}
 {{- $args = append $args (printf "--log-level=%s" $v.agent.logLevel) }}
 {{- $args = append $args (printf "--log-format=%s" $v.agent.logFormat) }}
 {{- if $v.k8sServiceHost }}
