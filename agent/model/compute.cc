@@ -32,8 +32,8 @@ bool Skipped(const Service& svc) {
 
 std::string PodOf(const Endpoint& ep, const EndpointSlice& slice) {
   if (!ep.target_ref || ep.target_ref->kind != "Pod") return "";
-  const std::string& ns =
-      ep.target_ref->namespace_.empty() ? slice.metadata.namespace_ : ep.target_ref->namespace_;
+  const std::string& ns = ep.target_ref->namespace_.empty() ? slice.metadata.namespace_
+                                                            : ep.target_ref->namespace_.str();
   return absl::StrCat(ns, "/", ep.target_ref->name);
 }
 

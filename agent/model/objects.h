@@ -14,6 +14,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "agent/model/desired_state.h"
+#include "agent/model/interned.h"
 #include "agent/model/labels.h"
 
 namespace skiff::model {
@@ -109,9 +110,10 @@ struct EndpointPort {
   bool operator==(const EndpointPort&) const = default;
 };
 
+// kind and namespace_ repeat across objects: interned (interned.h).
 struct ObjectReference {
-  std::string kind;
-  std::string namespace_;
+  InternedString kind;
+  InternedString namespace_;
   std::string name;
   bool operator==(const ObjectReference&) const = default;
 };
@@ -129,9 +131,9 @@ struct Endpoint {
   // IPs (typed by the slice's addressType) or FQDNs. Nearly always exactly one (the API says
   // they are fungible and kube-proxy uses only the first), so one is stored inline.
   absl::InlinedVector<std::string, 1> addresses;
-  EndpointConditions conditions;
-  std::string node_name;
+  InternedString node_name;  // a million endpoints name a handful of nodes (interned.h)
   std::optional<ObjectReference> target_ref;
+  EndpointConditions conditions;
   bool operator==(const Endpoint&) const = default;
 };
 
