@@ -39,6 +39,7 @@
 #define SKIFF_CT_F_RX_CLOSING 0x04   /* TCP: FIN or RST from the backend side */
 #define SKIFF_CT_F_HAIRPIN 0x08      /* client == backend: source rewritten too */
 #define SKIFF_CT_F_AFFINITY 0x10     /* backend chosen through session affinity */
+#define SKIFF_CT_F_RESET 0x20        /* TCP: an RST passed (either side): the flow is over */
 
 #define SKIFF_CT_MAP_SIZE_DEFAULT 262144
 

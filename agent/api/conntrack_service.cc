@@ -92,6 +92,7 @@ void FillCtEntry(const skiff_ct4_key& k, const skiff_ct_entry& e, int64_t now_s,
   if (e.flags & SKIFF_CT_F_SEEN_NON_SYN) out->add_flags("established");
   if (e.flags & SKIFF_CT_F_TX_CLOSING) out->add_flags("tx_closing");
   if (e.flags & SKIFF_CT_F_RX_CLOSING) out->add_flags("rx_closing");
+  if (e.flags & SKIFF_CT_F_RESET) out->add_flags("reset");
   if (e.flags & SKIFF_CT_F_HAIRPIN) out->add_flags("hairpin");
   if (e.flags & SKIFF_CT_F_AFFINITY) out->add_flags("affinity");
   out->set_tcp_flags(TcpFlagsString(e.tcp_flags));

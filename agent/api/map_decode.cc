@@ -77,6 +77,7 @@ std::string CtFlags(uint8_t f) {
   if (f & SKIFF_CT_F_SEEN_NON_SYN) out.push_back("established");
   if (f & SKIFF_CT_F_TX_CLOSING) out.push_back("tx_closing");
   if (f & SKIFF_CT_F_RX_CLOSING) out.push_back("rx_closing");
+  if (f & SKIFF_CT_F_RESET) out.push_back("reset");
   if (f & SKIFF_CT_F_HAIRPIN) out.push_back("hairpin");
   if (f & SKIFF_CT_F_AFFINITY) out.push_back("affinity");
   return absl::StrJoin(out, "|");

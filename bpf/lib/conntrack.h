@@ -11,7 +11,7 @@
 #include "lib/maps.h"
 
 #define SKIFF_CT_F_TCP_STATE \
-  (SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RX_CLOSING)
+  (SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RX_CLOSING | SKIFF_CT_F_RESET)
 #define SKIFF_CT_F_CLOSING (SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RX_CLOSING)
 #define SKIFF_NSEC_PER_SEC 1000000000ULL
 
@@ -50,11 +50,13 @@ static __always_inline __u32 skiff_ct_lifetime(__u8 proto, __u8 flags) {
 }
 
 /* Entry flags after a TCP packet: the first packet without SYN (the handshake's final ACK)
- * makes the flow established; FIN or RST from a side marks that side closing. */
+ * makes the flow established; FIN or RST from a side marks that side closing; an RST also
+ * marks the whole flow reset (no socket is left on either end: its SNAT port is free). */
 static __always_inline __u8 skiff_ct_tcp_next(__u8 flags, __u8 tcp_flags, int reply) {
   if (!(tcp_flags & SKIFF_TCP_SYN)) flags |= SKIFF_CT_F_SEEN_NON_SYN;
   if (tcp_flags & (SKIFF_TCP_FIN | SKIFF_TCP_RST))
     flags |= reply ? SKIFF_CT_F_RX_CLOSING : SKIFF_CT_F_TX_CLOSING;
+  if (tcp_flags & SKIFF_TCP_RST) flags |= SKIFF_CT_F_RESET;
   return flags;
 }
 

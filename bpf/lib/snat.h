@@ -54,13 +54,18 @@ static __always_inline int skiff_snat4_port_in_range(__be16 port) {
 }
 
 /* Whether the flow that owns IN entry {backend:bport -> node:port} -> client:cport is alive:
- * its conntrack reply entry {backend:bport -> client:cport} exists and has not expired. */
+ * its conntrack reply entry {backend:bport -> client:cport} exists, has not expired, and no
+ * RST has ended it. A reset flow's entries linger for the closing lifetime (for tools and
+ * stray segments), but neither end holds a socket on the tuple any more, so its port is free
+ * at once, as Linux NAT reuses the tuple of a closed conntrack. (A FIN leaves the port held:
+ * the other side may still be sending, or in LAST-ACK.) */
 static __always_inline int skiff_snat4_in_use(const struct skiff_nat4_key *ik,
                                               const struct skiff_nat4_entry *ie, __u32 *now) {
   struct skiff_ct4_key rk;
   skiff_ct4_key_init(&rk, ik->saddr, ie->to_addr, ik->sport, ie->to_port, ik->proto,
                      SKIFF_CT_REPLY);
-  return skiff_ct4_lookup(&rk, now) != 0;
+  struct skiff_ct_entry *e = skiff_ct4_lookup(&rk, now);
+  return e && !(e->flags & SKIFF_CT_F_RESET);
 }
 
 /* Allocates node:port for the flow client:cport -> backend:bport and writes both entries.

@@ -1077,18 +1077,18 @@ std::vector<Sequence> Sequences() {
                  ExpectMetrics(env, 6);
                }),
       }});
-  s.push_back(Sequence{
-      "tcp_rst_from_backend",
-      "SYN -> RST from the backend: the flow turns closing in both entries",
-      WithWeb({1}),
-      {
-          Step("SYN", Tcp(kClient, 40000, kVip, 80, kSyn), TC_ACT_OK,
-               Tcp(kClient, 40000, kB1, 8080, kSyn), both(0, SKIFF_CT_LIFETIME_TCP_SYN)),
-          Step(
-              "RST", Tcp(kB1, 8080, kClient, 40000, kRst | kAck), TC_ACT_OK,
-              Tcp(kVip, 80, kClient, 40000, kRst | kAck),
-              both(SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_RX_CLOSING, SKIFF_CT_LIFETIME_TCP_CLOSING)),
-      }});
+  s.push_back(
+      Sequence{"tcp_rst_from_backend",
+               "SYN -> RST from the backend: the flow turns closing in both entries",
+               WithWeb({1}),
+               {
+                   Step("SYN", Tcp(kClient, 40000, kVip, 80, kSyn), TC_ACT_OK,
+                        Tcp(kClient, 40000, kB1, 8080, kSyn), both(0, SKIFF_CT_LIFETIME_TCP_SYN)),
+                   Step("RST", Tcp(kB1, 8080, kClient, 40000, kRst | kAck), TC_ACT_OK,
+                        Tcp(kVip, 80, kClient, 40000, kRst | kAck),
+                        both(SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_RX_CLOSING | SKIFF_CT_F_RESET,
+                             SKIFF_CT_LIFETIME_TCP_CLOSING)),
+               }});
   s.push_back(Sequence{
       "tcp_reopen_after_close",
       "a new SYN on a closed tuple is balanced afresh (here onto the backend now in the slot)",
@@ -1119,10 +1119,10 @@ std::vector<Sequence> Sequences() {
     steps.insert(steps.end(), rest.begin(), rest.end());
     return steps;
   };
-  auto rst_closes =
-      Step("RST from the client (SO_LINGER 0)", Tcp(kClient, 40000, kVip, 80, kRst), TC_ACT_OK,
-           Tcp(kClient, 40000, kB1, 8080, kRst),
-           both(SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_TX_CLOSING, SKIFF_CT_LIFETIME_TCP_CLOSING));
+  auto rst_closes = Step("RST from the client (SO_LINGER 0)", Tcp(kClient, 40000, kVip, 80, kRst),
+                         TC_ACT_OK, Tcp(kClient, 40000, kB1, 8080, kRst),
+                         both(SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RESET,
+                              SKIFF_CT_LIFETIME_TCP_CLOSING));
   auto reply_gone = [=](LbEnv& env, const RunResult&) {
     EXPECT_FALSE(env.Ct(rep_key).has_value()) << "stale reply entry still there";
   };
@@ -1139,7 +1139,8 @@ std::vector<Sequence> Sequences() {
                [=](LbEnv& env, const RunResult& r) {
                  reply_gone(env, r);
                  ExpectCt(env,
-                          {svc_key, kB1, 8080, 1, SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_TX_CLOSING});
+                          {svc_key, kB1, 8080, 1,
+                           SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_TX_CLOSING | SKIFF_CT_F_RESET});
                  EXPECT_EQ(env.CtSize(), 1u);
                }),
           Step("backend's SYN-ACK", Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), TC_ACT_OK,
@@ -1168,19 +1169,19 @@ std::vector<Sequence> Sequences() {
                           ExpectMetrics(env, 5);
                         }),
                })});
-  s.push_back(Sequence{
-      "stale_reply_after_backend_rst",
-      "the backend reset the ClusterIP flow (RX_CLOSING): a later SYN-ACK from the same "
-      "backend port to the same client port passes untouched and the entry goes",
-      WithWeb({1}),
-      handshake({
-          Step(
-              "RST from the backend", Tcp(kB1, 8080, kClient, 40000, kRst | kAck), TC_ACT_OK,
-              Tcp(kVip, 80, kClient, 40000, kRst | kAck),
-              both(SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_RX_CLOSING, SKIFF_CT_LIFETIME_TCP_CLOSING)),
-          Step("backend's SYN-ACK", Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), TC_ACT_OK,
-               Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), reply_gone),
-      })});
+  s.push_back(
+      Sequence{"stale_reply_after_backend_rst",
+               "the backend reset the ClusterIP flow (RX_CLOSING): a later SYN-ACK from the same "
+               "backend port to the same client port passes untouched and the entry goes",
+               WithWeb({1}),
+               handshake({
+                   Step("RST from the backend", Tcp(kB1, 8080, kClient, 40000, kRst | kAck),
+                        TC_ACT_OK, Tcp(kVip, 80, kClient, 40000, kRst | kAck),
+                        both(SKIFF_CT_F_SEEN_NON_SYN | SKIFF_CT_F_RX_CLOSING | SKIFF_CT_F_RESET,
+                             SKIFF_CT_LIFETIME_TCP_CLOSING)),
+                   Step("backend's SYN-ACK", Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), TC_ACT_OK,
+                        Tcp(kB1, 8080, kClient, 40000, kSyn | kAck), reply_gone),
+               })});
   s.push_back(
       Sequence{"live_flow_direct_syn_ambiguous",
                "the ClusterIP flow is live (not closing): a direct SYN on the same post-NAT tuple "

@@ -32,7 +32,7 @@ constexpr char kClient2[] = "192.168.100.3";
 constexpr char kNode[] = "192.168.1.10";
 constexpr char kLocal[] = "10.244.1.5";
 constexpr char kRemote[] = "10.244.2.5";
-constexpr uint8_t kSyn = 0x02, kAck = 0x10;
+constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
 constexpr uint16_t kNodePort = 30080;
 
 class NodePortEnv {

@@ -136,6 +136,49 @@ TEST_F(NodePortTest, PortOfADeadFlowIsTakenOver) {
   EXPECT_EQ(in->to_addr, Ip4(kClient2));
 }
 
+TEST_F(NodePortTest, PortOfAResetFlowIsFreeAtOnce) {
+  // The only SNAT port, held by an established flow that the client then resets: the flow's
+  // entries stay for the closing lifetime, but its port serves the next client right away.
+  Reload(61000, 61000);
+  NodePortTo({2});
+  Run(Tcp(kClient, 40000, kNode, kNodePort, kSyn));
+  Run(Tcp(kRemote, 8080, kNode, 61000, kSyn | kAck));
+  Run(Tcp(kClient, 40000, kNode, kNodePort, kAck));
+  RunResult rst = Run(Tcp(kClient, 40000, kNode, kNodePort, kRst));
+  EXPECT_PACKET_EQ(Tcp(kNode, 61000, kRemote, 8080, kRst), rst.out);
+  auto reply = env_->lb->Ct(LbEnv::CtKey(kRemote, kClient, 8080, 40000, 6, SKIFF_CT_REPLY));
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->flags & (SKIFF_CT_F_RESET | SKIFF_CT_F_TX_CLOSING),
+            SKIFF_CT_F_RESET | SKIFF_CT_F_TX_CLOSING);
+
+  RunResult r = Run(Tcp(kClient2, 40000, kNode, kNodePort, kSyn));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r.retval);
+  EXPECT_PACKET_EQ(Tcp(kNode, 61000, kRemote, 8080, kSyn), r.out);
+  auto in = env_->Nat(NodePortEnv::NatKey(kRemote, kNode, 8080, 61000, 6, SKIFF_NAT_IN));
+  ASSERT_TRUE(in.has_value());
+  EXPECT_EQ(in->to_addr, Ip4(kClient2));
+  // The backend's answer goes to the new client, not the reset one.
+  RunResult back = Run(Tcp(kRemote, 8080, kNode, 61000, kSyn | kAck));
+  EXPECT_PACKET_EQ(Tcp(kNode, kNodePort, kClient2, 40000, kSyn | kAck), back.out);
+  EXPECT_EQ(env_->lb->Metric(SKIFF_DIR_FROM_NETDEV, SKIFF_DROP_NAT_NO_PORT), 0u);
+}
+
+TEST_F(NodePortTest, HalfClosedFlowKeepsItsPort) {
+  // A FIN from the client closes only its side: the backend may still be sending.
+  Reload(61000, 61000);
+  NodePortTo({2});
+  Run(Tcp(kClient, 40000, kNode, kNodePort, kSyn));
+  Run(Tcp(kRemote, 8080, kNode, 61000, kSyn | kAck));
+  Run(Tcp(kClient, 40000, kNode, kNodePort, kAck));
+  Run(Tcp(kClient, 40000, kNode, kNodePort, kFin | kAck));
+  RunResult r = Run(Tcp(kClient2, 40000, kNode, kNodePort, kSyn));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT, r.retval);
+  EXPECT_EQ(env_->lb->Metric(SKIFF_DIR_FROM_NETDEV, SKIFF_DROP_NAT_NO_PORT), 1u);
+  // The half-closed flow still gets its data back.
+  RunResult data = Run(Tcp(kRemote, 8080, kNode, 61000, kAck));
+  EXPECT_PACKET_EQ(Tcp(kNode, kNodePort, kClient, 40000, kAck), data.out);
+}
+
 TEST_F(NodePortTest, SameBackendOtherPortsDoNotCollide) {
   Reload(61000, 61001);
   NodePortTo({2});
