@@ -14,8 +14,8 @@
 #define SKIFF_DIR_FROM_NETDEV 2
 #define SKIFF_DIR_TO_NETDEV 3
 #define SKIFF_DIR_XDP 4
-#define SKIFF_DIR_SOCK 5  /* cgroup socket hooks (socket-level LB): one count per connect/sendmsg \
-                           */
+/* cgroup socket hooks (socket-level LB): one count per connect/sendmsg */
+#define SKIFF_DIR_SOCK 5
 #define SKIFF_DIR_COUNT 8 /* room to grow without a layout change */
 
 #define SKIFF_METRICS_OUTCOMES 64 /* 1 + room for every drop reason */

@@ -46,6 +46,15 @@ class NodePortFixture : public ::testing::Test {
                                           .flags = SKIFF_SVC_F_NODE_PORT}));
   }
 
+  // One SNAT port (61000), held by kClient:40000's established flow to the remote backend 2.
+  void EstablishOnTheOnlyPort() {
+    Reload(61000, 61000);
+    NodePortTo({2});
+    Run(Tcp(kClient, 40000, kNode, kNodePort, kSyn));
+    Run(Tcp(kRemote, 8080, kNode, 61000, kSyn | kAck));
+    Run(Tcp(kClient, 40000, kNode, kNodePort, kAck));
+  }
+
   // A NodePort with externalTrafficPolicy Local: every backend in the external scope, the
   // local ones in the internal scope, and only SKIFF_SVC_F_EXT_LOCAL on slot 0 (the pod path's
   // internalTrafficPolicy flag stays clear, so only the node-device path may restrict).

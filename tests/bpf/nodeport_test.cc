@@ -139,11 +139,7 @@ TEST_F(NodePortTest, PortOfADeadFlowIsTakenOver) {
 TEST_F(NodePortTest, PortOfAResetFlowIsFreeAtOnce) {
   // The only SNAT port, held by an established flow that the client then resets: the flow's
   // entries stay for the closing lifetime, but its port serves the next client right away.
-  Reload(61000, 61000);
-  NodePortTo({2});
-  Run(Tcp(kClient, 40000, kNode, kNodePort, kSyn));
-  Run(Tcp(kRemote, 8080, kNode, 61000, kSyn | kAck));
-  Run(Tcp(kClient, 40000, kNode, kNodePort, kAck));
+  EstablishOnTheOnlyPort();
   RunResult rst = Run(Tcp(kClient, 40000, kNode, kNodePort, kRst));
   EXPECT_PACKET_EQ(Tcp(kNode, 61000, kRemote, 8080, kRst), rst.out);
   auto reply = env_->lb->Ct(LbEnv::CtKey(kRemote, kClient, 8080, 40000, 6, SKIFF_CT_REPLY));
@@ -165,11 +161,7 @@ TEST_F(NodePortTest, PortOfAResetFlowIsFreeAtOnce) {
 
 TEST_F(NodePortTest, HalfClosedFlowKeepsItsPort) {
   // A FIN from the client closes only its side: the backend may still be sending.
-  Reload(61000, 61000);
-  NodePortTo({2});
-  Run(Tcp(kClient, 40000, kNode, kNodePort, kSyn));
-  Run(Tcp(kRemote, 8080, kNode, 61000, kSyn | kAck));
-  Run(Tcp(kClient, 40000, kNode, kNodePort, kAck));
+  EstablishOnTheOnlyPort();
   Run(Tcp(kClient, 40000, kNode, kNodePort, kFin | kAck));
   RunResult r = Run(Tcp(kClient2, 40000, kNode, kNodePort, kSyn));
   EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT, r.retval);
