@@ -1,6 +1,7 @@
 // The reconciler against in-memory tables: what it writes, in which order, what it keeps
 // across a restart and what it refuses to delete before the sources are synced.
 #include "agent/reconcile/lb_reconciler.h"
+#include "tests/unit/fake_lb_tables.h"
 
 #include <arpa/inet.h>
 
@@ -54,29 +55,7 @@ Frontend Fe(FrontendKey k, std::vector<Backend> backends, std::string svc = "def
   return f;
 }
 
-struct Tables {
-  FakeKvTable<skiff_lb4_key, skiff_lb4_service> services{"skiff_lb4_services_v2", 1000};
-  FakeKvTable<__u32, skiff_lb4_backend> backends{"skiff_lb4_backends_v1", 1000};
-  FakeKvTable<__u32, skiff_lb4_revnat> revnat{"skiff_lb4_revnat_v2", 1000};
-  FakeKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity{"skiff_lb4_affinity_v2",
-                                                                      1000};
-  FakeKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val> src_ranges{"skiff_lb4_src_range_v2",
-                                                                           1000};
-  LbTables View() { return LbTables{&services, &backends, &revnat, &affinity, &src_ranges}; }
-  void ClearLogs() {
-    services.ClearLog();
-    backends.ClearLog();
-    revnat.ClearLog();
-    affinity.ClearLog();
-    src_ranges.ClearLog();
-  }
-  std::optional<skiff_lb4_service> Slot(const FrontendKey& k, uint16_t slot,
-                                        uint8_t scope = SKIFF_SCOPE_EXTERNAL) {
-    auto it = services.entries().find(MakeLb4Key(k, scope, slot));
-    if (it == services.entries().end()) return std::nullopt;
-    return it->second;
-  }
-};
+using Tables = FakeLbTables;
 
 DesiredState State(std::vector<Frontend> fes) {
   DesiredState s;

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/reconcile/lb_reconciler.h"
+#include "tests/unit/fake_lb_tables.h"
 
 namespace skiff::reconcile {
 namespace {
@@ -183,22 +184,15 @@ class HookedMaglev : public FakeKvTable<skiff_lb4_maglev_key, MaglevRow> {
   }
 };
 
-struct Tables {
-  FakeKvTable<skiff_lb4_key, skiff_lb4_service> services{"skiff_lb4_services_v2", 1000};
-  FakeKvTable<__u32, skiff_lb4_backend> backends{"skiff_lb4_backends_v1", 1000};
-  FakeKvTable<__u32, skiff_lb4_revnat> revnat{"skiff_lb4_revnat_v2", 1000};
-  FakeKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity{"skiff_lb4_affinity_v2",
-                                                                      1000};
-  FakeKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val> src_ranges{"skiff_lb4_src_range_v2",
-                                                                           1000};
-  HookedMaglev maglev{"skiff_lb4_maglev_v2", 100};
+struct Tables : FakeLbTables {
+  HookedMaglev maglev{SKIFF_STR(SKIFF_MAP_LB4_MAGLEV), 100};
   LbTables View() {
-    return LbTables{&services, &backends, &revnat, &affinity, &src_ranges, &maglev};
+    LbTables t = FakeLbTables::View();
+    t.maglev = &maglev;
+    return t;
   }
   std::optional<skiff_lb4_service> Slot0(uint8_t scope = SKIFF_SCOPE_EXTERNAL) {
-    auto it = services.entries().find(MakeLb4Key(kVip, scope, 0));
-    if (it == services.entries().end()) return std::nullopt;
-    return it->second;
+    return Slot(kVip, 0, scope);
   }
   // The table of kVip's scope, as backend addresses per slot.
   std::optional<std::vector<std::string>> Table(uint8_t scope = SKIFF_SCOPE_EXTERNAL) {
