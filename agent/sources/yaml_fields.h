@@ -38,8 +38,9 @@ struct FieldError {
 //
 // A path is one index into a per-thread arena of segments (each segment names its parent), so
 // a Field stays small and making a child path is one append, not a copy of every segment. The
-// arena is emptied when the outermost Scope on the thread ends: every decode entry point opens
-// one, and a path must not be used after the Scope it was made in.
+// arena is emptied when the outermost Scope on the thread ends, and a nested Scope gives back
+// the segments made inside it when it ends: every decode entry point (and every object of a
+// List) opens one, and a path must not be used after the Scope it was made in.
 class FieldPath {
  public:
   FieldPath Key(std::string_view key) const { return With(key, kKey); }
@@ -53,6 +54,9 @@ class FieldPath {
     ~Scope();
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
+
+   private:
+    uint32_t mark_;  // the arena's size when this Scope began
   };
 
  private:

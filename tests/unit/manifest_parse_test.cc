@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace skiff::sources {
 namespace {
 
@@ -483,6 +485,30 @@ TEST(ParseManifest, ListItemErrorKeepsOtherItems) {
       "ok}}\n- {apiVersion: v1, kind: Service, metadata: {}}\n");
   ASSERT_EQ(r.objects.size(), 1u);
   EXPECT_EQ(model::KeyOf(r.objects[0]).ToString(), "Namespace ok");
+}
+
+// Each List item's field paths are given back when the item is decoded (FieldPath::Scope);
+// errors in later items still name their exact fields.
+TEST(ParseManifest, JsonListErrorsInSeveralItemsNameTheirFields) {
+  std::string items;
+  for (int i = 0; i < 50; ++i) {
+    absl::StrAppend(&items, R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"s)", i,
+                    R"(","namespace":"n"},"spec":{"clusterIP":"10.96.0.)", i + 1,
+                    R"(","ports":[{"name":"a","port":80},{"name":"b","port":)",
+                    i == 7 || i == 42 ? 70000 + i : 81, "}]}},");
+  }
+  items += R"({"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"e",)"
+           R"("namespace":"n"},"addressType":"IPv4","endpoints":[{"addresses":["10.0.0.1"]},)"
+           R"({"addresses":["10.0.0.2"],"conditions":{"ready":"yes"}}]})";
+  ManifestParseResult r = ParseManifestFile(
+      "l.json", absl::StrCat(R"({"apiVersion":"v1","kind":"List","items":[)", items, "]}"));
+  EXPECT_EQ(r.objects.size(), 48u);
+  EXPECT_THAT(
+      Errors(r),
+      ElementsAre("l.json: Service n/s7: spec.ports[1].port: 70007 is out of range 1-65535",
+                  "l.json: Service n/s42: spec.ports[1].port: 70042 is out of range 1-65535",
+                  "l.json: EndpointSlice n/e: endpoints[1].conditions.ready: expected true "
+                  "or false, got \"yes\""));
 }
 
 TEST(ParseManifest, SeveralBadFieldsAreAllReported) {
