@@ -56,7 +56,11 @@ void FlowReader::Run() {
   while (!stop_) {
     // The offset moves when the wall clock is set; refresh it between batches.
     offset_ns_ = MonotonicToWallOffsetNs();
-    int n = ring_buffer__poll(rb_, 100);
+    // The datapath commits events without a wakeup unless the ring is filling up
+    // (bpf/lib/events.h: a wakeup per event is an interrupt on the packet's CPU), so the poll
+    // mostly times out and the ring is drained here, every kDrainInterval.
+    int n = ring_buffer__poll(rb_, kDrainIntervalMs);
+    if (n >= 0 || n == -EINTR) n = ring_buffer__consume(rb_);
     if (n < 0 && n != -EINTR) {
       // Should not happen with a valid map; avoid spinning.
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -13,6 +13,20 @@
 
 #define SKIFF_EVENTS_WINDOW_NS 1000000000ULL
 
+/* Commits a reserved event without waking the reader, unless the ring is filling up: the
+ * agent's reader drains the ring on a short timer (agent/observe/flow_reader.cc). A wakeup is
+ * an irq_work interrupt on the CPU that carries the packet (with the default flags, one for
+ * every event that finds the reader caught up: two or three per short connection), which costs
+ * microseconds in a VM; past 1/SKIFF_EVENTS_WAKEUP_FRACTION of the ring the reader is woken at
+ * once so a burst cannot overrun it. */
+#define SKIFF_EVENTS_WAKEUP_FRACTION 8
+static __always_inline void skiff_event_submit(void *ev) {
+  __u64 used = bpf_ringbuf_query(&SKIFF_MAP_EVENTS, BPF_RB_AVAIL_DATA);
+  __u64 size = bpf_ringbuf_query(&SKIFF_MAP_EVENTS, BPF_RB_RING_SIZE);
+  bpf_ringbuf_submit(
+      ev, used >= size / SKIFF_EVENTS_WAKEUP_FRACTION ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 static __always_inline struct skiff_events_state *skiff_events_state_get(void) {
   __u32 zero = 0;
   return bpf_map_lookup_elem(&SKIFF_MAP_EVENTS_STATE, &zero);
@@ -58,7 +72,7 @@ static __always_inline void skiff_event_flow_new_on(__u32 ifindex, const struct 
   ev->xlated_dport = e->nat_port;
   ev->backend_id = e->backend_id;
   ev->rev_nat_id = e->rev_nat_id;
-  bpf_ringbuf_submit(ev, 0);
+  skiff_event_submit(ev);
 }
 
 static __always_inline void skiff_event_flow_new(const struct __sk_buff *skb,
@@ -102,7 +116,7 @@ static __always_inline void skiff_event_flow_close(const struct skiff_ct4_key *k
   }
   ev->backend_id = e->backend_id;
   ev->rev_nat_id = e->rev_nat_id;
-  bpf_ringbuf_submit(ev, 0);
+  skiff_event_submit(ev);
 }
 
 /* A packet dropped (or rejected) with a SKIFF_DROP_* code. At most
@@ -138,7 +152,7 @@ static __always_inline void skiff_event_drop_on(__u32 ifindex, const struct skif
     ev->orig_sport = pkt->sport;
     ev->orig_dport = pkt->dport;
   }
-  bpf_ringbuf_submit(ev, 0);
+  skiff_event_submit(ev);
 }
 
 static __always_inline void skiff_event_drop(const struct __sk_buff *skb,

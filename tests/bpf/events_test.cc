@@ -295,5 +295,46 @@ TEST_F(EventsTest, PolicyDenialEmitsADropEvent) {
   EXPECT_TRUE(events_.empty());
 }
 
+// Events are committed without waking the reader (bpf/lib/events.h), which drains the ring on
+// a timer, until the ring is more than 1/8 full: then the reader is woken at once.
+TEST(EventsWakeupTest, ReaderIsWokenOnlyOnceTheRingFillsUp) {
+  SKIFF_REQUIRE_PRIVILEGED();
+  PinToCpu(0);
+  constexpr uint32_t kRing = 8192;  // 1/8 = 1 KiB: a dozen events
+  auto env = LbEnv::Load(4096, kRing);
+  ASSERT_TRUE(env.ok()) << env.status();
+  ASSERT_TRUE((*env)->Reset().ok());
+  ASSERT_TRUE((*env)->AddBackend({1, kB1, 8080}).ok());
+  ASSERT_TRUE((*env)->AddService({.vip = kVip, .port = 80, .rev_nat_id = 3, .active = {1}}).ok());
+  size_t seen = 0;
+  ring_buffer* rb = ring_buffer__new(
+      bpf_map__fd((*env)->skel->maps.SKIFF_MAP_EVENTS),
+      [](void* ctx, void*, size_t) {
+        ++*static_cast<size_t*>(ctx);
+        return 0;
+      },
+      &seen, nullptr);
+  ASSERT_NE(rb, nullptr);
+  auto new_flow = [&](uint16_t port) {
+    auto r = RunProgram((*env)->prog_fd(), Tcp(kClient, port, kVip, 80, kSyn));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->retval, TC_ACT_OK);
+  };
+  // One event: in the ring, but the reader's epoll is not signalled.
+  new_flow(41000);
+  EXPECT_EQ(ring_buffer__poll(rb, 0), 0);
+  EXPECT_EQ(seen, 0u);
+  EXPECT_EQ(ring_buffer__consume(rb), 1);
+  EXPECT_EQ(seen, 1u);
+  // Fill past 1/8 of the ring: the event that crosses it wakes the reader.
+  const size_t record = sizeof(skiff_flow_event) + 8;  // + the ring's record header
+  const size_t burst = kRing / 8 / record + 1;
+  for (size_t i = 0; i < burst; i++) new_flow(static_cast<uint16_t>(42000 + i));
+  seen = 0;
+  EXPECT_EQ(ring_buffer__poll(rb, 0), static_cast<int>(burst));
+  EXPECT_EQ(seen, burst);
+  ring_buffer__free(rb);
+}
+
 }  // namespace
 }  // namespace skiff::testing
