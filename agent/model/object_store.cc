@@ -115,17 +115,17 @@ bool ObjectStore::AllSyncedLocked() const {
   return true;
 }
 
-bool ObjectStore::UpsertLocked(Object object) {
+bool ObjectStore::UpsertLocked(SharedObject object) {
   const ObjectKey key = KeyOf(object);
   return std::visit(
       [&](auto& typed) {
-        using T = std::decay_t<decltype(typed)>;
-        auto& map = MapFor<T>(objects_);
+        using T = typename std::decay_t<decltype(typed)>::element_type;
+        auto& map = MapFor<std::remove_const_t<T>>(objects_);
         // A persistent map (persistent_map.h): the write copies only the nodes on the key's
         // path that a snapshot still shares.
         auto it = map.find(key.id);
-        if (it != map.end() && *it->second == typed) return false;
-        map.insert_or_assign(key.id, std::make_shared<const T>(std::move(typed)));
+        if (it != map.end() && (it->second == typed || *it->second == *typed)) return false;
+        map.insert_or_assign(key.id, std::move(typed));
         return true;
       },
       object);
@@ -138,7 +138,7 @@ bool ObjectStore::DeleteLocked(const ObjectKey& key) {
 bool ObjectStore::Upsert(Object object) {
   const ObjectKey key = KeyOf(object);
   std::lock_guard<std::mutex> lock(mu_);
-  if (!UpsertLocked(std::move(object))) return false;
+  if (!UpsertLocked(Share(std::move(object)))) return false;
   BumpLocked();
   JournalLocked(key);
   return true;
@@ -154,10 +154,19 @@ bool ObjectStore::Delete(const ObjectKey& key) {
 
 std::pair<size_t, size_t> ObjectStore::Commit(std::vector<Object> upserts,
                                               const std::vector<ObjectKey>& deletes) {
+  std::vector<SharedObject> shared;
+  shared.reserve(upserts.size());
+  for (Object& object : upserts) shared.push_back(Share(std::move(object)));
+  upserts.clear();
+  return Commit(std::move(shared), deletes);
+}
+
+std::pair<size_t, size_t> ObjectStore::Commit(std::vector<SharedObject> upserts,
+                                              const std::vector<ObjectKey>& deletes) {
   std::vector<ObjectKey> changed;
   size_t upserted = 0, deleted = 0;
   std::lock_guard<std::mutex> lock(mu_);
-  for (Object& object : upserts) {
+  for (SharedObject& object : upserts) {
     ObjectKey key = KeyOf(object);
     if (UpsertLocked(std::move(object))) {
       ++upserted;

@@ -79,6 +79,10 @@ class ObjectStore {
   // Returns how many upserts and deletes changed something.
   std::pair<size_t, size_t> Commit(std::vector<Object> upserts,
                                    const std::vector<ObjectKey>& deletes);
+  // The same with objects already shared (Share()): the store keeps the caller's copy, so a
+  // source that keeps its objects too (the manifest directory) does not hold a second one.
+  std::pair<size_t, size_t> Commit(std::vector<SharedObject> upserts,
+                                   const std::vector<ObjectKey>& deletes);
 
   std::optional<Object> Get(const ObjectKey& key) const;
   ObjectSnapshot Snapshot() const;
@@ -106,7 +110,7 @@ class ObjectStore {
 
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
-  bool UpsertLocked(Object object);
+  bool UpsertLocked(SharedObject object);
   bool DeleteLocked(const ObjectKey& key);
   void JournalLocked(const ObjectKey& key);
   void ResetJournalLocked();

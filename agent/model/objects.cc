@@ -115,6 +115,24 @@ std::string NamespacedName::ToString() const {
 
 std::string ObjectKey::ToString() const { return absl::StrCat(KindName(kind), " ", id.ToString()); }
 
+SharedObject Share(Object object) {
+  return std::visit(
+      [](auto& typed) -> SharedObject {
+        using T = std::decay_t<decltype(typed)>;
+        return std::make_shared<const T>(std::move(typed));
+      },
+      object);
+}
+
+ObjectKey KeyOf(const SharedObject& object) {
+  const auto kind = static_cast<ObjectKind>(object.index());
+  return std::visit(
+      [kind](const auto& o) {
+        return ObjectKey{kind, NamespacedName{o->metadata.namespace_, o->metadata.name}};
+      },
+      object);
+}
+
 ObjectKey KeyOf(const Object& object) {
   // The variant's alternatives are declared in ObjectKind order.
   const auto kind = static_cast<ObjectKind>(object.index());

@@ -7,6 +7,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -270,7 +271,18 @@ struct ObjectKey {
 
 using Object = std::variant<Namespace, Node, Pod, Service, EndpointSlice, NetworkPolicy>;
 
+// An object as the store keeps it: immutable and shared, so the store, its snapshots and a
+// source's own bookkeeping (the manifest directory's per-file objects) hold one copy between
+// them instead of one each. Alternatives in the same order as Object's.
+using SharedObject =
+    std::variant<std::shared_ptr<const Namespace>, std::shared_ptr<const Node>,
+                 std::shared_ptr<const Pod>, std::shared_ptr<const Service>,
+                 std::shared_ptr<const EndpointSlice>, std::shared_ptr<const NetworkPolicy>>;
+
+SharedObject Share(Object object);
+
 ObjectKey KeyOf(const Object& object);
+ObjectKey KeyOf(const SharedObject& object);
 
 std::string ProtocolName(Protocol protocol);  // "TCP", "UDP", "SCTP"
 

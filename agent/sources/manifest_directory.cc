@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <type_traits>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -49,6 +50,19 @@ ReadResult ReadRegularFile(const std::string& path, std::string* out, std::strin
   }
   close(fd);
   return ReadResult::kOk;
+}
+
+// An unchanged object keeps the copy the file had: the store holds that one (or an equal one
+// from another file), so re-reading a file after one edit does not make the directory hold
+// a second copy of the objects that did not change.
+bool SameValue(const model::SharedObject& kept, const model::Object& fresh) {
+  if (kept.index() != fresh.index()) return false;
+  return std::visit(
+      [&](const auto& ptr) {
+        using T = typename std::decay_t<decltype(ptr)>::element_type;
+        return *ptr == std::get<std::remove_const_t<T>>(fresh);
+      },
+      kept);
 }
 
 }  // namespace
@@ -125,11 +139,16 @@ void ManifestDirectory::Apply(const std::string& name, const std::string& conten
     return;
   }
 
-  std::map<model::ObjectKey, model::Object> next;
+  std::map<model::ObjectKey, model::SharedObject> next;
   for (model::Object& obj : parsed.objects) {
     model::ObjectKey key = model::KeyOf(obj);
-    next.insert_or_assign(std::move(key), std::move(obj));
+    auto old = state.objects.find(key);
+    model::SharedObject shared = old != state.objects.end() && SameValue(old->second, obj)
+                                     ? old->second
+                                     : model::Share(std::move(obj));
+    next.insert_or_assign(std::move(key), std::move(shared));
   }
+  parsed.objects.clear();
   std::set<model::ObjectKey> invalid;
   for (const ManifestError& e : parsed.errors) {
     if (e.key) invalid.insert(*e.key);
@@ -181,7 +200,7 @@ void ManifestDirectory::Commit() {
   // Upserts before deletes, and only after every file of the batch was read: an object that
   // moved between files, or a file renamed within the directory, never disappears on the way.
   std::vector<model::ObjectKey> gone;
-  std::vector<model::Object> upserts;
+  std::vector<model::SharedObject> upserts;
   upserts.reserve(touched_.size());
   for (const model::ObjectKey& key : touched_) {
     auto it = definers_.find(key);

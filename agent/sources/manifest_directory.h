@@ -47,7 +47,8 @@ class ManifestDirectory {
  private:
   struct FileState {
     size_t content_hash = 0;
-    std::map<model::ObjectKey, model::Object> objects;  // in force from this file
+    // In force from this file; shared with the store (one copy of each object between them).
+    std::map<model::ObjectKey, model::SharedObject> objects;
     std::vector<ManifestError> errors;
   };
 

@@ -171,5 +171,22 @@ TEST(ObjectStore, CommitIsOneGenerationAndJournalsEveryChangedKey) {
   EXPECT_EQ(store.generation(), before + 1);
 }
 
+TEST(ObjectStore, CommitOfSharedObjectsKeepsTheCallersCopyUntilTheValueChanges) {
+  ObjectStore store;
+  SharedObject web = Share(Svc("a", "web"));
+  EXPECT_EQ(store.Commit(std::vector<SharedObject>{web}, {}), (std::pair<size_t, size_t>{1, 0}));
+  const auto* held = std::get<std::shared_ptr<const Service>>(web).get();
+  EXPECT_EQ(store.Snapshot().FindService({"a", "web"}), held);  // no second copy
+  // An equal value from elsewhere changes nothing: the store keeps the copy it has.
+  EXPECT_EQ(store.Commit(std::vector<SharedObject>{Share(Svc("a", "web"))}, {}),
+            (std::pair<size_t, size_t>{0, 0}));
+  EXPECT_EQ(store.Snapshot().FindService({"a", "web"}), held);
+  SharedObject moved = Share(Svc("a", "web", 8080));
+  EXPECT_EQ(store.Commit(std::vector<SharedObject>{moved}, {}), (std::pair<size_t, size_t>{1, 0}));
+  EXPECT_EQ(store.Snapshot().FindService({"a", "web"}),
+            std::get<std::shared_ptr<const Service>>(moved).get());
+  EXPECT_EQ(KeyOf(moved), (ObjectKey{ObjectKind::kService, {"a", "web"}}));
+}
+
 }  // namespace
 }  // namespace skiff::model
