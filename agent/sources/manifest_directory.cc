@@ -34,12 +34,16 @@ ReadResult ReadRegularFile(const std::string& path, std::string* out, std::strin
     close(fd);
     return ReadResult::kMissing;
   }
-  out->clear();
-  char buf[65536];
+  // Read straight into the string, sized by fstat (one allocation; appending 64 KiB chunks
+  // reallocated and copied a 1.5 MB file several times: ~10% of a 100,000-Service load). A
+  // file that grows meanwhile is still read to its end.
+  out->resize(static_cast<size_t>(st.st_size) + 1);
+  size_t used = 0;
   while (true) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (used == out->size()) out->resize(out->size() * 2);
+    const ssize_t n = read(fd, out->data() + used, out->size() - used);
     if (n > 0) {
-      out->append(buf, static_cast<size_t>(n));
+      used += static_cast<size_t>(n);
     } else if (n == 0) {
       break;
     } else if (errno != EINTR) {
@@ -48,6 +52,7 @@ ReadResult ReadRegularFile(const std::string& path, std::string* out, std::strin
       return ReadResult::kError;
     }
   }
+  out->resize(used);
   close(fd);
   return ReadResult::kOk;
 }
