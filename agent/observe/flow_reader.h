@@ -27,8 +27,8 @@ class FlowReader {
  public:
   using Sink = std::function<void(FlowRecord)>;
   // How often the reader drains the ring when the datapath has not woken it (it wakes the
-  // reader only once the ring is 1/8 full): the most an event waits before `agentctl flows`
-  // can show it.
+  // reader only when an event takes the ring past 1/8 full): the most an event waits before
+  // `agentctl flows` can show it.
   static constexpr int kDrainIntervalMs = 20;
   // ring_fd: the SKIFF_MAP_EVENTS ring buffer (not owned; must outlive the reader).
   static absl::StatusOr<std::unique_ptr<FlowReader>> Start(int ring_fd, Sink sink);
