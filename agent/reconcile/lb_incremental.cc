@@ -10,40 +10,38 @@ namespace skiff::reconcile {
 
 void LbReconciler::RebuildUses(const model::DesiredState& desired) {
   uses_.clear();
-  frontend_uses_.clear();
-  std::set<BackendAddr> ignored;
-  for (const auto& [key, fe] : desired.frontends) {
-    if (key.vip.family == 4) SetUses(key, &fe, ignored);
+  counted_ = desired;
+  for (const auto& [key, fe] : desired.frontends) CountUses(key, fe, +1, nullptr);
+}
+
+void LbReconciler::CountUses(const model::FrontendKey& key, const model::Frontend& fe, int sign,
+                             std::set<BackendAddr>* touched) {
+  if (key.vip.family != 4) return;
+  for (const model::Backend& b : fe.backends) {
+    const BackendAddr addr{b.ip, b.port, static_cast<uint8_t>(key.proto)};
+    const bool active = b.state == model::BackendState::kActive;
+    if (touched != nullptr) touched->insert(addr);
+    if (sign > 0) {
+      BackendUse& use = uses_[addr];
+      use.users++;
+      use.active += active;
+      use.local += b.node_local;
+      continue;
+    }
+    auto it = uses_.find(addr);
+    if (it == uses_.end()) continue;
+    it->second.users--;
+    it->second.active -= active;
+    it->second.local -= b.node_local;
+    if (it->second.users == 0) uses_.erase(it);
   }
 }
 
 void LbReconciler::SetUses(const model::FrontendKey& key, const model::Frontend* fe,
                            std::set<BackendAddr>& touched) {
-  if (auto old = frontend_uses_.find(key); old != frontend_uses_.end()) {
-    for (const FrontendUse& u : old->second) {
-      touched.insert(u.addr);
-      auto it = uses_.find(u.addr);
-      if (it == uses_.end()) continue;
-      it->second.users--;
-      it->second.active -= u.active;
-      it->second.local -= u.local;
-      if (it->second.users == 0) uses_.erase(it);
-    }
-    frontend_uses_.erase(old);
-  }
-  if (fe == nullptr || fe->backends.empty()) return;
-  std::vector<FrontendUse>& mine = frontend_uses_[key];
-  mine.reserve(fe->backends.size());
-  for (const model::Backend& b : fe->backends) {
-    FrontendUse u{BackendAddr{b.ip, b.port, static_cast<uint8_t>(key.proto)},
-                  b.state == model::BackendState::kActive, b.node_local};
-    BackendUse& use = uses_[u.addr];
-    use.users++;
-    use.active += u.active;
-    use.local += u.local;
-    touched.insert(u.addr);
-    mine.push_back(u);
-  }
+  if (auto old = counted_.frontends.find(key); old != counted_.frontends.end())
+    CountUses(key, old->second, -1, &touched);
+  if (fe != nullptr) CountUses(key, *fe, +1, &touched);
 }
 
 ApplyResult LbReconciler::ApplyChanges(const model::DesiredState& desired, bool synced,
@@ -58,6 +56,7 @@ ApplyResult LbReconciler::ApplyChanges(const model::DesiredState& desired, bool 
     const bool wanted = it != desired.frontends.end() && key.vip.family == 4;
     SetUses(key, wanted ? &it->second : nullptr, touched);
   }
+  counted_ = desired;  // every changed frontend is counted as it is in `desired`
   std::set<BackendAddr> failed_backends;
   for (const BackendAddr& addr : touched) {
     auto use = uses_.find(addr);

@@ -113,7 +113,7 @@ LbReconciler::LbReconciler(LbTables tables, LbOptions options) : t_(tables), opt
 absl::Status LbReconciler::Restore() {
   clean_ = false;  // the next Apply is a full one
   uses_.clear();
-  frontend_uses_.clear();
+  counted_ = {};
   frontends_.clear();
   backend_ids_.clear();
   backends_.clear();

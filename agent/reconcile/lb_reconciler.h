@@ -132,12 +132,12 @@ class LbReconciler {
   struct BackendUse {
     uint32_t users = 0, active = 0, local = 0;
   };
-  struct FrontendUse {
-    BackendAddr addr;
-    bool active = false, local = false;
-  };
   void RebuildUses(const model::DesiredState& desired);
-  // Replaces the uses of `key` by those of `fe` (nullptr: none); collects the backends touched.
+  // Adds (+1) or removes (-1) the uses of `fe`, a frontend of `key`; collects the backends.
+  void CountUses(const model::FrontendKey& key, const model::Frontend& fe, int sign,
+                 std::set<BackendAddr>* touched);
+  // Replaces the uses `key` had in counted_ by those of `fe` (nullptr: none). The caller then
+  // sets counted_ to the desired state these frontends come from.
   void SetUses(const model::FrontendKey& key, const model::Frontend* fe,
                std::set<BackendAddr>& touched);
   static skiff_lb4_backend BackendValue(const BackendAddr& a, bool active, bool local);
@@ -201,8 +201,10 @@ class LbReconciler {
   std::map<uint32_t, skiff_lb4_revnat> revnat_;
   IdPool backend_pool_{1, 0xfffffffe};
   IdPool revnat_pool_{1, kMaxRevNatId};
-  absl::btree_map<BackendAddr, BackendUse> uses_;  // of the last desired state
-  std::map<model::FrontendKey, std::vector<FrontendUse>> frontend_uses_;
+  absl::btree_map<BackendAddr, BackendUse> uses_;  // of counted_
+  // The desired state uses_ counts: a persistent copy (O(1), sharing the caller's nodes), so
+  // a changed frontend's previous backends are read from it rather than kept per frontend.
+  model::DesiredState counted_;
   bool clean_ = false;  // the maps hold exactly the last desired state
 
   struct PendingBackends {
