@@ -25,6 +25,15 @@ model::IpAddr FromV4(__be32 a) {
   return ip;
 }
 
+}  // namespace
+
+BackendAddr::BackendAddr(const model::IpAddr& ip, uint16_t port, uint8_t proto)
+    : ip_host(ntohl(V4(ip))), port(port), proto(proto) {}
+
+__be32 BackendAddr::address() const { return htonl(ip_host); }
+
+namespace {
+
 std::string Describe(const model::FrontendKey& k) {
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(k.vip.family == 6 ? AF_INET6 : AF_INET, k.vip.bytes.data(), buf, sizeof(buf));
@@ -450,7 +459,7 @@ void LbReconciler::Fail(ApplyResult& res, const model::Frontend* fe, const model
 skiff_lb4_backend LbReconciler::BackendValue(const BackendAddr& a, bool active, bool local) {
   skiff_lb4_backend v;
   std::memset(&v, 0, sizeof(v));
-  v.address = V4(a.ip);
+  v.address = a.address();
   v.port = htons(a.port);
   v.proto = a.proto;
   v.state = active ? SKIFF_BACKEND_ACTIVE : SKIFF_BACKEND_TERMINATING;

@@ -74,8 +74,16 @@ inline constexpr uint32_t kMaxRevNatId = 0xfffffffe;
 
 // Identity of a backend entry: the same pod address:port:protocol shares one id across
 // every service that selects it.
+// A backend as the maps know it: IPv4 address, port, protocol. 8 bytes rather than a
+// model::IpAddr's 17: the reconciler keeps several tables keyed by it, a million entries each
+// at 100,000 Services × 10 endpoints. The address is kept in host order so the ordering is
+// the IpAddr's (address bytes, then port, then protocol).
 struct BackendAddr {
-  model::IpAddr ip;
+  BackendAddr() = default;
+  // `ip` is IPv4: the LB maps hold IPv4 backends only (compute.cc leaves out the others).
+  BackendAddr(const model::IpAddr& ip, uint16_t port, uint8_t proto);
+  __be32 address() const;  // network order, as in skiff_lb4_backend
+  uint32_t ip_host = 0;
   uint16_t port = 0;
   uint8_t proto = 0;
   auto operator<=>(const BackendAddr&) const = default;
