@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -176,9 +177,10 @@ void ManifestDirectory::Apply(const std::string& name, const std::string& conten
   for (const auto& [key, obj] : state.objects) touched_.insert(key);
   for (const auto& [key, obj] : next) touched_.insert(key);
   for (const auto& [key, obj] : state.objects) {
-    if (!next.count(key)) definers_[key].erase(name);
+    if (!next.count(key)) DropDefiner(key, name);
   }
-  for (const auto& [key, obj] : next) definers_[key].insert(name);
+  const std::string* file = &files_.find(name)->first;
+  for (const auto& [key, obj] : next) AddDefiner(key, file);
   state.objects = std::move(next);
   stats_.files = files_.size();
   // One line per file read, not per object: a directory of thousands of objects must not
@@ -192,13 +194,28 @@ void ManifestDirectory::Remove(const std::string& name) {
   if (it == files_.end()) return;
   std::vector<model::ObjectKey> keys;
   for (const auto& [key, obj] : it->second.objects) keys.push_back(key);
-  files_.erase(it);
   for (const model::ObjectKey& key : keys) {
-    definers_[key].erase(name);
+    DropDefiner(key, name);  // before the erase: definers_ points at files_'s keys
     touched_.insert(key);
   }
+  files_.erase(it);
   stats_.files = files_.size();
   spdlog::info("{}: removed; it defined {} objects", DisplayPath(name), keys.size());
+}
+
+void ManifestDirectory::AddDefiner(const model::ObjectKey& key, const std::string* file) {
+  Definers& files = definers_[key];
+  if (std::find(files.begin(), files.end(), file) == files.end()) files.push_back(file);
+}
+
+// Leaves an empty entry for Commit, which erases it once it knows the key is gone.
+void ManifestDirectory::DropDefiner(const model::ObjectKey& key, const std::string& name) {
+  auto it = definers_.find(key);
+  if (it == definers_.end()) return;
+  Definers& files = it->second;
+  files.erase(
+      std::remove_if(files.begin(), files.end(), [&](const std::string* f) { return *f == name; }),
+      files.end());
 }
 
 void ManifestDirectory::Commit() {
@@ -214,7 +231,9 @@ void ManifestDirectory::Commit() {
       gone.push_back(key);
       continue;
     }
-    const std::string& winner = *it->second.rbegin();
+    const std::string& winner =
+        **std::max_element(it->second.begin(), it->second.end(),
+                           [](const std::string* a, const std::string* b) { return *a < *b; });
     if (it->second.size() > 1) {
       spdlog::warn("{} is defined in {} files; using {}", key.ToString(), it->second.size(),
                    DisplayPath(winner));

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "agent/model/object_store.h"
 #include "agent/sources/manifest_parse.h"
@@ -64,7 +66,13 @@ class ManifestDirectory {
   std::string dir_;
   model::ObjectStore* store_;
   std::map<std::string, FileState> files_;
-  std::map<model::ObjectKey, std::set<std::string>> definers_;
+  // Which files define each key: pointers to files_'s keys (stable while the file is known),
+  // nearly always exactly one, so stored inline in a B-tree rather than as a std::set of
+  // name copies per key (200,000 keys at 100,000 Services).
+  using Definers = absl::InlinedVector<const std::string*, 1>;
+  void AddDefiner(const model::ObjectKey& key, const std::string* file);
+  void DropDefiner(const model::ObjectKey& key, const std::string& name);
+  absl::btree_map<model::ObjectKey, Definers> definers_;
   std::set<model::ObjectKey> touched_;  // by the batch being staged
   ManifestStats stats_;
 };

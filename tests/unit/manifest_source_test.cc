@@ -143,6 +143,21 @@ TEST_F(ManifestDirectoryTest, ObjectDefinedInTwoFilesSurvivesRemovalOfOne) {
   EXPECT_EQ(Port("s"), -1);
 }
 
+TEST_F(ManifestDirectoryTest, LastFileByNameWinsWhateverOrderTheFilesArrivedIn) {
+  dir_.Write("b.yaml", Service("s", "10.96.0.1", 81));
+  ASSERT_TRUE(md_.Rescan().ok());
+  dir_.Write("a.yaml", Service("s", "10.96.0.1", 80));  // read after b.yaml, sorts before it
+  md_.Refresh("a.yaml");
+  EXPECT_EQ(Port("s"), 81);
+  dir_.Write("b.yaml", Service("s", "10.96.0.1", 82));
+  md_.Refresh("b.yaml");
+  EXPECT_EQ(Port("s"), 82);
+  dir_.Write("b.yaml", Service("other", "10.96.0.2"));  // b.yaml stops defining s
+  md_.Refresh("b.yaml");
+  EXPECT_EQ(Port("s"), 80);
+  EXPECT_EQ(md_.stats().objects, 2u);
+}
+
 TEST_F(ManifestDirectoryTest, MovesWithinABatchNeverDelete) {
   dir_.Write("a.yaml", Service("s", "10.96.0.1") + "---\n" + Service("t", "10.96.0.2"));
   ASSERT_TRUE(md_.Rescan().ok());
