@@ -11,11 +11,7 @@ void DesiredStateCache::IndexSlice(const NamespacedName& slice_id, const Endpoin
                                    std::set<NamespacedName>* affected) {
   if (auto it = slice_owner_.find(slice_id); it != slice_owner_.end()) {
     affected->insert(it->second);
-    auto owned = slices_of_.find(it->second);
-    if (owned != slices_of_.end()) {
-      owned->second.erase(slice_id);
-      if (owned->second.empty()) slices_of_.erase(owned);
-    }
+    slices_of_.erase({it->second, slice_id});
     slice_owner_.erase(it);
   }
   if (slice == nullptr) return;
@@ -23,7 +19,7 @@ void DesiredStateCache::IndexSlice(const NamespacedName& slice_id, const Endpoin
   if (service.empty()) return;
   NamespacedName owner{slice_id.namespace_, service};
   affected->insert(owner);
-  slices_of_[owner].insert(slice_id);
+  slices_of_.insert({owner, slice_id});
   slice_owner_.emplace(slice_id, std::move(owner));
 }
 
@@ -34,11 +30,10 @@ void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedNa
   if (auto svc = snap.services.find(service); svc != snap.services.end()) {
     ObjectSnapshot one;  // this Service and its slices only: compute.h's rules, unchanged
     one.services.emplace(svc->first, svc->second);
-    if (auto owned = slices_of_.find(service); owned != slices_of_.end()) {
-      for (const NamespacedName& id : owned->second) {
-        if (auto s = snap.endpoint_slices.find(id); s != snap.endpoint_slices.end()) {
-          one.endpoint_slices.emplace(s->first, s->second);
-        }
+    for (auto owned = slices_of_.lower_bound({service, NamespacedName{}});
+         owned != slices_of_.end() && owned->first == service; ++owned) {
+      if (auto s = snap.endpoint_slices.find(owned->second); s != snap.endpoint_slices.end()) {
+        one.endpoint_slices.emplace(s->first, s->second);
       }
     }
     fresh = ComputeDesiredState(one, node_name_, node_addresses_, warnings);
