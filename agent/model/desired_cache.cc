@@ -42,18 +42,14 @@ void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedNa
   if (old != by_service_.end()) {
     for (const FrontendKey& key : old->second) {
       touched->insert(key);
-      auto claim = claims_.find(key);
-      if (claim != claims_.end()) {
-        claim->second.erase(service);
-        if (claim->second.empty()) claims_.erase(claim);
-      }
+      claims_.erase({key, service});
     }
   }
   std::vector<FrontendKey> keys;
   keys.reserve(fresh.frontends.size());
   for (const auto& [key, fe] : fresh.frontends) {
     touched->insert(key);
-    claims_[key].insert(service);
+    claims_.insert({key, service});
     keys.push_back(key);
   }
   if (keys.empty()) {
@@ -66,21 +62,21 @@ void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedNa
 
 void DesiredStateCache::Resolve(const ObjectSnapshot& snap, const FrontendKey& key, Update* update,
                                 std::vector<std::string>* warnings) {
-  auto claim = claims_.find(key);
+  auto claim = claims_.lower_bound({key, NamespacedName{}});
   auto have = state_.frontends.find(key);
-  if (claim == claims_.end()) {
+  if (claim == claims_.end() || claim->first != key) {
     if (have != state_.frontends.end()) {
       state_.frontends.erase(have);
       update->changed.insert(key);
     }
     return;
   }
-  const NamespacedName winner = *claim->second.begin();
+  const NamespacedName winner = claim->second;
   const std::string winner_name = winner.ToString();
   if (warnings != nullptr) {
-    for (auto it = std::next(claim->second.begin()); it != claim->second.end(); ++it) {
-      warnings->push_back(absl::StrCat("Service ", it->ToString(), ": ", key.vip.ToString(), ":",
-                                       key.port, "/", ProtocolName(key.proto),
+    for (auto it = std::next(claim); it != claims_.end() && it->first == key; ++it) {
+      warnings->push_back(absl::StrCat("Service ", it->second.ToString(), ": ", key.vip.ToString(),
+                                       ":", key.port, "/", ProtocolName(key.proto),
                                        " is already used by Service ", winner_name, "; ignored"));
     }
   }

@@ -57,13 +57,14 @@ class DesiredStateCache {
   std::vector<IpAddr> node_addresses_;
   // Each Service's frontend keys. Only the winning frontend of each key is kept (in state_),
   // so the desired state is held once; a Service that takes a key over is recomputed.
-  std::map<NamespacedName, std::vector<FrontendKey>> by_service_;
+  absl::btree_map<NamespacedName, std::vector<FrontendKey>> by_service_;
   std::map<NamespacedName, DesiredState> fresh_;  // computed during one Apply only
   // B-trees, not std::map nodes (and a std::set per Service): 100,000 slices at 100,000
   // Services cost ≈ 55 MB in node form.
   absl::btree_map<NamespacedName, NamespacedName> slice_owner_;           // slice -> its Service
   absl::btree_set<std::pair<NamespacedName, NamespacedName>> slices_of_;  // (Service, slice)
-  std::map<FrontendKey, std::set<NamespacedName>> claims_;  // frontend -> Services producing it
+  // (frontend, a Service producing it); the first per frontend wins (namespace/name order).
+  absl::btree_set<std::pair<FrontendKey, NamespacedName>> claims_;
   DesiredState state_;
 };
 

@@ -150,6 +150,23 @@ TEST_F(IncrementalTest, ClashKeepsTheFirstServiceAndHandsOverOnDeletion) {
   EXPECT_EQ(cache_.state().frontends.begin()->second.service, "b/late");
 }
 
+TEST_F(IncrementalTest, ClashNamesEveryIgnoredServiceAndTheWinner) {
+  store_.AddSource("t");
+  store_.Upsert(Svc("c", "later", "10.96.0.9", {80}));
+  store_.Upsert(Svc("a", "early", "10.96.0.9", {80}));
+  store_.Upsert(Svc("b", "late", "10.96.0.9", {80}));
+  store_.MarkSynced("t");
+  std::vector<std::string> warnings;
+  DesiredStateCache cache;
+  cache.Apply(store_.Snapshot(), std::nullopt, "node-a", {}, &warnings);
+  EXPECT_EQ(cache.state().frontends.begin()->second.service, "a/early");
+  EXPECT_EQ(warnings, (std::vector<std::string>{
+                          "Service b/late: 10.96.0.9:80/TCP is already used by Service a/early; "
+                          "ignored",
+                          "Service c/later: 10.96.0.9:80/TCP is already used by Service a/early; "
+                          "ignored"}));
+}
+
 TEST_F(IncrementalTest, SyncStateChangeOrTooOldGenerationRecomputesEverything) {
   store_.AddSource("t");
   store_.Upsert(Svc("a", "web", "10.96.0.1", {80}));
