@@ -145,7 +145,7 @@ void ManifestDirectory::Apply(const std::string& name, const std::string& conten
     return;
   }
 
-  std::map<model::ObjectKey, model::SharedObject> next;
+  absl::btree_map<model::ObjectKey, model::SharedObject> next;
   for (model::Object& obj : parsed.objects) {
     model::ObjectKey key = model::KeyOf(obj);
     auto old = state.objects.find(key);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "agent/model/object_store.h"
@@ -50,7 +51,7 @@ class ManifestDirectory {
   struct FileState {
     size_t content_hash = 0;
     // In force from this file; shared with the store (one copy of each object between them).
-    std::map<model::ObjectKey, model::SharedObject> objects;
+    absl::btree_map<model::ObjectKey, model::SharedObject> objects;
     std::vector<ManifestError> errors;
   };
 
@@ -73,7 +74,7 @@ class ManifestDirectory {
   void AddDefiner(const model::ObjectKey& key, const std::string* file);
   void DropDefiner(const model::ObjectKey& key, const std::string& name);
   absl::btree_map<model::ObjectKey, Definers> definers_;
-  std::set<model::ObjectKey> touched_;  // by the batch being staged
+  absl::btree_set<model::ObjectKey> touched_;  // by the batch being staged
   ManifestStats stats_;
 };
 
