@@ -21,10 +21,24 @@ enum class Protocol : uint8_t { kTcp = 6, kUdp = 17, kSctp = 132 };
 struct IpAddr {
   uint8_t family = 4;  // 4 or 6
   std::array<uint8_t, 16> bytes{};
-  auto operator<=>(const IpAddr&) const = default;
+  // The defaulted order (family, then the bytes lexicographically), computed on two
+  // big-endian words instead of a memcmp call: IpAddr keys every B-tree of the reconciler.
+  std::strong_ordering operator<=>(const IpAddr& o) const {
+    if (family != o.family) return family <=> o.family;
+    if (auto c = Word(0) <=> o.Word(0); c != 0) return c;
+    return Word(8) <=> o.Word(8);
+  }
+  bool operator==(const IpAddr& o) const = default;
   static std::optional<IpAddr> Parse(const std::string& text);
   std::string ToString() const;
   uint32_t V4() const;  // network byte order, for IPv4
+
+ private:
+  uint64_t Word(size_t at) const {
+    uint64_t w = 0;
+    for (size_t i = 0; i < 8; ++i) w = w << 8 | bytes[at + i];
+    return w;  // the compiler makes this one load and a byte swap
+  }
 };
 
 enum class BackendState : uint8_t { kActive = 0, kTerminating = 1 };
