@@ -71,4 +71,10 @@ struct skiff_events_state {
   __u64 rate_limited;    /* drop events suppressed by the budget */
 };
 
+/* The datapath wakes the agent's reader only with the event that takes the ring past
+ * 1/SKIFF_EVENTS_WAKEUP_FRACTION full (bpf/lib/events.h, docs/flows.md); one event's share of
+ * the ring is the record plus the ring's 8-byte header, 8-byte aligned. */
+#define SKIFF_EVENTS_WAKEUP_FRACTION 8
+#define SKIFF_EVENTS_RECORD_BYTES ((sizeof(struct skiff_flow_event) + 8 + 7) & ~7ULL)
+
 #endif /* SKIFF_MAPS_EVENTS_H_ */

@@ -14,16 +14,13 @@
 #define SKIFF_EVENTS_WINDOW_NS 1000000000ULL
 
 /* Commits a reserved event without waking the reader, unless this event takes the ring past
- * 1/SKIFF_EVENTS_WAKEUP_FRACTION full: the agent's reader drains the ring on a short timer
- * (agent/observe/flow_reader.cc). A wakeup is an irq_work interrupt on the CPU that carries
- * the packet, which costs microseconds in a VM (≈ 3 µs measured here); with the kernel's
+ * 1/SKIFF_EVENTS_WAKEUP_FRACTION full (maps/events.h): the agent's reader drains the ring on a
+ * short timer (agent/observe/flow_reader.cc). A wakeup is an irq_work interrupt on the CPU that
+ * carries the packet, which costs microseconds in a VM (≈ 3 µs measured here); with the kernel's
  * default flags there was one for every event that found the reader caught up, two or three
  * per short connection. Waking only on the crossing, not on every event above it, keeps a
  * sustained burst from paying it per event; an event whose crossing a concurrent reservation
  * hid is still read at the next timer tick. */
-#define SKIFF_EVENTS_WAKEUP_FRACTION 8
-#define SKIFF_EVENTS_RECORD_BYTES ((sizeof(struct skiff_flow_event) + 8 + 7) & ~7ULL) /* + header \
-                                                                                       */
 static __always_inline void skiff_event_submit(struct skiff_flow_event *ev) {
   __u64 used = bpf_ringbuf_query(&SKIFF_MAP_EVENTS, BPF_RB_AVAIL_DATA); /* this one included */
   __u64 mark =

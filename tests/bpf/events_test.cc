@@ -300,7 +300,7 @@ TEST_F(EventsTest, PolicyDenialEmitsADropEvent) {
 TEST(EventsWakeupTest, ReaderIsWokenOnlyOnceTheRingFillsUp) {
   SKIFF_REQUIRE_PRIVILEGED();
   PinToCpu(0);
-  constexpr uint32_t kRing = 8192;  // 1/8 = 1 KiB: a dozen events
+  constexpr uint32_t kRing = 8192;  // the mark at 1/8: 1 KiB, a dozen events
   auto env = LbEnv::Load(4096, kRing);
   ASSERT_TRUE(env.ok()) << env.status();
   ASSERT_TRUE((*env)->Reset().ok());
@@ -327,8 +327,7 @@ TEST(EventsWakeupTest, ReaderIsWokenOnlyOnceTheRingFillsUp) {
   EXPECT_EQ(ring_buffer__consume(rb), 1);
   EXPECT_EQ(seen, 1u);
   // Fill past 1/8 of the ring: the event that crosses it wakes the reader.
-  const size_t record = sizeof(skiff_flow_event) + 8;  // + the ring's record header
-  const size_t burst = kRing / 8 / record + 1;
+  const size_t burst = kRing / SKIFF_EVENTS_WAKEUP_FRACTION / SKIFF_EVENTS_RECORD_BYTES + 1;
   for (size_t i = 0; i < burst; i++) new_flow(static_cast<uint16_t>(42000 + i));
   seen = 0;
   EXPECT_EQ(ring_buffer__poll(rb, 0), static_cast<int>(burst));
