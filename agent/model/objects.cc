@@ -124,24 +124,34 @@ SharedObject Share(Object object) {
       object);
 }
 
-ObjectKey KeyOf(const SharedObject& object) {
+namespace {
+
+template <typename T>
+const T& Deref(const T& object) {
+  return object;
+}
+template <typename T>
+const T& Deref(const std::shared_ptr<const T>& object) {
+  return *object;
+}
+
+// Object and SharedObject alike: their alternatives are declared in ObjectKind order.
+template <typename Variant>
+ObjectKey KeyOfVariant(const Variant& object) {
   const auto kind = static_cast<ObjectKind>(object.index());
   return std::visit(
       [kind](const auto& o) {
-        return ObjectKey{kind, NamespacedName{o->metadata.namespace_, o->metadata.name}};
+        const auto& meta = Deref(o).metadata;
+        return ObjectKey{kind, NamespacedName{meta.namespace_, meta.name}};
       },
       object);
 }
 
-ObjectKey KeyOf(const Object& object) {
-  // The variant's alternatives are declared in ObjectKind order.
-  const auto kind = static_cast<ObjectKind>(object.index());
-  return std::visit(
-      [kind](const auto& o) {
-        return ObjectKey{kind, NamespacedName{o.metadata.namespace_, o.metadata.name}};
-      },
-      object);
-}
+}  // namespace
+
+ObjectKey KeyOf(const SharedObject& object) { return KeyOfVariant(object); }
+
+ObjectKey KeyOf(const Object& object) { return KeyOfVariant(object); }
 
 std::string ProtocolName(Protocol protocol) {
   switch (protocol) {
