@@ -224,7 +224,9 @@ void PublishApiState(api::StateBoard& board, const ReconcileLoop& loop,
   // Socket LB: one row per cgroup hook, or why there is none (as for XDP).
   if (sock_lb)
     for (const auto& h : sock_lb->hooks())
-      s->programs.push_back({sock_lb->cgroup_root(), 0, h.hook, h.program});
+      s->programs.push_back(
+          {sock_lb->cgroup_root(), 0, h.hook,
+           sock_lb->pods() ? absl::StrCat(h.program, " (host+pods)") : h.program});
   else
     s->programs.push_back({"-", 0, "cgroup", "none (--socket-lb=disabled)"});
   board.Publish(std::move(s));
@@ -327,6 +329,8 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   std::unique_ptr<loader::SocketLb> sock_lb;
   auto sock_lb_on = loader::ParseSocketLb(cfg.socket_lb);
   if (!sock_lb_on.ok()) return sock_lb_on.status();
+  auto sock_lb_pods = loader::ParseSocketLbScope(cfg.socket_lb_scope);
+  if (!sock_lb_pods.ok()) return sock_lb_pods.status();
   if (*sock_lb_on) {
     std::string cgroup_root = cfg.cgroup_root;
     if (cgroup_root.empty()) {
@@ -336,11 +340,11 @@ absl::Status RunAgent(const AgentConfig& cfg) {
     }
     auto cookie = loader::OwnNetnsCookie();
     if (!cookie.ok()) return cookie.status();
-    auto lb = loader::SocketLb::Load(cfg.bpffs_root, (*dp)->skel(), *cookie);
+    auto lb = loader::SocketLb::Load(cfg.bpffs_root, (*dp)->skel(), *cookie, *sock_lb_pods);
     if (!lb.ok()) return lb.status();
     if (auto st = (*lb)->Attach(cgroup_root); !st.ok()) return st;
-    spdlog::info("socket LB enabled on cgroup {} for network namespace cookie {}", cgroup_root,
-                 *cookie);
+    spdlog::info("socket LB enabled on cgroup {} for network namespace cookie {}{}", cgroup_root,
+                 *cookie, *sock_lb_pods ? " and pods (--socket-lb-scope=all)" : "");
     sock_lb = std::move(*lb);
   } else {
     auto n = loader::DetachSocketLb(cfg.bpffs_root);

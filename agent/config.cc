@@ -88,6 +88,12 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
                  "enabled or disabled")
       ->check(CLI::IsMember({"enabled", "disabled"}))
       ->capture_default_str();
+  app.add_option("--socket-lb-scope", c.socket_lb_scope,
+                 "Whose sockets socket-level load balancing translates: host (the node's network "
+                 "namespace; pods keep the per-packet tc path) or all (pods too, as Cilium's "
+                 "default: no per-packet NAT or service conntrack for their connections)")
+      ->check(CLI::IsMember({"host", "all"}))
+      ->capture_default_str();
   app.add_option("--cgroup-root", c.cgroup_root,
                  "cgroup v2 directory the socket-LB programs attach to (default: the cgroup2 "
                  "mount, normally /sys/fs/cgroup)")

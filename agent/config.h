@@ -28,6 +28,7 @@ struct AgentConfig {
   std::string xdp = "best-effort";  // XDP on the devices: native, best-effort, disabled
   // Socket-level load balancing for the node's own sockets (docs/socket-lb.md)
   std::string socket_lb = "enabled";           // enabled, disabled
+  std::string socket_lb_scope = "host";        // host, all (pods too)
   std::string cgroup_root;                     // cgroup v2 directory; "" = the cgroup2 mount
   uint32_t nat_max = 131072;                   // NodePort SNAT map entries (two per flow)
   std::string nat_port_range = "61000-65535";  // NodePort SNAT source ports

@@ -10,8 +10,11 @@
  * Socket cookies are never reused while the machine runs, so entries of closed sockets are
  * harmless and LRU eviction bounds them.
  *
- * Only sockets of one network namespace are translated: skiff_sock_config.netns_cookie, the
- * agent's own (the node's host namespace), set before load. Pods keep the tc path. */
+ * Scope (skiff_sock_config, set before load): the sockets of the agent's own network namespace
+ * (netns_cookie, the node's host namespace) always; with SKIFF_SOCK_F_PODS (--socket-lb-scope
+ * all) the sockets of every other namespace too, i.e. pods, except towards sessionAffinity
+ * frontends, whose pod traffic keeps the tc path (affinity is keyed by the pod's address, which
+ * a connect() does not know yet). Without the flag pods keep the tc path. */
 #ifndef SKIFF_MAPS_SOCK_LB_H_
 #define SKIFF_MAPS_SOCK_LB_H_
 
@@ -36,8 +39,12 @@ struct skiff_sock4_revnat_val {
 };
 
 /* Load-time configuration of the socket programs (`skiff_sock_config` in their .rodata). */
+#define SKIFF_SOCK_F_PODS 0x1 /* translate sockets of other network namespaces (pods) too */
+
 struct skiff_sock_config {
-  __u64 netns_cookie; /* the only network namespace whose sockets are translated; 0: none */
+  __u64 netns_cookie; /* the node's network namespace; 0 with no flags: nothing is translated */
+  __u32 flags;        /* SKIFF_SOCK_F_* */
+  __u32 pad;
 };
 
 #endif /* SKIFF_MAPS_SOCK_LB_H_ */

@@ -100,6 +100,13 @@ absl::StatusOr<bool> ParseSocketLb(const std::string& text) {
       absl::StrCat("--socket-lb: '", text, "' is neither 'enabled' nor 'disabled'"));
 }
 
+absl::StatusOr<bool> ParseSocketLbScope(const std::string& text) {
+  if (text == "host") return false;
+  if (text == "all") return true;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--socket-lb-scope: '", text, "' is neither 'host' nor 'all'"));
+}
+
 absl::StatusOr<std::string> DefaultCgroupRoot() {
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
@@ -150,9 +157,11 @@ absl::StatusOr<uint64_t> OwnNetnsCookie() {
 std::string SocketLbLinkDir(const std::string& bpffs_root) { return bpffs_root + "/links"; }
 
 absl::StatusOr<std::unique_ptr<SocketLb>> SocketLb::Load(const std::string& bpffs_root,
-                                                         lxc_bpf* lxc, uint64_t netns_cookie) {
+                                                         lxc_bpf* lxc, uint64_t netns_cookie,
+                                                         bool pods) {
   std::unique_ptr<SocketLb> lb(new SocketLb());
   lb->bpffs_root_ = bpffs_root;
+  lb->pods_ = pods;
   auto skel = OpenSkeleton<sock_bpf>(sock_bpf__open, sock_bpf__destroy);
   if (!skel.ok()) return skel.status();
   lb->skel_ = std::move(*skel);
@@ -160,6 +169,7 @@ absl::StatusOr<std::unique_ptr<SocketLb>> SocketLb::Load(const std::string& bpff
   if (auto st = ShareMapShapes(s->obj, lxc->obj); !st.ok()) return st;
   s->rodata->skiff_config = lxc->rodata->skiff_config;
   s->rodata->skiff_sock_config.netns_cookie = netns_cookie;
+  s->rodata->skiff_sock_config.flags = pods ? SKIFF_SOCK_F_PODS : 0;
   auto migrations = PreparePinnedMaps(s->obj, bpffs_root);
   if (!migrations.ok()) return migrations.status();
   if (auto st = lb->skel_.Load(sock_bpf__load); !st.ok()) {

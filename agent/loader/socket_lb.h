@@ -28,6 +28,9 @@ namespace skiff::loader {
 // "enabled" or "disabled" (--socket-lb).
 absl::StatusOr<bool> ParseSocketLb(const std::string& text);
 
+// "host" (false) or "all" (true: pods too) (--socket-lb-scope).
+absl::StatusOr<bool> ParseSocketLbScope(const std::string& text);
+
 // The mount point of the first cgroup2 filesystem in /proc/self/mountinfo (the default of
 // --cgroup-root), or NotFound naming what to do.
 absl::StatusOr<std::string> DefaultCgroupRoot();
@@ -49,21 +52,24 @@ struct SocketLbHook {
 
 class SocketLb {
  public:
-  // Loads bpf/sock.bpf.o with the lxc object's map shapes, translating only sockets of the
-  // network namespace whose cookie is netns_cookie.
+  // Loads bpf/sock.bpf.o with the lxc object's map shapes, translating the sockets of the
+  // network namespace whose cookie is netns_cookie (the node's) and, with pods, those of every
+  // other namespace too.
   static absl::StatusOr<std::unique_ptr<SocketLb>> Load(const std::string& bpffs_root, lxc_bpf* lxc,
-                                                        uint64_t netns_cookie);
+                                                        uint64_t netns_cookie, bool pods);
   // Attaches every program to cgroup_root (checked: a cgroup v2 directory). A link pinned by an
   // earlier run on the same cgroup and hook gets the new program atomically; one on another
   // cgroup (--cgroup-root changed) is detached after the new one is attached.
   absl::Status Attach(const std::string& cgroup_root);
   const std::vector<SocketLbHook>& hooks() const { return hooks_; }
   const std::string& cgroup_root() const { return cgroup_root_; }
+  bool pods() const { return pods_; }
 
  private:
   SocketLb() = default;
   std::string bpffs_root_;
   std::string cgroup_root_;
+  bool pods_ = false;
   Skeleton<sock_bpf> skel_;
   std::vector<SocketLbHook> hooks_;
 };

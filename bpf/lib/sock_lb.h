@@ -7,9 +7,10 @@
  * node-originated traffic (kube-proxy sends LOCAL-source traffic to the cluster-wide chain):
  * SKIFF_LB_LOCAL_FLAGS stays at its default (internalTrafficPolicy only).
  *
- * Not translated: sockets of other network namespaces (pods: the tc path serves them),
- * 127.0.0.0/8 destinations (a NodePort is not served on localhost, as kube-proxy's nftables
- * mode), protocols other than TCP and UDP. */
+ * Not translated: sockets of other network namespaces (pods: the tc path serves them) unless
+ * SKIFF_SOCK_F_PODS (--socket-lb-scope all), and even then not towards sessionAffinity
+ * frontends (the tc path keys affinity by the pod's address); 127.0.0.0/8 destinations (a NodePort
+ * is not served on localhost, as kube-proxy's nftables mode), protocols other than TCP and UDP. */
 #ifndef SKIFF_BPF_LIB_SOCK_LB_H_
 #define SKIFF_BPF_LIB_SOCK_LB_H_
 
@@ -23,7 +24,7 @@
 #define SKIFF_SOCK_REJECT 0
 #define SKIFF_SOCK_PROCEED 1
 
-const volatile struct skiff_sock_config skiff_sock_config = {.netns_cookie = 0};
+const volatile struct skiff_sock_config skiff_sock_config = {.netns_cookie = 0, .flags = 0};
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -33,9 +34,15 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } SKIFF_MAP_SOCK4_REVNAT SEC(".maps");
 
-static __always_inline int skiff_sock_in_scope(struct bpf_sock_addr *ctx) {
-  __u64 want = skiff_sock_config.netns_cookie;
-  return want && bpf_get_netns_cookie(ctx) == want;
+/* Whose socket this is: SKIFF_SOCK_NODE (the agent's namespace), SKIFF_SOCK_POD (another
+ * namespace, translated with SKIFF_SOCK_F_PODS) or SKIFF_SOCK_OUT (left alone). */
+#define SKIFF_SOCK_OUT 0
+#define SKIFF_SOCK_NODE 1
+#define SKIFF_SOCK_POD 2
+static __always_inline int skiff_sock_scope(struct bpf_sock_addr *ctx) {
+  __u64 node = skiff_sock_config.netns_cookie;
+  if (node && bpf_get_netns_cookie(ctx) == node) return SKIFF_SOCK_NODE;
+  return (skiff_sock_config.flags & SKIFF_SOCK_F_PODS) ? SKIFF_SOCK_POD : SKIFF_SOCK_OUT;
 }
 
 static __always_inline int skiff_sock_is_loopback4(__be32 a) {
@@ -53,7 +60,8 @@ static __always_inline __be16 skiff_sock_cookie_port(__u64 cookie) {
  * translated) or SKIFF_SOCK_REJECT with the error set (a frontend without backends:
  * ECONNREFUSED, as kube-proxy's reject). */
 static __always_inline int skiff_sock4_xlate_fwd(struct bpf_sock_addr *ctx) {
-  if (!skiff_sock_in_scope(ctx)) return SKIFF_SOCK_PROCEED;
+  int scope = skiff_sock_scope(ctx);
+  if (scope == SKIFF_SOCK_OUT) return SKIFF_SOCK_PROCEED;
   __u8 proto = (__u8)ctx->protocol;
   if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return SKIFF_SOCK_PROCEED;
   __be32 vip = ctx->user_ip4;
@@ -62,13 +70,16 @@ static __always_inline int skiff_sock4_xlate_fwd(struct bpf_sock_addr *ctx) {
   if (!skiff_lb4_maybe_frontend(vip, vport, proto)) return SKIFF_SOCK_PROCEED;
   const struct skiff_lb4_service *fe = skiff_lb4_frontend(vip, vport, proto);
   if (!fe) return SKIFF_SOCK_PROCEED;
+  /* A pod's affinity is its own address (the tc path's key), unknown before the packet. */
+  if (scope == SKIFF_SOCK_POD && (fe->flags & SKIFF_SVC_F_AFFINITY)) return SKIFF_SOCK_PROCEED;
 
   int rc = SKIFF_DROP_NO_SERVICE_BACKEND;
   struct skiff_lb4_choice c;
   __u64 cookie = bpf_get_socket_cookie(ctx);
   /* The client of node-originated traffic is the node: every host socket shares one
    * sessionAffinity entry per frontend (client address 0.0.0.0, which no pod or external
-   * client has), as all of them would reach kube-proxy from the node's address. */
+   * client has), as all of them would reach kube-proxy from the node's address. (Pod sockets
+   * never get here for affinity frontends, so 0.0.0.0 only stands in for the Maglev hash.) */
   if (fe->count | fe->terminating_count)
     rc = skiff_lb4_select(fe, vip, vport, proto, 0, skiff_sock_cookie_port(cookie), &c);
   if (rc) {
@@ -98,7 +109,7 @@ static __always_inline int skiff_sock4_xlate_fwd(struct bpf_sock_addr *ctx) {
 /* recvmsg4 / getpeername4: backend -> the frontend this socket asked for. Always proceeds
  * (these hooks cannot refuse). */
 static __always_inline int skiff_sock4_xlate_rev(struct bpf_sock_addr *ctx) {
-  if (!skiff_sock_in_scope(ctx)) return SKIFF_SOCK_PROCEED;
+  if (skiff_sock_scope(ctx) == SKIFF_SOCK_OUT) return SKIFF_SOCK_PROCEED;
   struct skiff_sock4_revnat_key rk = {.cookie = bpf_get_socket_cookie(ctx),
                                       .address = ctx->user_ip4,
                                       .port = (__be16)ctx->user_port,

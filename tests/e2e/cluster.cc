@@ -57,10 +57,15 @@ absl::StatusOr<std::vector<std::string>> ClusterNode::SocketLbFlags() {
 }
 
 absl::StatusOr<std::string> ClusterNode::HostCommand(const std::string& cmd) {
+  return NetnsCommand(node->netns(), cmd);
+}
+
+absl::StatusOr<std::string> ClusterNode::NetnsCommand(const std::string& netns,
+                                                      const std::string& cmd) {
   auto cg = Cgroup();
   if (!cg.ok()) return cg.status();
   return absl::StrCat("sh -c 'echo $$ > ", *cg, "/cgroup.procs && exec nsenter --net=/run/netns/",
-                      node->netns(), " -- ", cmd, "'");
+                      netns, " -- ", cmd, "'");
 }
 
 absl::Status ClusterNode::StartAgent(const std::string& agent_path,

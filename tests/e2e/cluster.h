@@ -58,6 +58,8 @@ class ClusterNode {
   // network namespace inside Cgroup(): membership is per process, so it moves itself in
   // before it execs `cmd`.
   absl::StatusOr<std::string> HostCommand(const std::string& cmd);
+  // The same in another network namespace (e.g. a pod's), still inside Cgroup().
+  absl::StatusOr<std::string> NetnsCommand(const std::string& netns, const std::string& cmd);
 
   ~ClusterNode();
 

@@ -43,12 +43,15 @@ class SocketLbTest : public NorthSouthTest {
     return f;
   }
 
-  // n attempts of `mode` (tcp, udp, udpc) from node `node`'s own network namespace, by one
-  // client process in that node's agent cgroup.
-  Seen Run(int node, const std::string& mode, const std::string& ip, uint16_t port, int n) {
+  // n attempts of `mode` (tcp, udp, udpc) from node `node`'s own network namespace (or from
+  // `netns`, e.g. a pod's), by one client process in that node's agent cgroup.
+  Seen Run(int node, const std::string& mode, const std::string& ip, uint16_t port, int n,
+           const std::string& netns = "") {
     Seen s;
-    auto cmd = cluster_->node(node).HostCommand(
-        absl::StrCat(SKIFF_SOCK_CLIENT_PATH, " ", mode, " ", ip, " ", port, " ", n));
+    const std::string client =
+        absl::StrCat(SKIFF_SOCK_CLIENT_PATH, " ", mode, " ", ip, " ", port, " ", n);
+    auto cmd = netns.empty() ? cluster_->node(node).HostCommand(client)
+                             : cluster_->node(node).NetnsCommand(netns, client);
     if (!cmd.ok()) {
       ADD_FAILURE() << cmd.status();
       return s;
@@ -201,6 +204,81 @@ TEST_F(SocketLbTest, AgentRestartKeepsTranslatingAndReplacesThePrograms) {
   EXPECT_NE(cluster_->node(1).Log().find("socket LB: replaced sock_connect4"), std::string::npos);
   Seen up = Run(1, "tcp", cluster_->node(1).address, kNodePort, 10);
   EXPECT_EQ(up.ok, 10);
+}
+
+// A client pod on node 1, in the agent's cgroup (as every pod is under the host's root cgroup).
+class SocketLbPodTest : public SocketLbTest {
+ protected:
+  void BeforeAgents() override {
+    SocketLbTest::BeforeAgents();
+    auto pod = cluster_->AddPod(1, "cli", "10.244.1.77");
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    pod_ = *pod;
+  }
+  Pod pod_;
+};
+
+TEST_F(SocketLbPodTest, PodsKeepTheTcPathByDefault) {
+  const uint64_t before = SockMetric(1, 0);
+  Seen s = Run(1, "tcp", kClusterIp, 80, 20, pod_.netns);
+  EXPECT_EQ(s.ok, 20);
+  EXPECT_EQ(s.peers, std::set<std::string>{absl::StrCat(kClusterIp, ":80")});
+  // Translated by from_container per packet, not at connect(): no socket translation counted.
+  EXPECT_EQ(SockMetric(1, 0), before);
+}
+
+// --socket-lb-scope=all: pods' connect()/sendmsg() are translated too (Cilium's default).
+class SocketLbAllTest : public SocketLbPodTest {
+ protected:
+  std::vector<std::string> AgentFlags(int node) const override {
+    std::vector<std::string> f = SocketLbPodTest::AgentFlags(node);
+    f.push_back("--socket-lb-scope=all");
+    return f;
+  }
+};
+
+TEST_F(SocketLbAllTest, PodConnectionsToAClusterIpAreTranslatedAtTheSocket) {
+  const uint64_t before = SockMetric(1, 0);
+  Seen s = Run(1, "tcp", kClusterIp, 80, 30, pod_.netns);
+  EXPECT_EQ(s.ok, 30);
+  EXPECT_GT(s.servers["web-a"], 0);
+  EXPECT_GT(s.servers["web-b"], 0);
+  // The application still sees the ClusterIP, though its socket talks to the backend.
+  EXPECT_EQ(s.peers, std::set<std::string>{absl::StrCat(kClusterIp, ":80")});
+  EXPECT_GE(SockMetric(1, 0), before + 30);
+  // UDP: sendto() translated, replies shown from the frontend by recvmsg.
+  Seen u = Run(1, "udp", kClusterIp, 53, 10, pod_.netns);
+  EXPECT_EQ(u.ok, 10);
+  EXPECT_EQ(u.peers, std::set<std::string>{absl::StrCat(kClusterIp, ":53")});
+  EXPECT_GE(SockMetric(1, 0), before + 40);
+  const std::string status = Status(1);
+  EXPECT_NE(status.find("sock_connect4 (host+pods)"), std::string::npos) << status;
+}
+
+TEST_F(SocketLbAllTest, PodsToSessionAffinityFrontendsKeepTheTcPath) {
+  std::string svc = ServiceManifest();
+  const std::string spec = "spec:\n";
+  ASSERT_NE(svc.find(spec), std::string::npos) << svc;
+  svc.insert(svc.find(spec) + spec.size(), "  sessionAffinity: ClientIP\n");
+  cluster_->WriteManifest("web.yaml", svc);
+  // Once the agent has the affinity frontend, the pod's connections stop being counted at the
+  // socket, and they all stick to one backend (the tc path's affinity by the pod's address).
+  Seen s;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool tc_path = false;
+  while (!tc_path && std::chrono::steady_clock::now() < deadline) {
+    const uint64_t before = SockMetric(1, 0);
+    s = Run(1, "tcp", kClusterIp, 80, 10, pod_.netns);
+    tc_path = s.ok == 10 && SockMetric(1, 0) == before;
+    if (!tc_path) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(tc_path) << "pod connections to an affinity frontend were still socket-translated";
+  EXPECT_EQ(s.servers.size(), 1u);
+  EXPECT_EQ(s.peers, std::set<std::string>{absl::StrCat(kClusterIp, ":80")});
+  // The node's own sockets are still translated (its affinity client is the node).
+  const uint64_t before = SockMetric(1, 0);
+  EXPECT_EQ(Run(1, "tcp", kClusterIp, 80, 5).ok, 5);
+  EXPECT_GE(SockMetric(1, 0), before + 5);
 }
 
 TEST_F(SocketLbTest, DisabledAttachesNothing) {

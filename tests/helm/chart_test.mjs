@@ -172,6 +172,7 @@ await test("default values: DaemonSet shape", async () => {
     "--lb-revnat-max": "65536",
     "--lb-affinity-max": "65536",
     "--socket-lb": "enabled",
+    "--socket-lb-scope": "host",
     "--cgroup-root": "/host/sys/fs/cgroup",
     "--log-level": "info",
     "--log-format": "text",

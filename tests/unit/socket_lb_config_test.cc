@@ -17,6 +17,15 @@ TEST(SocketLbConfig, ParsesTheModes) {
   EXPECT_NE(bad.status().message().find("--socket-lb"), std::string::npos);
 }
 
+TEST(SocketLbConfig, ParsesTheScopes) {
+  EXPECT_EQ(ParseSocketLbScope("host").value(), false);
+  EXPECT_EQ(ParseSocketLbScope("all").value(), true);
+  auto bad = ParseSocketLbScope("pods");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--socket-lb-scope"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("'pods'"), std::string::npos);
+}
+
 TEST(SocketLbConfig, RefusesWhatIsNotACgroupV2DirectoryNamingTheFlag) {
   const auto tmp =
       std::filesystem::temp_directory_path() / ("skiff-cgroup-test-" + std::to_string(getpid()));
