@@ -12,10 +12,10 @@
 #include "lib/sock_lb.h"
 
 SEC("cgroup/connect4")
-int sock_connect4(struct bpf_sock_addr *ctx) { return skiff_sock4_xlate_fwd(ctx); }
+int sock_connect4(struct bpf_sock_addr *ctx) { return skiff_sock4_xlate_fwd(ctx, 1); }
 
 SEC("cgroup/sendmsg4")
-int sock_sendmsg4(struct bpf_sock_addr *ctx) { return skiff_sock4_xlate_fwd(ctx); }
+int sock_sendmsg4(struct bpf_sock_addr *ctx) { return skiff_sock4_xlate_fwd(ctx, 0); }
 
 SEC("cgroup/recvmsg4")
 int sock_recvmsg4(struct bpf_sock_addr *ctx) { return skiff_sock4_xlate_rev(ctx); }

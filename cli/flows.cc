@@ -83,7 +83,10 @@ CLI::App* AddFlowsCommand(CLI::App* app, FlowsOptions& o) {
 std::string FlowLine(const v1::Flow& f) {
   std::string when = absl::FormatTime("%b %d %H:%M:%E3S", absl::FromUnixNanos(f.time_unix_nano()),
                                       absl::UTCTimeZone());
-  std::string line = absl::StrCat(when, ": ", Peer(f.source()), " -> ", Peer(f.destination()));
+  // A socket-LB translation happens at connect(), before the source address is chosen.
+  std::string line =
+      absl::StrCat(when, ": ", f.direction() == "sock" ? "connect()" : Peer(f.source()), " -> ",
+                   Peer(f.destination()));
   if (f.has_service()) {
     const auto& s = f.service();
     std::string name = s.name().empty() ? "" : absl::StrCat(s.namespace_(), "/", s.name(), " ");
@@ -141,7 +144,9 @@ Json FlowJson(const v1::Flow& f) {
   };
   j["source"] = endpoint(f.source());
   j["destination"] = endpoint(f.destination());
-  j["Type"] = "L3_L4";
+  // A socket-LB translation (direction sock) is what Hubble calls a SOCK event.
+  j["Type"] = f.direction() == "sock" ? "SOCK" : "L3_L4";
+  if (f.direction() == "sock") j["sock_xlation_point"] = "SOCK_XLATE_POINT_PRE_DIRECTION_FWD";
   j["node_name"] = f.node_name();
   // Cilium's monitor message types: 1 drop (sub_type: reason), 4 trace.
   j["event_type"] = {{"type", f.event_type() == "drop" ? 1 : 4},

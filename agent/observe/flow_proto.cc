@@ -84,6 +84,7 @@ void FillFlow(const FlowRecord& r, const std::string& node_name, v1::Flow* out) 
                      : e.direction == SKIFF_DIR_FROM_NETDEV  ? "from_netdev"
                      : e.direction == SKIFF_DIR_TO_NETDEV    ? "to_netdev"
                      : e.direction == SKIFF_DIR_XDP          ? "xdp"
+                     : e.direction == SKIFF_DIR_SOCK         ? "sock"
                                                              : absl::StrCat(e.direction));
   out->set_ifindex(e.ifindex);
   out->set_node_name(node_name);

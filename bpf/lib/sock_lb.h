@@ -16,6 +16,7 @@
 
 #include <asm-generic/errno.h>
 
+#include "lib/events.h"
 #include "lib/lb.h"
 #include "lib/metrics.h"
 #include "maps/sock_lb.h"
@@ -56,10 +57,32 @@ static __always_inline __be16 skiff_sock_cookie_port(__u64 cookie) {
   return (__be16)(x ^ (x >> 16));
 }
 
+/* A connect() was translated: one flow event (direction SKIFF_DIR_SOCK) as the tc path reports
+ * a new service flow. The source is not chosen yet at connect() (0.0.0.0:0). Unconnected
+ * sendmsg() translates every datagram, so it reports nothing (events are per flow). */
+static __always_inline void skiff_event_sock_xlate(struct bpf_sock_addr *ctx, __be32 vip,
+                                                   __be16 vport, const struct skiff_lb4_choice *c,
+                                                   __u32 rev_nat_id) {
+  struct skiff_flow_event *ev =
+      skiff_event_reserve(SKIFF_EVENT_TRACE_NEW, SKIFF_VERDICT_TRANSLATED);
+  if (!ev) return;
+  ev->direction = SKIFF_DIR_SOCK;
+  ev->family = SKIFF_AF_INET;
+  ev->proto = (__u8)ctx->protocol;
+  ev->flags = SKIFF_EVENT_F_XLATED;
+  ev->orig_daddr = vip;
+  ev->orig_dport = vport;
+  ev->xlated_daddr = c->address;
+  ev->xlated_dport = c->port;
+  ev->backend_id = c->backend_id;
+  ev->rev_nat_id = rev_nat_id;
+  skiff_event_submit(ev);
+}
+
 /* connect4 / sendmsg4: destination frontend -> backend. Returns SKIFF_SOCK_PROCEED (maybe
  * translated) or SKIFF_SOCK_REJECT with the error set (a frontend without backends:
- * ECONNREFUSED, as kube-proxy's reject). */
-static __always_inline int skiff_sock4_xlate_fwd(struct bpf_sock_addr *ctx) {
+ * ECONNREFUSED, as kube-proxy's reject). is_connect: a connect() (reported as a flow event). */
+static __always_inline int skiff_sock4_xlate_fwd(struct bpf_sock_addr *ctx, int is_connect) {
   int scope = skiff_sock_scope(ctx);
   if (scope == SKIFF_SOCK_OUT) return SKIFF_SOCK_PROCEED;
   __u8 proto = (__u8)ctx->protocol;
@@ -103,6 +126,7 @@ static __always_inline int skiff_sock4_xlate_fwd(struct bpf_sock_addr *ctx) {
   ctx->user_ip4 = c.address;
   ctx->user_port = (__u32)c.port;
   skiff_metrics_count(SKIFF_DIR_SOCK, 0, 0);
+  if (is_connect) skiff_event_sock_xlate(ctx, vip, vport, &c, fe->rev_nat_id);
   return SKIFF_SOCK_PROCEED;
 }
 

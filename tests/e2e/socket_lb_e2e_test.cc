@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "maps/drop_reasons.h"
 #include "maps/metrics.h"
@@ -253,6 +254,22 @@ TEST_F(SocketLbAllTest, PodConnectionsToAClusterIpAreTranslatedAtTheSocket) {
   EXPECT_GE(SockMetric(1, 0), before + 40);
   const std::string status = Status(1);
   EXPECT_NE(status.find("sock_connect4 (host+pods)"), std::string::npos) << status;
+  // Each translated connect() is one flow event (direction sock), as Hubble's SOCK events; the
+  // reader drains the ring every 20 ms, so poll.
+  bool seen = false;
+  for (int i = 0; i < 50 && !seen; i++) {
+    auto flows = ShOut(absl::StrCat(SKIFF_AGENTCTL_PATH, " --socket ",
+                                    cluster_->node(1).api_socket(), " flows --last 200 -o json"));
+    ASSERT_TRUE(flows.ok()) << flows.status();
+    for (absl::string_view line : absl::StrSplit(*flows, '\n', absl::SkipEmpty()))
+      if (absl::StrContains(line, "\"direction\":\"sock\"") &&
+          absl::StrContains(line, "\"Type\":\"SOCK\"") &&
+          absl::StrContains(line, "\"service\":\"default/web\"") &&
+          absl::StrContains(line, absl::StrCat("\"frontend\":\"", kClusterIp, ":80\"")))
+        seen = true;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(seen) << "no sock flow event for the pod's translated connections";
 }
 
 TEST_F(SocketLbAllTest, PodsToSessionAffinityFrontendsKeepTheTcPath) {
