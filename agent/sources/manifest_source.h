@@ -35,8 +35,11 @@ class ManifestSource {
     std::string dir;
     std::string source_name = "manifests";  // the store's sync-state name for this source
     // After an event, wait until the directory has been quiet this long (an editor's save is
-    // several events), but never delay a change longer than max_delay.
-    std::chrono::milliseconds debounce{50};
+    // several events, all within a millisecond or so: vim's backup, write and rename), but
+    // never delay a change longer than max_delay. Only complete files raise events
+    // (IN_CLOSE_WRITE, IN_MOVED_TO, links), so this only coalesces; it was 50 ms, which was
+    // most of the time from a file's rename to the map write (issue 8: one change ≤ 5 ms).
+    std::chrono::milliseconds debounce{10};
     std::chrono::milliseconds max_delay{300};
   };
 
