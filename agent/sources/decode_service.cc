@@ -184,20 +184,19 @@ model::EndpointSlice DecodeEndpointSlice(FieldReader& r, const Field& doc) {
   slice.endpoints.reserve(doc["endpoints"].size());
   r.ForEach(doc["endpoints"], [&](const Field& e) {
     model::Endpoint ep;
+    // Each address is parsed once, here: the endpoint keeps the parsed IP (endpoint_fields.h).
+    const bool ips = type && slice.address_type != model::AddressType::kFqdn;
+    const uint8_t family = slice.address_type == model::AddressType::kIpv4 ? 4 : 6;
     r.ForEach(e["addresses"], [&](const Field& item) {
-      if (std::optional<std::string> a = r.String(item)) ep.addresses.push_back(std::move(*a));
+      std::optional<std::string> a = r.String(item);
+      if (!a) return;
+      std::optional<IpAddr> ip = IpAddr::Parse(*a);
+      if (ips && (!ip || ip->family != family)) {
+        r.Error(item, absl::StrCat("\"", *a, "\" is not a valid ", *type, " address"));
+      }
+      ep.addresses.push_back(std::move(*a), ip);
     });
     if (ep.addresses.empty()) r.Error(e["addresses"], "at least one address is required");
-    if (type && slice.address_type != model::AddressType::kFqdn) {
-      const uint8_t family = slice.address_type == model::AddressType::kIpv4 ? 4 : 6;
-      for (size_t i = 0; i < ep.addresses.size(); ++i) {
-        std::optional<IpAddr> ip = IpAddr::Parse(ep.addresses[i]);
-        if (!ip || ip->family != family) {
-          r.Error(e["addresses"][i],
-                  absl::StrCat("\"", ep.addresses[i], "\" is not a valid ", *type, " address"));
-        }
-      }
-    }
     // The API's nil rules: ready nil = true, serving nil = ready, terminating nil = false.
     const Field c = e["conditions"];
     ep.conditions.ready = r.Bool(c["ready"]).value_or(true);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -93,7 +94,7 @@ absl::Status ManifestDirectory::Rescan() {
     if (IsManifestFileName(e->d_name)) names.insert(e->d_name);
   }
   closedir(d);
-  for (const std::string& name : names) Stage(name);
+  StageAll(std::vector<std::string>(names.begin(), names.end()));
   std::vector<std::string> gone;
   for (const auto& [name, state] : files_) {
     if (!names.count(name)) gone.push_back(name);
@@ -104,39 +105,84 @@ absl::Status ManifestDirectory::Rescan() {
 }
 
 void ManifestDirectory::Refresh(const std::set<std::string>& names) {
-  for (const std::string& name : names) Stage(name);
+  std::vector<std::string> list;
+  for (const std::string& name : names) {
+    if (IsManifestFileName(name)) list.push_back(name);
+  }
+  StageAll(list);
   Commit();
 }
 
-void ManifestDirectory::Stage(const std::string& name) {
-  if (!IsManifestFileName(name)) return;
-  std::string contents, error;
-  switch (ReadRegularFile(DisplayPath(name), &contents, &error)) {
-    case ReadResult::kMissing:
-      Remove(name);
-      return;
-    case ReadResult::kError:
-      // Unreadable is not gone (e.g. a permission slip): keep what the file defined.
-      ++stats_.files_failed;
-      spdlog::warn("{}: cannot read: {}; keeping the objects it defined", DisplayPath(name), error);
-      return;
-    case ReadResult::kOk:
-      Apply(name, contents);
-      return;
-  }
+void ManifestDirectory::StageAll(const std::vector<std::string>& names) {
+  std::vector<Loaded> loaded = LoadAll(names);
+  for (size_t i = 0; i < names.size(); ++i) Settle(names[i], std::move(loaded[i]));
 }
 
-void ManifestDirectory::Apply(const std::string& name, const std::string& contents) {
-  const size_t hash = std::hash<std::string>{}(contents);
+std::vector<ManifestDirectory::Loaded> ManifestDirectory::LoadAll(
+    const std::vector<std::string>& names) const {
+  std::vector<Loaded> loaded;
+  loaded.reserve(names.size());
+  for (const std::string& name : names) loaded.push_back(Load(name));
+  return loaded;
+}
+
+ManifestDirectory::Loaded ManifestDirectory::Load(const std::string& name) const {
+  Loaded out;
+  std::string contents;
+  switch (ReadRegularFile(DisplayPath(name), &contents, &out.error)) {
+    case ReadResult::kMissing:
+      out.read = Loaded::Read::kMissing;
+      return out;
+    case ReadResult::kError:
+      out.read = Loaded::Read::kError;
+      return out;
+    case ReadResult::kOk:
+      break;
+  }
+  out.hash = std::hash<std::string>{}(contents);
   auto existing = files_.find(name);
   // inotify reports a rename and a close-write for one save, and a full rescan re-reads
   // everything: identical bytes change nothing and should log nothing.
-  if (existing != files_.end() && existing->second.content_hash == hash) return;
+  if (existing != files_.end() && existing->second.content_hash == out.hash) {
+    out.unchanged = true;
+    return out;
+  }
+  out.parsed = ParseManifestFile(DisplayPath(name), contents);
+  contents = std::string();
+  static const absl::btree_map<model::ObjectKey, model::SharedObject> kNone;
+  const auto& before = existing != files_.end() ? existing->second.objects : kNone;
+  for (model::Object& obj : out.parsed.objects) {
+    model::ObjectKey key = model::KeyOf(obj);
+    auto old = before.find(key);
+    model::SharedObject shared = old != before.end() && SameValue(old->second, obj)
+                                     ? old->second
+                                     : model::Share(std::move(obj));
+    out.next.insert_or_assign(std::move(key), std::move(shared));
+  }
+  out.parsed.objects.clear();
+  return out;
+}
+
+void ManifestDirectory::Settle(const std::string& name, Loaded loaded) {
+  switch (loaded.read) {
+    case Loaded::Read::kMissing:
+      Remove(name);
+      return;
+    case Loaded::Read::kError:
+      // Unreadable is not gone (e.g. a permission slip): keep what the file defined.
+      ++stats_.files_failed;
+      spdlog::warn("{}: cannot read: {}; keeping the objects it defined", DisplayPath(name),
+                   loaded.error);
+      return;
+    case Loaded::Read::kOk:
+      break;
+  }
+  if (loaded.unchanged) return;
 
   ++stats_.files_read;
-  ManifestParseResult parsed = ParseManifestFile(DisplayPath(name), contents);
+  ManifestParseResult& parsed = loaded.parsed;
   FileState& state = files_[name];
-  state.content_hash = hash;
+  state.content_hash = loaded.hash;
   state.errors = parsed.errors;
   for (const ManifestError& e : parsed.errors) spdlog::warn("{}", e.ToString());
   if (parsed.file_failed) {
@@ -145,16 +191,7 @@ void ManifestDirectory::Apply(const std::string& name, const std::string& conten
     return;
   }
 
-  absl::btree_map<model::ObjectKey, model::SharedObject> next;
-  for (model::Object& obj : parsed.objects) {
-    model::ObjectKey key = model::KeyOf(obj);
-    auto old = state.objects.find(key);
-    model::SharedObject shared = old != state.objects.end() && SameValue(old->second, obj)
-                                     ? old->second
-                                     : model::Share(std::move(obj));
-    next.insert_or_assign(std::move(key), std::move(shared));
-  }
-  parsed.objects.clear();
+  absl::btree_map<model::ObjectKey, model::SharedObject>& next = loaded.next;
   std::set<model::ObjectKey> invalid;
   for (const ManifestError& e : parsed.errors) {
     if (e.key) invalid.insert(*e.key);

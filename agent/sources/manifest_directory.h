@@ -55,11 +55,25 @@ class ManifestDirectory {
     std::vector<ManifestError> errors;
   };
 
-  // Stage/Apply/Remove update the per-file state and collect touched keys; Commit pushes the
-  // winner for each touched key (the last file by name that defines it) to the store, or
-  // deletes the key when no file defines it any more.
-  void Stage(const std::string& name);
-  void Apply(const std::string& name, const std::string& contents);
+  // A file read and decoded, its objects keyed and shared (reusing the copy the file had for
+  // unchanged ones): everything of a re-read that does not change the directory's state.
+  struct Loaded {
+    enum class Read { kOk, kMissing, kError } read = Read::kOk;
+    std::string error;           // kError: why the file could not be read
+    size_t hash = 0;             // kOk: of the contents
+    bool unchanged = false;      // kOk: the same bytes as the last read; nothing else is set
+    ManifestParseResult parsed;  // its objects moved into `next`
+    absl::btree_map<model::ObjectKey, model::SharedObject> next;
+  };
+  // Load only reads the directory's state (LoadAll: results in the order of `names`); Settle
+  // then applies each, in name order.
+  Loaded Load(const std::string& name) const;
+  std::vector<Loaded> LoadAll(const std::vector<std::string>& names) const;
+  // Stage (Load + Settle)/Settle/Remove update the per-file state and collect touched keys;
+  // Commit pushes the winner for each touched key (the last file by name that defines it) to
+  // the store, or deletes the key when no file defines it any more.
+  void StageAll(const std::vector<std::string>& names);
+  void Settle(const std::string& name, Loaded loaded);
   void Remove(const std::string& name);
   void Commit();
   std::string DisplayPath(const std::string& name) const;

@@ -69,9 +69,12 @@ class FileParser {
         AddError(where, "items", "expected a list of objects");
         return;
       }
-      for (size_t i = 0; i < doc["items"].size(); ++i) {
-        Document(doc["items"][i].AsRoot(), absl::StrCat(where, " items[", i, "]"));
-      }
+      // One pass over the items: indexing a simdjson array walks it from the start, which
+      // made a List of 2,000 objects cost 2,000,000 steps.
+      size_t i = 0;
+      doc["items"].ForEachItem([&](const Field& item) {
+        Document(item.AsRoot(), absl::StrCat(where, " items[", i++, "]"));
+      });
       return;
     }
     const KindInfo* info = FindKind(kind);

@@ -174,6 +174,40 @@ TEST_F(ManifestDirectoryTest, MovesWithinABatchNeverDelete) {
   EXPECT_EQ(md_.stats().objects, 2u);
 }
 
+TEST_F(ManifestDirectoryTest, ManyFilesInOneBatchGiveTheSameResultAsOneByOne) {
+  // A batch's files are all loaded, then applied in name order: what lands, which file wins
+  // and the errors (in file order, naming file, object and field) match one file at a time.
+  for (int i = 0; i < 12; ++i) {
+    std::string body = absl::StrCat(Service(absl::StrCat("s", i), "10.96.1.1", 100 + i), "---\n",
+                                    Service("shared", "10.96.0.1", 200 + i));
+    if (i % 5 == 1) body += "---\n" + Service(absl::StrCat("bad", i), "10.96.0.2", 70000 + i);
+    dir_.Write(absl::StrCat("f", i < 10 ? "0" : "", i, ".yaml"), body);
+  }
+  ASSERT_TRUE(md_.Rescan().ok());
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(Port(absl::StrCat("s", i)), 100 + i);
+  EXPECT_EQ(Port("shared"), 211);  // f11.yaml sorts last
+  EXPECT_EQ(md_.stats().objects, 13u);
+  EXPECT_EQ(md_.stats().files_read, 12u);
+  ASSERT_EQ(md_.errors().size(), 3u);
+  for (int k = 0; k < 3; ++k) {
+    const int i = 1 + 5 * k;
+    EXPECT_EQ(md_.errors()[k].ToString(),
+              absl::StrCat(dir_.path(), "/f", i < 10 ? "0" : "", i, ".yaml: Service demo/bad", i,
+                           ": spec.ports[0].port: ", 70000 + i, " is out of range 1-65535"));
+  }
+  // Loaded one file at a time into a second store: the same objects.
+  model::ObjectStore one_by_one;
+  ManifestDirectory md(dir_.path(), &one_by_one);
+  for (int i = 0; i < 12; ++i) md.Refresh(absl::StrCat("f", i < 10 ? "0" : "", i, ".yaml"));
+  const model::ObjectSnapshot a = store_.Snapshot(), b = one_by_one.Snapshot();
+  ASSERT_EQ(a.services.size(), b.services.size());
+  for (const auto& [id, svc] : a.services) {
+    const model::Service* other = b.FindService(id);
+    ASSERT_NE(other, nullptr) << id.ToString();
+    EXPECT_EQ(*svc, *other) << id.ToString();
+  }
+}
+
 TEST_F(ManifestDirectoryTest, UnchangedFileIsNotReparsed) {
   dir_.Write("a.yaml", Service("a", "10.96.0.1"));
   ASSERT_TRUE(md_.Rescan().ok());
