@@ -115,8 +115,7 @@ bool ObjectStore::AllSyncedLocked() const {
   return true;
 }
 
-bool ObjectStore::UpsertLocked(SharedObject object) {
-  const ObjectKey key = KeyOf(object);
+bool ObjectStore::UpsertLocked(const ObjectKey& key, SharedObject object) {
   return std::visit(
       [&](auto& typed) {
         using T = typename std::decay_t<decltype(typed)>::element_type;
@@ -138,7 +137,7 @@ bool ObjectStore::DeleteLocked(const ObjectKey& key) {
 bool ObjectStore::Upsert(Object object) {
   const ObjectKey key = KeyOf(object);
   std::lock_guard<std::mutex> lock(mu_);
-  if (!UpsertLocked(Share(std::move(object)))) return false;
+  if (!UpsertLocked(key, Share(std::move(object)))) return false;
   BumpLocked();
   JournalLocked(key);
   return true;
@@ -163,25 +162,41 @@ std::pair<size_t, size_t> ObjectStore::Commit(std::vector<Object> upserts,
 
 std::pair<size_t, size_t> ObjectStore::Commit(std::vector<SharedObject> upserts,
                                               const std::vector<ObjectKey>& deletes) {
+  // The changed keys for the journal, but only while they fit in it: a bigger change (a first
+  // load of 200,000 objects) drops the journal anyway, and collecting its keys cost a copy of
+  // each and a growing vector.
   std::vector<ObjectKey> changed;
+  bool overflow = false;
   size_t upserted = 0, deleted = 0;
   std::lock_guard<std::mutex> lock(mu_);
+  auto note = [&](ObjectKey key) {
+    if (overflow || journal_.size() + changed.size() >= kMaxJournal) {
+      overflow = true;
+      changed.clear();
+      return;
+    }
+    changed.push_back(std::move(key));
+  };
   for (SharedObject& object : upserts) {
     ObjectKey key = KeyOf(object);
-    if (UpsertLocked(std::move(object))) {
+    if (UpsertLocked(key, std::move(object))) {
       ++upserted;
-      changed.push_back(std::move(key));
+      note(std::move(key));
     }
   }
   for (const ObjectKey& key : deletes) {
     if (DeleteLocked(key)) {
       ++deleted;
-      changed.push_back(key);
+      note(key);
     }
   }
-  if (changed.empty()) return {0, 0};
+  if (upserted + deleted == 0) return {0, 0};
   BumpLocked();
-  for (const ObjectKey& key : changed) JournalLocked(key);
+  if (overflow) {
+    ResetJournalLocked();
+  } else {
+    for (const ObjectKey& key : changed) JournalLocked(key);
+  }
   return {upserted, deleted};
 }
 

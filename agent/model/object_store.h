@@ -110,7 +110,7 @@ class ObjectStore {
 
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
-  bool UpsertLocked(SharedObject object);
+  bool UpsertLocked(const ObjectKey& key, SharedObject object);
   bool DeleteLocked(const ObjectKey& key);
   void JournalLocked(const ObjectKey& key);
   void ResetJournalLocked();

@@ -71,8 +71,10 @@ class FileParser {
       }
       // One pass over the items: indexing a simdjson array walks it from the start, which
       // made a List of 2,000 objects cost 2,000,000 steps.
+      const Field items = doc["items"];
+      result_.objects.reserve(result_.objects.size() + items.size());
       size_t i = 0;
-      doc["items"].ForEachItem([&](const Field& item) {
+      items.ForEachItem([&](const Field& item) {
         Document(item.AsRoot(), absl::StrCat(where, " items[", i++, "]"));
       });
       return;
@@ -167,19 +169,27 @@ std::string SyntaxError(absl::string_view contents, const std::string& libyaml_e
 
 }  // namespace
 
-ManifestParseResult ParseManifestFile(absl::string_view path, absl::string_view contents) {
+namespace {
+
+static_assert(kManifestPadding >= simdjson::SIMDJSON_PADDING);
+
+ManifestParseResult Parse(absl::string_view path, absl::string_view contents, bool padded) {
   FileParser parser(path);
   // JSON manifests go through simdjson, as the Kubernetes API's objects do; a .json file
   // simdjson refuses (e.g. several concatenated objects) is still read as YAML, its superset.
   if (LooksLikeJson(path, contents)) {
-    // One parser and one padded copy of the text per thread, reused file after file: fresh
-    // ones cost a file's worth of page faults each (simdjson's tape is ~10x the text).
+    // One parser (and one padded copy of unpadded text) per thread, reused file after file:
+    // fresh ones cost a file's worth of page faults each (simdjson's tape is ~10x the text).
     thread_local simdjson::dom::parser json;
-    thread_local std::vector<char> padded;
-    padded.resize(contents.size() + simdjson::SIMDJSON_PADDING);
-    std::memcpy(padded.data(), contents.data(), contents.size());
+    const char* text = contents.data();
+    if (!padded) {
+      thread_local std::vector<char> copy;
+      copy.resize(contents.size() + simdjson::SIMDJSON_PADDING);
+      std::memcpy(copy.data(), contents.data(), contents.size());
+      text = copy.data();
+    }
     simdjson::dom::element root;
-    if (json.parse(padded.data(), contents.size(), /*realloc_if_needed=*/false).get(root) ==
+    if (json.parse(text, contents.size(), /*realloc_if_needed=*/false).get(root) ==
         simdjson::SUCCESS) {
       parser.Document(Field(root), "document 1");
       return parser.Take();
@@ -197,6 +207,16 @@ ManifestParseResult ParseManifestFile(absl::string_view path, absl::string_view 
     parser.Document(Field(yaml, docs[i]), absl::StrCat("document ", i + 1));
   }
   return parser.Take();
+}
+
+}  // namespace
+
+ManifestParseResult ParseManifestFile(absl::string_view path, absl::string_view contents) {
+  return Parse(path, contents, /*padded=*/false);
+}
+
+ManifestParseResult ParsePaddedManifestFile(absl::string_view path, absl::string_view contents) {
+  return Parse(path, contents, /*padded=*/true);
 }
 
 bool IsManifestFileName(absl::string_view name) {

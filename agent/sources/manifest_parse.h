@@ -38,6 +38,10 @@ struct ManifestParseResult {
 // An object with any invalid field is left out whole and each bad field reported; the other
 // objects of the file are still returned. Never throws.
 ManifestParseResult ParseManifestFile(absl::string_view path, absl::string_view contents);
+// The same for text followed by at least kManifestPadding readable bytes (a reader's buffer):
+// JSON is then parsed in place, not from a padded copy of the file.
+inline constexpr size_t kManifestPadding = 64;
+ManifestParseResult ParsePaddedManifestFile(absl::string_view path, absl::string_view contents);
 
 // Whether a directory entry is a manifest the source reads (*.yaml, *.yml, *.json, not hidden).
 bool IsManifestFileName(absl::string_view name);
