@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -173,17 +174,24 @@ namespace {
 
 static_assert(kManifestPadding >= simdjson::SIMDJSON_PADDING);
 
+// One parser (and one padded copy of unpadded text) per thread, reused file after file: fresh
+// ones cost a file's worth of page faults each (simdjson's tape is ~10x the text).
+struct JsonBuffers {
+  simdjson::dom::parser parser;
+  std::vector<char> copy;
+};
+thread_local std::unique_ptr<JsonBuffers> json_buffers;
+
 ManifestParseResult Parse(absl::string_view path, absl::string_view contents, bool padded) {
   FileParser parser(path);
   // JSON manifests go through simdjson, as the Kubernetes API's objects do; a .json file
   // simdjson refuses (e.g. several concatenated objects) is still read as YAML, its superset.
   if (LooksLikeJson(path, contents)) {
-    // One parser (and one padded copy of unpadded text) per thread, reused file after file:
-    // fresh ones cost a file's worth of page faults each (simdjson's tape is ~10x the text).
-    thread_local simdjson::dom::parser json;
+    if (!json_buffers) json_buffers = std::make_unique<JsonBuffers>();
+    simdjson::dom::parser& json = json_buffers->parser;
     const char* text = contents.data();
     if (!padded) {
-      thread_local std::vector<char> copy;
+      std::vector<char>& copy = json_buffers->copy;
       copy.resize(contents.size() + simdjson::SIMDJSON_PADDING);
       std::memcpy(copy.data(), contents.data(), contents.size());
       text = copy.data();
@@ -218,6 +226,8 @@ ManifestParseResult ParseManifestFile(absl::string_view path, absl::string_view 
 ManifestParseResult ParsePaddedManifestFile(absl::string_view path, absl::string_view contents) {
   return Parse(path, contents, /*padded=*/true);
 }
+
+void ReleaseManifestParseBuffers() { json_buffers.reset(); }
 
 bool IsManifestFileName(absl::string_view name) {
   if (name.empty() || name.front() == '.') return false;
