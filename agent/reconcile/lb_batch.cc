@@ -42,13 +42,14 @@ void WriteOwned(KvTable<K, V>* table, const std::vector<K>& keys, const std::vec
 
 }  // namespace
 
-void LbReconciler::QueueBackend(const BackendAddr& addr, const skiff_lb4_backend& want,
+void LbReconciler::QueueBackend(const BackendAddr& addr, BackendEntry& e,
                                 std::set<BackendAddr>& failed, ApplyResult& res) {
+  const skiff_lb4_backend want = BackendValue(addr, e.use.active > 0, e.use.local > 0);
   uint32_t id;
   bool new_id = false;
-  if (auto it = backend_ids_.find(addr); it != backend_ids_.end()) {
-    id = it->second;
-    if (std::memcmp(&backends_[id], &want, sizeof(want)) == 0) return;
+  if (e.id != 0) {
+    id = e.id;
+    if (e.written && e.state == want.state && e.flags == want.flags) return;
   } else {
     auto fresh = backend_pool_.Allocate();
     if (!fresh) {
@@ -74,8 +75,12 @@ void LbReconciler::FlushBackends(std::set<BackendAddr>& failed, ApplyResult& res
     size_t done = 0;
     absl::Status st = t_.backends->UpdateBatch(&p.ids[pos], &p.values[pos], n - pos, &done);
     for (size_t i = pos; i < pos + done; i++) {
-      backend_ids_[p.addrs[i]] = p.ids[i];
-      backends_[p.ids[i]] = p.values[i];
+      BackendEntry& e = backends_[p.addrs[i]];
+      if (e.id == 0) backend_ids_++;
+      e.id = p.ids[i];
+      e.state = p.values[i].state;
+      e.flags = p.values[i].flags;
+      e.written = true;
       res.backends_written++;
     }
     if (st.ok()) break;
@@ -147,7 +152,14 @@ void LbReconciler::FlushStage(ApplyResult& res) {
     res.frontends_written--;
     Fail(res, fe, *key, failed[o]);
   }
-  s = Stage{};
+  // Cleared, not reassigned: the next chunk reuses the vectors' capacity.
+  s.owners.clear();
+  s.revnat_keys.clear();
+  s.revnat_values.clear();
+  s.revnat_owner.clear();
+  s.service_keys.clear();
+  s.service_values.clear();
+  s.service_owner.clear();
 }
 
 void LbReconciler::AbandonFresh(const model::FrontendKey& key) {

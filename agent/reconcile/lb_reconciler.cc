@@ -6,7 +6,6 @@
 #include <cstring>
 #include <set>
 
-#include "absl/container/btree_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace skiff::reconcile {
@@ -121,11 +120,10 @@ LbReconciler::LbReconciler(LbTables tables, LbOptions options) : t_(tables), opt
 
 absl::Status LbReconciler::Restore() {
   clean_ = false;  // the next Apply is a full one
-  uses_.clear();
   counted_ = {};
   frontends_.clear();
-  backend_ids_.clear();
   backends_.clear();
+  backend_ids_ = 0;
   revnat_.clear();
   backend_pool_ = IdPool(1, 0xfffffffe);
   revnat_pool_ = IdPool(1, kMaxRevNatId);
@@ -133,9 +131,16 @@ absl::Status LbReconciler::Restore() {
   auto backends = t_.backends->Entries();
   if (!backends.ok()) return backends.status();
   for (const auto& [id, b] : *backends) {
-    backends_[id] = b;
-    backend_ids_[BackendAddr{FromV4(b.address), ntohs(b.port), b.proto}] = id;
     backend_pool_.Reserve(id);
+    BackendEntry& e = backends_[BackendAddr{FromV4(b.address), ntohs(b.port), b.proto}];
+    // A second id for the same address keeps its id reserved (slots may still point at it)
+    // but is not tracked: the first one found is the backend's id.
+    if (e.id != 0) continue;
+    e.id = id;
+    e.state = b.state;
+    e.flags = b.flags;
+    e.written = b.pad[0] == 0 && b.pad[1] == 0 && b.pad[2] == 0;
+    backend_ids_++;
   }
   auto revnat = t_.revnat->Entries();
   if (!revnat.ok()) return revnat.status();
@@ -212,9 +217,9 @@ std::optional<uint32_t> LbReconciler::RevNatId(const model::FrontendKey& key) co
 }
 
 std::optional<uint32_t> LbReconciler::BackendId(const BackendAddr& addr) const {
-  auto it = backend_ids_.find(addr);
-  if (it == backend_ids_.end()) return std::nullopt;
-  return it->second;
+  auto it = backends_.find(addr);
+  if (it == backends_.end() || it->second.id == 0) return std::nullopt;
+  return it->second.id;
 }
 
 absl::Status LbReconciler::WriteMaglev(uint32_t rev_nat_id, uint8_t scope,
@@ -312,8 +317,8 @@ absl::Status LbReconciler::DeleteScope(const model::FrontendKey& key, uint32_t r
   return absl::OkStatus();
 }
 
-absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe, const BackendIds& ids,
-                                         FrontendRecord& rec, bool* changed) {
+absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe, FrontendRecord& rec,
+                                         bool* changed) {
   const uint8_t proto = static_cast<uint8_t>(fe.key.proto);
   const bool maglev = fe.lb_algorithm == model::LbAlgorithm::kMaglev ||
                       (fe.lb_algorithm == model::LbAlgorithm::kDefault && opts_.default_maglev);
@@ -325,7 +330,7 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe, const Backen
     std::vector<MaglevBackend> mact, mterm;
     for (const auto& b : fe.backends) {
       if (local_only && !b.node_local) continue;
-      uint32_t id = ids.at(BackendAddr{b.ip, b.port, proto});
+      uint32_t id = backends_.at(BackendAddr{b.ip, b.port, proto}).id;
       const bool is_active = b.state == model::BackendState::kActive;
       (is_active ? act : term).push_back(id);
       if (maglev)
@@ -471,9 +476,11 @@ void LbReconciler::ApplyFrontend(const model::FrontendKey& key, const model::Fro
                                  const std::set<BackendAddr>& failed_backends, ApplyResult& res,
                                  std::vector<std::pair<uint32_t, uint32_t>>& dropped_pairs) {
   bool missing_backend = false;
-  for (const auto& b : fe.backends)
-    if (failed_backends.count(BackendAddr{b.ip, b.port, static_cast<uint8_t>(key.proto)}))
-      missing_backend = true;
+  if (!failed_backends.empty()) {
+    for (const auto& b : fe.backends)
+      if (failed_backends.count(BackendAddr{b.ip, b.port, static_cast<uint8_t>(key.proto)}))
+        missing_backend = true;
+  }
   if (missing_backend) {
     Fail(res, &fe, key,
          absl::ResourceExhaustedError(absl::StrCat("a backend could not be written to map ",
@@ -517,17 +524,23 @@ void LbReconciler::ApplyFrontend(const model::FrontendKey& key, const model::Fro
     }
     revnat_[rec.rev_nat_id] = rn;
   }
-  // Backends this frontend used before and no longer does: their affinity entries go.
-  std::set<uint32_t> before(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
+  // Backends this frontend used before and no longer does: their affinity entries go
+  // (sorted copies, not sets: nothing to compare for a fresh frontend, the common case).
+  std::vector<uint32_t> before(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
   bool changed = false;
-  if (auto st = WriteFrontend(fe, backend_ids_, rec, &changed); !st.ok()) {
+  if (auto st = WriteFrontend(fe, rec, &changed); !st.ok()) {
     Fail(res, &fe, key, st);
     return;
   }
   if (changed) res.frontends_written++;
-  std::set<uint32_t> after(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
-  for (uint32_t id : before)
-    if (!after.count(id)) dropped_pairs.push_back({rec.rev_nat_id, id});
+  if (!before.empty() && changed) {
+    std::vector<uint32_t> after(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
+    std::sort(before.begin(), before.end());
+    std::sort(after.begin(), after.end());
+    for (uint32_t id : before)
+      if (!std::binary_search(after.begin(), after.end(), id))
+        dropped_pairs.push_back({rec.rev_nat_id, id});
+  }
 }
 
 bool LbReconciler::RemoveFrontend(const model::FrontendKey& key, FrontendRecord& rec,
@@ -546,15 +559,20 @@ bool LbReconciler::RemoveFrontend(const model::FrontendKey& key, FrontendRecord&
   return true;
 }
 
-BackendIds::iterator LbReconciler::RemoveBackend(BackendIds::iterator it, ApplyResult& res) {
-  if (auto st = t_.backends->Delete(it->second); !st.ok()) {
+LbReconciler::Backends::iterator LbReconciler::RemoveBackend(Backends::iterator it,
+                                                             ApplyResult& res) {
+  BackendEntry& e = it->second;
+  if (auto st = t_.backends->Delete(e.id); !st.ok()) {
     res.errors.push_back(std::string(st.message()));
     return std::next(it);
   }
-  backends_.erase(it->second);
-  backend_pool_.Release(it->second);
+  backend_pool_.Release(e.id);
+  backend_ids_--;
   res.backends_deleted++;
-  return backend_ids_.erase(it);
+  e.id = 0;
+  e.written = false;
+  if (e.use.users != 0) return std::next(it);
+  return backends_.erase(it);
 }
 
 ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced) {
@@ -564,8 +582,9 @@ ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced)
   // services is active if any of them sees it active, and local if any says so.
   RebuildUses(desired);
   std::set<BackendAddr> failed_backends;
-  for (const auto& [addr, use] : uses_) {
-    QueueBackend(addr, BackendValue(addr, use.active > 0, use.local > 0), failed_backends, res);
+  for (auto& [addr, e] : backends_) {
+    if (e.use.users == 0) continue;
+    QueueBackend(addr, e, failed_backends, res);
   }
   FlushBackends(failed_backends, res);
 
@@ -592,11 +611,16 @@ ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced)
       }
       it = frontends_.erase(it);
     }
-    absl::btree_set<uint32_t> referenced;
+    std::vector<uint32_t> referenced;
     for (const auto& [k, rec] : frontends_)
-      for (const auto& s : rec.scopes) referenced.insert(s.slots.begin(), s.slots.end());
-    for (auto it = backend_ids_.begin(); it != backend_ids_.end();)
-      it = referenced.count(it->second) ? std::next(it) : RemoveBackend(it, res);
+      for (const auto& s : rec.scopes)
+        referenced.insert(referenced.end(), s.slots.begin(), s.slots.end());
+    std::sort(referenced.begin(), referenced.end());
+    for (auto it = backends_.begin(); it != backends_.end();)
+      it = it->second.id == 0 ||
+                   std::binary_search(referenced.begin(), referenced.end(), it->second.id)
+               ? std::next(it)
+               : RemoveBackend(it, res);
   }
   if (auto st = ForgetAffinity(dropped_pairs, dropped_services); !st.ok())
     res.errors.push_back(std::string(st.message()));

@@ -89,9 +89,20 @@ struct BackendAddr {
   auto operator<=>(const BackendAddr&) const = default;
 };
 
-// Per-backend state is held in B-trees, not node-based maps: at 1,000,000 backends the
-// std::map nodes alone cost ~250 MB more (tools/bench/lb_memory_bench.cc).
-using BackendIds = absl::btree_map<BackendAddr, uint32_t>;
+// How many desired frontends use a backend, and how many of them see it active / local.
+struct BackendUse {
+  uint32_t users = 0, active = 0, local = 0;
+};
+// Everything kept per backend, in one B-tree keyed by address (one entry, not one in each
+// of an id table, a value table and a use-count table: ~28 bytes per backend at 1,000,000).
+// An entry exists while the backend has an id or a user.
+struct BackendEntry {
+  uint32_t id = 0;  // its id in the backends map; 0: none
+  BackendUse use;   // in the reconciler's counted_
+  // What the map holds under id (the rest of the value follows from the address).
+  uint8_t state = 0, flags = 0;
+  bool written = false;  // state and flags are the map's value; false: (re)write it
+};
 
 class LbReconciler {
  public:
@@ -112,7 +123,7 @@ class LbReconciler {
   std::optional<uint32_t> RevNatId(const model::FrontendKey& key) const;
   std::optional<uint32_t> BackendId(const BackendAddr& addr) const;
   size_t frontend_count() const { return frontends_.size(); }
-  size_t backend_count() const { return backend_ids_.size(); }
+  size_t backend_count() const { return backend_ids_; }
   // Maglev tables computed (not found in the per-Apply memo) since construction.
   uint64_t maglev_tables_computed() const { return maglev_computed_; }
 
@@ -136,26 +147,24 @@ class LbReconciler {
     std::set<std::pair<__be32, uint8_t>> ranges;
   };
 
-  // How many desired frontends use a backend, and how many of them see it active / local.
-  struct BackendUse {
-    uint32_t users = 0, active = 0, local = 0;
-  };
+  using Backends = absl::btree_map<BackendAddr, BackendEntry>;
   void RebuildUses(const model::DesiredState& desired);
   // Adds (+1) or removes (-1) the uses of `fe`, a frontend of `key`; collects the backends.
   void CountUses(const model::FrontendKey& key, const model::Frontend& fe, int sign,
-                 std::set<BackendAddr>* touched);
+                 std::vector<BackendAddr>* touched);
   // Replaces the uses `key` had in counted_ by those of `fe` (nullptr: none). The caller then
   // sets counted_ to the desired state these frontends come from.
   void SetUses(const model::FrontendKey& key, const model::Frontend* fe,
-               std::set<BackendAddr>& touched);
+               std::vector<BackendAddr>& touched);
   static skiff_lb4_backend BackendValue(const BackendAddr& a, bool active, bool local);
   void Fail(ApplyResult& res, const model::Frontend* fe, const model::FrontendKey& key,
             const absl::Status& st);
   // Backend writes are queued and written in batches (lb_batch.cc): QueueBackend allocates
   // the id and skips a value the map already holds; FlushBackends writes the queue and does
   // the bookkeeping of each entry as it turned out. Apply flushes before any frontend.
-  void QueueBackend(const BackendAddr& addr, const skiff_lb4_backend& want,
-                    std::set<BackendAddr>& failed, ApplyResult& res);
+  // The value written is the one e's use counts call for.
+  void QueueBackend(const BackendAddr& addr, BackendEntry& e, std::set<BackendAddr>& failed,
+                    ApplyResult& res);
   void FlushBackends(std::set<BackendAddr>& failed, ApplyResult& res);
   // Writes of a fresh frontend (nothing of it in the maps yet) to the revnat and service maps
   // while staging_ is set are staged in call order and written in batches by FlushStage,
@@ -173,8 +182,7 @@ class LbReconciler {
                      const std::set<BackendAddr>& failed_backends, ApplyResult& res,
                      std::vector<std::pair<uint32_t, uint32_t>>& dropped_pairs);
 
-  absl::Status WriteFrontend(const model::Frontend& fe, const BackendIds& ids, FrontendRecord& rec,
-                             bool* changed);
+  absl::Status WriteFrontend(const model::Frontend& fe, FrontendRecord& rec, bool* changed);
   absl::Status WriteScope(const model::FrontendKey& key, uint8_t scope,
                           const skiff_lb4_service& slot0, const std::vector<uint32_t>& slots,
                           const std::vector<MaglevBackend>* maglev, ScopeEntries& have,
@@ -193,7 +201,9 @@ class LbReconciler {
   bool RemoveFrontend(const model::FrontendKey& key, FrontendRecord& rec, ApplyResult& res,
                       std::vector<uint32_t>& dropped_services);
   // Returns the iterator after `it` (it stays when the delete failed).
-  BackendIds::iterator RemoveBackend(BackendIds::iterator it, ApplyResult& res);
+  // Deletes the backend's map entry and releases its id; the entry itself goes too unless it
+  // still has users.
+  Backends::iterator RemoveBackend(Backends::iterator it, ApplyResult& res);
   absl::Status ForgetAffinity(const std::vector<std::pair<uint32_t, uint32_t>>& pairs,
                               const std::vector<uint32_t>& rev_nat_ids);
 
@@ -204,14 +214,14 @@ class LbReconciler {
   std::map<std::vector<uint32_t>, MaglevRow> maglev_memo_;
   uint64_t maglev_computed_ = 0;
   std::map<model::FrontendKey, FrontendRecord> frontends_;
-  BackendIds backend_ids_;
-  absl::btree_map<uint32_t, skiff_lb4_backend> backends_;
+  Backends backends_;
+  size_t backend_ids_ = 0;  // entries of backends_ with an id
   std::map<uint32_t, skiff_lb4_revnat> revnat_;
   IdPool backend_pool_{1, 0xfffffffe};
   IdPool revnat_pool_{1, kMaxRevNatId};
-  absl::btree_map<BackendAddr, BackendUse> uses_;  // of counted_
-  // The desired state uses_ counts: a persistent copy (O(1), sharing the caller's nodes), so
-  // a changed frontend's previous backends are read from it rather than kept per frontend.
+  // The desired state backends_' use counts count: a persistent copy (O(1), sharing the caller's
+  // nodes), so a changed frontend's previous backends are read from it rather than kept per
+  // frontend.
   model::DesiredState counted_;
   bool clean_ = false;  // the maps hold exactly the last desired state
 

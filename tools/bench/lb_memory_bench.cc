@@ -1,8 +1,15 @@
 // Memory of the LB reconciler's own state at N frontends x E backends (docs/BENCHMARKS.md,
 // "Where the agent's memory goes"): RSS after building the desired state, then after a full
 // Apply into tables that keep nothing (the kernel holds the real maps), then after an
-// incremental change. Usage: skiff_bench_lb_memory N E
+// incremental change, and how long the Apply took. Usage: skiff_bench_lb_memory N E [changes]
+// ("changes": the load goes through ApplyChanges after an empty Apply, as a first load that
+// arrives after the sources' empty sync does in the agent).
 #include <arpa/inet.h>
+
+#include <time.h>
+
+#include <chrono>
+#include <set>
 
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +29,13 @@ long RssKb() {
   while (std::getline(f, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
   return -1;
+}
+
+// This process's CPU time (user + system): the Apply's cost on a loaded machine.
+double CpuMs() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 // Accepts every write and keeps nothing: the reconciler's memory alone is measured.
@@ -56,8 +70,8 @@ model::IpAddr V4(uint32_t host_order) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s SERVICES ENDPOINTS\n", argv[0]);
+  if (argc != 3 && !(argc == 4 && std::string(argv[3]) == "changes")) {
+    std::fprintf(stderr, "usage: %s SERVICES ENDPOINTS [changes]\n", argv[0]);
     return 2;
   }
   const uint32_t n = std::atoi(argv[1]), e = std::atoi(argv[2]);
@@ -83,7 +97,18 @@ int main(int argc, char** argv) {
   reconcile::LbReconciler rec(
       reconcile::LbTables{&services, &backends, &revnat, nullptr, nullptr, nullptr});
   if (!rec.Restore().ok()) return 1;
-  auto res = rec.Apply(desired, true);
+  const bool changes = argc == 4;
+  std::set<model::FrontendKey> all;
+  if (changes) {
+    if (!rec.Apply(model::DesiredState{}, true).ok()) return 1;
+    for (const auto& [key, fe] : desired.frontends) all.insert(key);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = CpuMs();
+  auto res = changes ? rec.ApplyChanges(desired, true, all) : rec.Apply(desired, true);
+  const double apply_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double apply_cpu_ms = CpuMs() - cpu0;
   if (!res.ok()) {
     std::fprintf(stderr, "apply: %s\n", res.errors[0].c_str());
     return 1;
@@ -92,9 +117,11 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"services\": %u, \"endpoints\": %u, \"rss_start_kb\": %ld, \"desired_state_kb\": %ld, "
       "\"reconciler_kb\": %ld, \"reconciler_bytes_per_backend\": %.0f, \"frontends\": %zu, "
-      "\"backends\": %zu, \"service_writes\": %llu}\n",
+      "\"backends\": %zu, \"service_writes\": %llu, \"path\": \"%s\", \"apply_ms\": %.1f, "
+      "\"apply_cpu_ms\": %.1f}\n",
       n, e, rss0, rss_desired - rss0, rss_applied - rss_desired,
       1024.0 * (rss_applied - rss_desired) / (double(n) * e), rec.frontend_count(),
-      rec.backend_count(), static_cast<unsigned long long>(services.writes));
+      rec.backend_count(), static_cast<unsigned long long>(services.writes),
+      changes ? "ApplyChanges" : "Apply", apply_ms, apply_cpu_ms);
   return 0;
 }
