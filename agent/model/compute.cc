@@ -128,6 +128,67 @@ DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_vie
   return ComputeDesiredState(objects, node_name, {}, warnings);
 }
 
+void AddServiceFrontends(const NamespacedName& id, const Service& svc,
+                         const std::vector<const EndpointSlice*>& slices,
+                         absl::string_view node_name, const std::vector<IpAddr>& node_addresses,
+                         DesiredState& state, std::vector<std::string>* warnings) {
+  if (Skipped(svc)) return;
+  std::vector<std::pair<IpAddr, FrontendKind>> vips;
+  for (const IpAddr& ip : svc.spec.cluster_ips) vips.emplace_back(ip, FrontendKind::kClusterIp);
+  for (const IpAddr& ip : svc.spec.external_ips) vips.emplace_back(ip, FrontendKind::kExternalIp);
+  if (svc.spec.type == ServiceType::kLoadBalancer) {
+    for (const IpAddr& ip : svc.load_balancer_ingress_ips) {
+      vips.emplace_back(ip, FrontendKind::kLoadBalancer);
+    }
+  }
+
+  const std::string service_id = id.ToString();
+  const LbAlgorithm algorithm = ServiceLbAlgorithm(svc, warnings);
+  for (const ServicePort& port : svc.spec.ports) {
+    std::vector<Backend> backends = BackendsFor(port, slices, node_name);
+    // The last frontend of the port takes the vector, the others copy it.
+    size_t left = 0;
+    for (const auto& [vip, kind] : vips) left += vip.family == 4;
+    const bool node_ports =
+        (svc.spec.type == ServiceType::kNodePort || svc.spec.type == ServiceType::kLoadBalancer) &&
+        port.node_port != 0 && !node_addresses.empty();
+    for (const auto& [vip, kind] : vips) {
+      if (vip.family != 4) continue;
+      Frontend fe;
+      fe.key = FrontendKey{vip, port.port, port.protocol};
+      fe.kind = kind;
+      fe.service = service_id;
+      fe.port_name = port.name;
+      if (--left == 0 && !node_ports) {
+        fe.backends = std::move(backends);
+      } else {
+        fe.backends = backends;
+      }
+      fe.affinity_client_ip = svc.spec.session_affinity_client_ip;
+      fe.affinity_timeout_s =
+          svc.spec.session_affinity_client_ip ? svc.spec.session_affinity_timeout_s : 0;
+      if (kind == FrontendKind::kClusterIp) {
+        fe.internal_traffic_local = svc.spec.internal_traffic_policy == TrafficPolicy::kLocal;
+      } else {
+        fe.external_traffic_local = svc.spec.external_traffic_policy == TrafficPolicy::kLocal;
+      }
+      if (kind == FrontendKind::kLoadBalancer) SetSourceRanges(svc.spec, fe);
+      fe.lb_algorithm = algorithm;
+      auto [it, inserted] = state.frontends.try_emplace(fe.key, std::move(fe));
+      if (!inserted && warnings != nullptr) {
+        warnings->push_back(absl::StrCat("Service ", service_id, ": ", vip.ToString(), ":",
+                                         port.port, "/", ProtocolName(port.protocol),
+                                         " is already used by Service ", it->second.service,
+                                         "; ignored"));
+      }
+    }
+    if (node_ports) {
+      AddNodePortFrontends(svc, service_id, port, backends, node_addresses, algorithm, state,
+                           warnings);
+    }
+  }
+}
+
 DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_view node_name,
                                  const std::vector<IpAddr>& node_addresses,
                                  std::vector<std::string>* warnings) {
@@ -136,54 +197,9 @@ DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_vie
   static const std::vector<const EndpointSlice*> kNoSlices;
 
   for (const auto& [id, svc_ptr] : objects.services) {
-    const Service& svc = *svc_ptr;
-    if (Skipped(svc)) continue;
     auto slices_it = slices_by_service.find(id);
     const auto& slices = slices_it == slices_by_service.end() ? kNoSlices : slices_it->second;
-
-    std::vector<std::pair<IpAddr, FrontendKind>> vips;
-    for (const IpAddr& ip : svc.spec.cluster_ips) vips.emplace_back(ip, FrontendKind::kClusterIp);
-    for (const IpAddr& ip : svc.spec.external_ips) {
-      vips.emplace_back(ip, FrontendKind::kExternalIp);
-    }
-    if (svc.spec.type == ServiceType::kLoadBalancer) {
-      for (const IpAddr& ip : svc.load_balancer_ingress_ips) {
-        vips.emplace_back(ip, FrontendKind::kLoadBalancer);
-      }
-    }
-
-    const LbAlgorithm algorithm = ServiceLbAlgorithm(svc, warnings);
-    for (const ServicePort& port : svc.spec.ports) {
-      const std::vector<Backend> backends = BackendsFor(port, slices, node_name);
-      for (const auto& [vip, kind] : vips) {
-        if (vip.family != 4) continue;
-        Frontend fe;
-        fe.key = FrontendKey{vip, port.port, port.protocol};
-        fe.kind = kind;
-        fe.service = id.ToString();
-        fe.port_name = port.name;
-        fe.backends = backends;
-        fe.affinity_client_ip = svc.spec.session_affinity_client_ip;
-        fe.affinity_timeout_s =
-            svc.spec.session_affinity_client_ip ? svc.spec.session_affinity_timeout_s : 0;
-        if (kind == FrontendKind::kClusterIp) {
-          fe.internal_traffic_local = svc.spec.internal_traffic_policy == TrafficPolicy::kLocal;
-        } else {
-          fe.external_traffic_local = svc.spec.external_traffic_policy == TrafficPolicy::kLocal;
-        }
-        if (kind == FrontendKind::kLoadBalancer) SetSourceRanges(svc.spec, fe);
-        fe.lb_algorithm = algorithm;
-        auto [it, inserted] = state.frontends.try_emplace(fe.key, std::move(fe));
-        if (!inserted && warnings != nullptr) {
-          warnings->push_back(absl::StrCat("Service ", id.ToString(), ": ", vip.ToString(), ":",
-                                           port.port, "/", ProtocolName(port.protocol),
-                                           " is already used by Service ", it->second.service,
-                                           "; ignored"));
-        }
-      }
-      AddNodePortFrontends(svc, id.ToString(), port, backends, node_addresses, algorithm, state,
-                           warnings);
-    }
+    AddServiceFrontends(id, *svc_ptr, slices, node_name, node_addresses, state, warnings);
   }
   return state;
 }

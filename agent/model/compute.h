@@ -42,6 +42,15 @@ DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_vie
                                  const std::vector<IpAddr>& node_addresses,
                                  std::vector<std::string>* warnings);
 
+// One Service's frontends by the rules above, added to `state` (a key `state` already holds
+// stays and is reported in `warnings`). `slices` are the Service's EndpointSlices in
+// namespace/name order. ComputeDesiredState calls it for every Service in order;
+// DesiredStateCache for the Services a change touches.
+void AddServiceFrontends(const NamespacedName& id, const Service& svc,
+                         const std::vector<const EndpointSlice*>& slices,
+                         absl::string_view node_name, const std::vector<IpAddr>& node_addresses,
+                         DesiredState& state, std::vector<std::string>* warnings);
+
 // Convenience for callers holding the store: computes from a fresh snapshot.
 DesiredState ComputeDesiredState(const ObjectStore& store, absl::string_view node_name,
                                  std::vector<std::string>* warnings = nullptr);

@@ -1,5 +1,6 @@
 #include "agent/model/desired_cache.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,9 +9,9 @@
 namespace skiff::model {
 
 void DesiredStateCache::IndexSlice(const NamespacedName& slice_id, const EndpointSlice* slice,
-                                   std::set<NamespacedName>* affected) {
+                                   std::vector<NamespacedName>* affected) {
   if (auto it = slice_owner_.find(slice_id); it != slice_owner_.end()) {
-    affected->insert(it->second);
+    affected->push_back(it->second);
     slices_of_.erase({it->second, slice_id});
     slice_owner_.erase(it);
   }
@@ -18,37 +19,38 @@ void DesiredStateCache::IndexSlice(const NamespacedName& slice_id, const Endpoin
   const std::string service = slice->service_name();
   if (service.empty()) return;
   NamespacedName owner{slice_id.namespace_, service};
-  affected->insert(owner);
+  affected->push_back(owner);
   slices_of_.insert({owner, slice_id});
   slice_owner_.emplace(slice_id, std::move(owner));
 }
 
 void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
-                                  std::set<FrontendKey>* touched,
+                                  std::vector<FrontendKey>* touched,
                                   std::vector<std::string>* warnings) {
   DesiredState fresh;
-  if (auto svc = snap.services.find(service); svc != snap.services.end()) {
-    ObjectSnapshot one;  // this Service and its slices only: compute.h's rules, unchanged
-    one.services.emplace(svc->first, svc->second);
+  if (const Service* svc = snap.FindService(service); svc != nullptr) {
+    // This Service and its slices only, in slice name order as ComputeDesiredState sees them
+    // (slices_of_ is ordered by (Service, slice)): compute.h's rules, unchanged.
+    std::vector<const EndpointSlice*> slices;
     for (auto owned = slices_of_.lower_bound({service, NamespacedName{}});
          owned != slices_of_.end() && owned->first == service; ++owned) {
-      if (auto s = snap.endpoint_slices.find(owned->second); s != snap.endpoint_slices.end()) {
-        one.endpoint_slices.emplace(s->first, s->second);
+      if (const EndpointSlice* s = snap.FindEndpointSlice(owned->second); s != nullptr) {
+        slices.push_back(s);
       }
     }
-    fresh = ComputeDesiredState(one, node_name_, node_addresses_, warnings);
+    AddServiceFrontends(service, *svc, slices, node_name_, node_addresses_, fresh, warnings);
   }
   auto old = by_service_.find(service);
   if (old != by_service_.end()) {
     for (const FrontendKey& key : old->second) {
-      touched->insert(key);
+      touched->push_back(key);
       claims_.erase({key, service});
     }
   }
   std::vector<FrontendKey> keys;
   keys.reserve(fresh.frontends.size());
   for (const auto& [key, fe] : fresh.frontends) {
-    touched->insert(key);
+    touched->push_back(key);
     claims_.insert({key, service});
     keys.push_back(key);
   }
@@ -89,7 +91,7 @@ void DesiredStateCache::Resolve(const ObjectSnapshot& snap, const FrontendKey& k
   if (computed == fresh_.end()) {
     // The key changed hands to a Service this change did not touch: compute it now (its
     // claims come out the same, so nothing else needs resolving).
-    std::set<FrontendKey> ignored;
+    std::vector<FrontendKey> ignored;
     Recompute(snap, winner, &ignored, nullptr);
     computed = fresh_.find(winner);
   }
@@ -110,7 +112,8 @@ DesiredStateCache::Update DesiredStateCache::Apply(
     absl::string_view node_name, const std::vector<IpAddr>& node_addresses,
     std::vector<std::string>* warnings) {
   Update update;
-  std::set<NamespacedName> affected;
+  // Vectors, sorted and deduplicated once: a first load touches every Service and frontend.
+  std::vector<NamespacedName> affected;
   const bool full = !initialized_ || !changed_keys || node_name != node_name_ ||
                     node_addresses != node_addresses_;
   if (full) {
@@ -126,18 +129,23 @@ DesiredStateCache::Update DesiredStateCache::Apply(
     state_.frontends.clear();
     for (const auto& [id, slice] : snap.endpoint_slices) IndexSlice(id, slice.get(), &affected);
     affected.clear();
-    for (const auto& [id, svc] : snap.services) affected.insert(id);
+    affected.reserve(snap.services.size());
+    for (const auto& [id, svc] : snap.services) affected.push_back(id);
   } else {
     for (const ObjectKey& key : *changed_keys) {
       if (key.kind == ObjectKind::kService) {
-        affected.insert(key.id);
+        affected.push_back(key.id);
       } else if (key.kind == ObjectKind::kEndpointSlice) {
         IndexSlice(key.id, snap.FindEndpointSlice(key.id), &affected);
       }
     }
   }
-  std::set<FrontendKey> touched;
+  std::sort(affected.begin(), affected.end());
+  affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
+  std::vector<FrontendKey> touched;
   for (const NamespacedName& service : affected) Recompute(snap, service, &touched, warnings);
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   update.services_recomputed = affected.size();
   for (const FrontendKey& key : touched) Resolve(snap, key, &update, warnings);
   fresh_.clear();

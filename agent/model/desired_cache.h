@@ -2,11 +2,11 @@
 // one Service or EndpointSlice recomputes only the Services it touches, and reports exactly
 // the frontends whose value changed, so the LB reconciler diffs those alone.
 //
-// Each Service's frontends are computed by ComputeDesiredState itself over a snapshot holding
-// only that Service and its EndpointSlices (compute.h stays the one definition of the rules,
-// NodePorts included), and kept per Service. Clashes between Services (the same vip:port:proto)
-// are resolved as ComputeDesiredState resolves them — the first Service in namespace/name
-// order keeps the frontend — so the result always equals a full ComputeDesiredState.
+// Each Service's frontends are computed by AddServiceFrontends, the function ComputeDesiredState
+// applies to every Service, from that Service and its EndpointSlices (compute.h stays the one
+// definition of the rules, NodePorts included), and kept per Service. Clashes between Services (the
+// same vip:port:proto) are resolved as ComputeDesiredState resolves them — the first Service in
+// namespace/name order keeps the frontend — so the result always equals a full ComputeDesiredState.
 //
 // Thread: owned by the reconcile loop; not thread-safe.
 #pragma once
@@ -46,9 +46,9 @@ class DesiredStateCache {
  private:
   // Computes `service` into fresh_ and updates its claims; collects the keys it had or has.
   void Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
-                 std::set<FrontendKey>* touched, std::vector<std::string>* warnings);
+                 std::vector<FrontendKey>* touched, std::vector<std::string>* warnings);
   void IndexSlice(const NamespacedName& slice_id, const EndpointSlice* slice,
-                  std::set<NamespacedName>* affected);
+                  std::vector<NamespacedName>* affected);
   void Resolve(const ObjectSnapshot& snap, const FrontendKey& key, Update* update,
                std::vector<std::string>* warnings);
 
