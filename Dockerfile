@@ -31,8 +31,7 @@ COPY --from=build /build/agent/skiff-agent /usr/local/bin/skiff-agent
 COPY --from=build /build/cli/agentctl /usr/local/bin/agentctl
 # Smoke test: the binaries start (flags parse, every library resolves).
 RUN skiff-agent --version && agentctl --version
-# The agent's heap on transparent huge pages, in one arena for all threads (glibc puts only
-# its main arena on huge pages; docs/configuration.md, SKIFF_HEAP_HUGEPAGES): set here so the
-# agent does not need to re-execute itself to get it.
-ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1
+# The agent's heap on transparent huge pages (docs/configuration.md, SKIFF_HEAP_HUGEPAGES):
+# set here so the agent does not need to re-execute itself to get it.
+ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 ENTRYPOINT ["/usr/local/bin/skiff-agent"]

@@ -12,11 +12,6 @@ namespace skiff {
 namespace {
 
 constexpr char kTunable[] = "glibc.malloc.hugetlb";
-// One malloc arena for every thread. glibc puts only the main arena on huge pages; a thread
-// that allocates first gets an arena of its own on 4 KiB pages, and the agent's store is
-// built by the manifest watcher's (or the Kubernetes watch's) thread, the reconciler's state
-// by its own: with their own arenas the huge-page heap did not apply to either.
-constexpr char kArenas[] = "glibc.malloc.arena_max";
 
 bool TransparentHugePagesOff() {
   std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
@@ -46,11 +41,8 @@ bool ReexecWithHugePageHeap(char** argv, std::string* note) {
   if (TransparentHugePagesOff()) {
     return say(false, "transparent huge pages are off in this kernel");
   }
-  std::string value =
+  const std::string value =
       (current.empty() ? std::string() : current + ":") + std::string(kTunable) + "=1";
-  if (current.find(std::string(kArenas) + "=") == std::string::npos) {
-    value += ":" + std::string(kArenas) + "=1";  // unless the operator chose a number
-  }
   if (setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return say(false, "setenv failed");
   execv("/proc/self/exe", argv);
   const int err = errno;

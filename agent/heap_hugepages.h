@@ -5,11 +5,7 @@
 // most of the time the store takes (docs/BENCHMARKS.md, "Kubernetes source"). glibc (2.35+)
 // backs its heap with transparent huge pages when the tunable glibc.malloc.hugetlb=1 is set,
 // but tunables are read only at process start, so the process re-executes itself once with
-// the tunable added to GLIBC_TUNABLES. It covers only glibc's main arena, and a thread
-// allocating alongside others gets an arena of its own (on 4 KiB pages): the store is built on
-// a source's thread and the reconciler's state on its own, so glibc.malloc.arena_max=1 is
-// added too (unless GLIBC_TUNABLES already sets it): ~40 % less agent CPU for a first load of
-// 10,000-100,000 Services (docs/BENCHMARKS.md, "Control plane at ... (session 6)").
+// the tunable added to GLIBC_TUNABLES.
 //
 // Nothing happens when: SKIFF_HEAP_HUGEPAGES=0 is set; GLIBC_TUNABLES already names
 // glibc.malloc.hugetlb (the operator chose, or this is the re-executed process); the kernel's

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <fstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "agent/heap_hugepages.h"
@@ -18,24 +17,6 @@ int main(int argc, char** argv) {
   setenv("SKIFF_PROBE_STARTS", std::to_string((starts ? std::atoi(starts) : 0) + 1).c_str(), 1);
   std::string note;
   const bool huge = skiff::ReexecWithHugePageHeap(argv, &note);
-  // First, blocks allocated by a second thread (as the agent's sources and reconciler do):
-  // huge pages only if that thread allocates from the main arena.
-  auto anon_huge = [] {
-    long kib = 0;
-    std::ifstream smaps("/proc/self/smaps_rollup");
-    for (std::string line; std::getline(smaps, line);) {
-      if (line.rfind("AnonHugePages:", 0) == 0) kib = std::atol(line.c_str() + 14);
-    }
-    return kib;
-  };
-  std::vector<char*> thread_blocks;
-  std::thread([&] {
-    for (int i = 0; i < 32768; ++i) {
-      thread_blocks.push_back(static_cast<char*>(std::malloc(4000)));
-      std::memset(thread_blocks.back(), 1, 4000);
-    }
-  }).join();
-  const long thread_anon_huge_kib = anon_huge();
   // Many small blocks, as the store allocates them; touched so they are faulted in.
   std::vector<char*> blocks;
   for (int i = 0; i < 32768; ++i) {
@@ -48,13 +29,10 @@ int main(int argc, char** argv) {
     if (line.rfind("AnonHugePages:", 0) == 0) anon_huge_kib = std::atol(line.c_str() + 14);
   }
   const char* tunables = std::getenv("GLIBC_TUNABLES");
-  std::printf(
-      "huge=%d\nstarts=%s\npid=%d\ntunables=%s\nanon_huge_kib=%ld\nthread_anon_huge_kib=%ld\n"
-      "note=%s\n",
-      huge, std::getenv("SKIFF_PROBE_STARTS"), static_cast<int>(getpid()), tunables ? tunables : "",
-      anon_huge_kib, thread_anon_huge_kib, note.c_str());
+  std::printf("huge=%d\nstarts=%s\npid=%d\ntunables=%s\nanon_huge_kib=%ld\nnote=%s\n", huge,
+              std::getenv("SKIFF_PROBE_STARTS"), static_cast<int>(getpid()),
+              tunables ? tunables : "", anon_huge_kib, note.c_str());
   for (int i = 1; i < argc; ++i) std::printf("arg=%s\n", argv[i]);
   for (char* b : blocks) std::free(b);
-  for (char* b : thread_blocks) std::free(b);
   return 0;
 }

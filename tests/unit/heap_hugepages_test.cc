@@ -68,15 +68,13 @@ TEST(HeapHugePages, ReexecutesOnceWithTheTunableKeepingPidAndArguments) {
   EXPECT_EQ(run.Get("huge"), "1");
   EXPECT_EQ(run.Get("starts"), "2");  // exactly one re-exec
   EXPECT_EQ(run.Get("pid"), std::to_string(run.pid));
-  EXPECT_EQ(run.Get("tunables"), "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1");
+  EXPECT_EQ(run.Get("tunables"), "glibc.malloc.hugetlb=1");
   auto [first, last] = run.out.equal_range("arg");
   std::vector<std::string> args;
   for (auto it = first; it != last; ++it) args.push_back(it->second);
   EXPECT_EQ(args, (std::vector<std::string>{"--one", "two words"}));
   // 128 MiB of small blocks: glibc asked for huge pages, so the kernel gave some.
   EXPECT_GT(std::stol(run.Get("anon_huge_kib")), 0) << run.Get("note");
-  // So did a second thread's: one arena for all (glibc.malloc.arena_max=1).
-  EXPECT_GT(std::stol(run.Get("thread_anon_huge_kib")), 0) << run.Get("note");
 }
 
 TEST(HeapHugePages, KeepsTheOperatorsOtherTunables) {
@@ -84,12 +82,7 @@ TEST(HeapHugePages, KeepsTheOperatorsOtherTunables) {
   ProbeRun run = RunProbe({"GLIBC_TUNABLES=glibc.malloc.check=0"}, {});
   EXPECT_EQ(run.Get("huge"), "1");
   EXPECT_EQ(run.Get("starts"), "2");
-  EXPECT_EQ(run.Get("tunables"),
-            "glibc.malloc.check=0:glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1");
-  // An operator's arena limit stays as it is.
-  ProbeRun arenas = RunProbe({"GLIBC_TUNABLES=glibc.malloc.arena_max=4"}, {});
-  EXPECT_EQ(arenas.Get("starts"), "2");
-  EXPECT_EQ(arenas.Get("tunables"), "glibc.malloc.arena_max=4:glibc.malloc.hugetlb=1");
+  EXPECT_EQ(run.Get("tunables"), "glibc.malloc.check=0:glibc.malloc.hugetlb=1");
 }
 
 TEST(HeapHugePages, AnOperatorsChoiceOfTheTunableRulesWithoutReexec) {
