@@ -62,7 +62,7 @@ std::vector<Backend> BackendsFor(const ServicePort& svc_port,
       } else {
         continue;
       }
-      std::optional<IpAddr> ip = IpAddr::Parse(ep.addresses.front());
+      std::optional<IpAddr> ip = ep.addresses.FrontIp();
       if (!ip || ip->family != 4) continue;
 
       Backend& backend = candidates.emplace_back();
