@@ -174,13 +174,7 @@ void AddServiceFrontends(const NamespacedName& id, const Service& svc,
       }
       if (kind == FrontendKind::kLoadBalancer) SetSourceRanges(svc.spec, fe);
       fe.lb_algorithm = algorithm;
-      auto [it, inserted] = state.frontends.try_emplace(fe.key, std::move(fe));
-      if (!inserted && warnings != nullptr) {
-        warnings->push_back(absl::StrCat("Service ", service_id, ": ", vip.ToString(), ":",
-                                         port.port, "/", ProtocolName(port.protocol),
-                                         " is already used by Service ", it->second.service,
-                                         "; ignored"));
-      }
+      InsertFrontend(std::move(fe), "", state, warnings);
     }
     if (node_ports) {
       AddNodePortFrontends(svc, service_id, port, backends, node_addresses, algorithm, state,

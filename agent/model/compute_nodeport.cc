@@ -7,6 +7,18 @@
 
 namespace skiff::model {
 
+void InsertFrontend(Frontend&& fe, absl::string_view label, DesiredState& state,
+                    std::vector<std::string>* warnings) {
+  // try_emplace leaves `fe` alone when the key is taken, so the warning can still read it.
+  auto [it, inserted] = state.frontends.try_emplace(fe.key, std::move(fe));
+  if (!inserted && warnings != nullptr) {
+    warnings->push_back(absl::StrCat("Service ", fe.service, ": ", label, fe.key.vip.ToString(),
+                                     ":", fe.key.port, "/", ProtocolName(fe.key.proto),
+                                     " is already used by Service ", it->second.service,
+                                     "; ignored"));
+  }
+}
+
 void AddNodePortFrontends(const Service& svc, const std::string& service_id,
                           const ServicePort& port, const std::vector<Backend>& backends,
                           const std::vector<IpAddr>& node_addresses, LbAlgorithm algorithm,
@@ -27,13 +39,7 @@ void AddNodePortFrontends(const Service& svc, const std::string& service_id,
         svc.spec.session_affinity_client_ip ? svc.spec.session_affinity_timeout_s : 0;
     fe.external_traffic_local = svc.spec.external_traffic_policy == TrafficPolicy::kLocal;
     fe.lb_algorithm = algorithm;
-    auto [it, inserted] = state.frontends.try_emplace(fe.key, std::move(fe));
-    if (!inserted && warnings != nullptr) {
-      warnings->push_back(absl::StrCat("Service ", service_id, ": nodePort ", addr.ToString(), ":",
-                                       port.node_port, "/", ProtocolName(port.protocol),
-                                       " is already used by Service ", it->second.service,
-                                       "; ignored"));
-    }
+    InsertFrontend(std::move(fe), "nodePort ", state, warnings);
   }
 }
 

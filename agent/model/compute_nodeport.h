@@ -26,6 +26,12 @@ void AddNodePortFrontends(const Service& svc, const std::string& service_id,
                           const std::vector<IpAddr>& node_addresses, LbAlgorithm algorithm,
                           DesiredState& state, std::vector<std::string>* warnings);
 
+// Adds `fe` to the state unless its key is already a frontend (of an earlier Service): then the
+// first stays and `warnings` (optional) names both Services; `label` goes before the address
+// ("nodePort " for NodePorts). Shared by every kind of frontend (compute.cc, here).
+void InsertFrontend(Frontend&& fe, absl::string_view label, DesiredState& state,
+                    std::vector<std::string>* warnings);
+
 // One healthCheckNodePort the agent answers (kube-proxy's service health check server).
 struct HealthCheck {
   uint16_t port = 0;

@@ -191,8 +191,9 @@ TEST_F(NodePortTest, DuplicateNodePortKeepsFirstServiceAndWarns) {
   DesiredState s = Compute({"192.168.1.10"});
   EXPECT_EQ(s.frontends.at(Key("192.168.1.10", 30080)).service, "demo/a");
   ASSERT_EQ(warnings_.size(), 1u);
-  EXPECT_THAT(warnings_[0], ::testing::HasSubstr("demo/b"));
-  EXPECT_THAT(warnings_[0], ::testing::HasSubstr("192.168.1.10:30080/TCP"));
+  EXPECT_EQ(warnings_[0],
+            "Service demo/b: nodePort 192.168.1.10:30080/TCP is already used by Service demo/a; "
+            "ignored");
 }
 
 TEST_F(NodePortTest, UdpNodePort) {
