@@ -162,6 +162,7 @@ class PersistentMap {
     return MutableValue(key);
   }
 
+  // As std::map's: when the key exists, `args` are left untouched (not moved from).
   template <typename... A>
   std::pair<const_iterator, bool> try_emplace(const K& key, A&&... args) {
     if (FindNode(key) != nullptr) return {find(key), false};
