@@ -146,21 +146,15 @@ void ManifestDirectory::Refresh(const std::set<std::string>& names) {
 }
 
 void ManifestDirectory::StageAll(const std::vector<std::string>& names) {
-  std::vector<Loaded> loaded = LoadAll(names);
+  std::vector<Loaded> loaded;
+  loaded.reserve(names.size());
+  for (const std::string& name : names) loaded.push_back(Load(name));
   // The buffers sized for this batch's largest file go back before the store commits and the
   // reconciler allocates its state: ~20 MB less at the agent's peak after a 100,000-Service
   // load. The next batch (usually one edited file) sizes them anew.
   read_buffer.Release();
   ReleaseManifestParseBuffers();
   for (size_t i = 0; i < names.size(); ++i) Settle(names[i], std::move(loaded[i]));
-}
-
-std::vector<ManifestDirectory::Loaded> ManifestDirectory::LoadAll(
-    const std::vector<std::string>& names) const {
-  std::vector<Loaded> loaded;
-  loaded.reserve(names.size());
-  for (const std::string& name : names) loaded.push_back(Load(name));
-  return loaded;
 }
 
 ManifestDirectory::Loaded ManifestDirectory::Load(const std::string& name) const {

@@ -65,13 +65,12 @@ class ManifestDirectory {
     ManifestParseResult parsed;  // its objects moved into `next`
     absl::btree_map<model::ObjectKey, model::SharedObject> next;
   };
-  // Load only reads the directory's state (LoadAll: results in the order of `names`); Settle
-  // then applies each, in name order.
+  // Load only reads the directory's state; Settle then applies one Loaded. StageAll loads a
+  // batch of files, gives the read buffers back, then settles each in name order.
   Loaded Load(const std::string& name) const;
-  std::vector<Loaded> LoadAll(const std::vector<std::string>& names) const;
-  // Stage (Load + Settle)/Settle/Remove update the per-file state and collect touched keys;
-  // Commit pushes the winner for each touched key (the last file by name that defines it) to
-  // the store, or deletes the key when no file defines it any more.
+  // StageAll/Settle/Remove update the per-file state and collect touched keys; Commit pushes
+  // the winner for each touched key (the last file by name that defines it) to the store, or
+  // deletes the key when no file defines it any more.
   void StageAll(const std::vector<std::string>& names);
   void Settle(const std::string& name, Loaded loaded);
   void Remove(const std::string& name);
