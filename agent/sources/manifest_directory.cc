@@ -146,15 +146,21 @@ void ManifestDirectory::Refresh(const std::set<std::string>& names) {
 }
 
 void ManifestDirectory::StageAll(const std::vector<std::string>& names) {
-  std::vector<Loaded> loaded;
-  loaded.reserve(names.size());
-  for (const std::string& name : names) loaded.push_back(Load(name));
-  // The buffers sized for this batch's largest file go back before the store commits and the
-  // reconciler allocates its state: ~20 MB less at the agent's peak after a 100,000-Service
-  // load. The next batch (usually one edited file) sizes them anew.
+  size_t staged = touched_.size();
+  for (size_t i = 0; i < names.size(); ++i) {
+    Settle(names[i], Load(names[i]));
+    // A large batch (a directory filled at once, or the first read of a full one) hands its
+    // upserts to the store as it goes: the reconciler programs the first files on the other
+    // core while later ones are parsed. Deletes still wait for the batch's end (Commit).
+    if (i + 1 < names.size() && touched_.size() - staged >= kUpsertsPerPartialCommit) {
+      CommitUpserts();
+      staged = touched_.size();
+    }
+  }
+  // The buffers sized for this batch's largest file go back before the last commit, when the
+  // reconciler's state grows most. The next batch (usually one edited file) sizes them anew.
   read_buffer.Release();
   ReleaseManifestParseBuffers();
-  for (size_t i = 0; i < names.size(); ++i) Settle(names[i], std::move(loaded[i]));
 }
 
 ManifestDirectory::Loaded ManifestDirectory::Load(const std::string& name) const {
@@ -285,6 +291,34 @@ void ManifestDirectory::DropDefiner(const model::ObjectKey& key, const std::stri
       files.end());
 }
 
+// The winner for a key some file defines: the last file by name.
+model::SharedObject ManifestDirectory::Winner(const model::ObjectKey& key,
+                                              const Definers& files) const {
+  const std::string& winner =
+      **std::max_element(files.begin(), files.end(),
+                         [](const std::string* a, const std::string* b) { return *a < *b; });
+  if (files.size() > 1) {
+    spdlog::warn("{} is defined in {} files; using {}", key.ToString(), files.size(),
+                 DisplayPath(winner));
+  }
+  return files_.at(winner).objects.at(key);
+}
+
+void ManifestDirectory::CommitUpserts() {
+  std::vector<model::SharedObject> upserts;
+  absl::btree_set<model::ObjectKey> undefined;  // may be defined by a later file of the batch
+  for (const model::ObjectKey& key : touched_) {
+    auto it = definers_.find(key);
+    if (it == definers_.end() || it->second.empty()) {
+      undefined.insert(key);
+      continue;
+    }
+    upserts.push_back(Winner(key, it->second));
+  }
+  touched_ = std::move(undefined);
+  Push(std::move(upserts), {});
+}
+
 void ManifestDirectory::Commit() {
   // Upserts before deletes, and only after every file of the batch was read: an object that
   // moved between files, or a file renamed within the directory, never disappears on the way.
@@ -298,18 +332,16 @@ void ManifestDirectory::Commit() {
       gone.push_back(key);
       continue;
     }
-    const std::string& winner =
-        **std::max_element(it->second.begin(), it->second.end(),
-                           [](const std::string* a, const std::string* b) { return *a < *b; });
-    if (it->second.size() > 1) {
-      spdlog::warn("{} is defined in {} files; using {}", key.ToString(), it->second.size(),
-                   DisplayPath(winner));
-    }
-    upserts.push_back(files_.at(winner).objects.at(key));
+    upserts.push_back(Winner(key, it->second));
   }
-  // One store change for the whole batch: the reconciler wakes once, not once per object.
-  const auto [applied, deleted] = store_->Commit(std::move(upserts), gone);
   touched_.clear();
+  Push(std::move(upserts), gone);
+}
+
+void ManifestDirectory::Push(std::vector<model::SharedObject> upserts,
+                             const std::vector<model::ObjectKey>& gone) {
+  // One store change per commit: the reconciler wakes once for it, not once per object.
+  const auto [applied, deleted] = store_->Commit(std::move(upserts), gone);
   stats_.upserts += applied;
   stats_.deletes += deleted;
   stats_.objects = definers_.size();

@@ -65,16 +65,20 @@ class ManifestDirectory {
     ManifestParseResult parsed;  // its objects moved into `next`
     absl::btree_map<model::ObjectKey, model::SharedObject> next;
   };
-  // Load only reads the directory's state; Settle then applies one Loaded. StageAll loads a
-  // batch of files, gives the read buffers back, then settles each in name order.
+  // Load only reads the directory's state; Settle then applies one Loaded. StageAll loads and
+  // settles a batch of files in name order, committing upserts every
+  // kUpsertsPerPartialCommit touched keys (a large batch is programmed while it is read).
+  static constexpr size_t kUpsertsPerPartialCommit = 1024;
   Loaded Load(const std::string& name) const;
   // StageAll/Settle/Remove update the per-file state and collect touched keys; Commit pushes
   // the winner for each touched key (the last file by name that defines it) to the store, or
-  // deletes the key when no file defines it any more.
+  // deletes the key when no file defines it any more. CommitUpserts pushes only the winners,
+  // keeping the undefined keys for the batch's Commit.
   void StageAll(const std::vector<std::string>& names);
   void Settle(const std::string& name, Loaded loaded);
   void Remove(const std::string& name);
   void Commit();
+  void CommitUpserts();
   std::string DisplayPath(const std::string& name) const;
 
   std::string dir_;
@@ -84,6 +88,8 @@ class ManifestDirectory {
   // nearly always exactly one, so stored inline in a B-tree rather than as a std::set of
   // name copies per key (200,000 keys at 100,000 Services).
   using Definers = absl::InlinedVector<const std::string*, 1>;
+  model::SharedObject Winner(const model::ObjectKey& key, const Definers& files) const;
+  void Push(std::vector<model::SharedObject> upserts, const std::vector<model::ObjectKey>& gone);
   void AddDefiner(const model::ObjectKey& key, const std::string* file);
   void DropDefiner(const model::ObjectKey& key, const std::string& name);
   absl::btree_map<model::ObjectKey, Definers> definers_;

@@ -175,7 +175,7 @@ TEST_F(ManifestDirectoryTest, MovesWithinABatchNeverDelete) {
 }
 
 TEST_F(ManifestDirectoryTest, ManyFilesInOneBatchGiveTheSameResultAsOneByOne) {
-  // A batch's files are all loaded, then applied in name order: what lands, which file wins
+  // A batch's files are applied in name order: what lands, which file wins
   // and the errors (in file order, naming file, object and field) match one file at a time.
   for (int i = 0; i < 12; ++i) {
     std::string body = absl::StrCat(Service(absl::StrCat("s", i), "10.96.1.1", 100 + i), "---\n",
@@ -206,6 +206,46 @@ TEST_F(ManifestDirectoryTest, ManyFilesInOneBatchGiveTheSameResultAsOneByOne) {
     ASSERT_NE(other, nullptr) << id.ToString();
     EXPECT_EQ(*svc, *other) << id.ToString();
   }
+}
+
+TEST_F(ManifestDirectoryTest, LargeBatchIsCommittedInPartsAndDeletesWaitForItsEnd) {
+  // Files of 600 Services: the first ones are in the store before the last is read (the
+  // reconciler programs them meanwhile), yet a Service moving from the first file to the
+  // last, and a file's removal, delete nothing until the batch's end.
+  auto file = [](int f, int port, int skip) {
+    std::string body;
+    for (int i = 0; i < 600; ++i) {
+      if (i == skip) continue;
+      absl::StrAppend(&body, body.empty() ? "" : "---\n",
+                      Service(absl::StrCat("s", f, "-", i), "10.96.1.1", port));
+    }
+    return body;
+  };
+  dir_.Write("a.yaml", file(0, 100, -1) + "---\n" + Service("mover", "10.96.0.1", 80));
+  dir_.Write("b.yaml", file(1, 100, -1));
+  dir_.Write("c.yaml", file(2, 100, -1));
+  const uint64_t before = store_.generation();
+  ASSERT_TRUE(md_.Rescan().ok());
+  EXPECT_EQ(store_.generation(), before + 2) << "a.yaml and b.yaml, then c.yaml";
+  EXPECT_EQ(md_.stats().objects, 1801u);
+
+  // One batch: a.yaml changes every port and loses "mover" and s0-7, b.yaml is deleted,
+  // m.yaml is new and z.yaml takes "mover".
+  dir_.Write("a.yaml", file(0, 110, 7));
+  fs::remove(fs::path(dir_.path()) / "b.yaml");
+  dir_.Write("m.yaml", file(3, 130, -1));
+  dir_.Write("z.yaml", Service("mover", "10.96.0.1", 81));
+  const uint64_t mid = store_.generation();
+  md_.Refresh(std::set<std::string>{"a.yaml", "b.yaml", "m.yaml", "z.yaml"});
+  EXPECT_EQ(store_.generation(), mid + 2) << "a.yaml's upserts, then the rest with the deletes";
+  EXPECT_EQ(Port("mover"), 81);
+  EXPECT_EQ(Port("s0-1"), 110);
+  EXPECT_EQ(Port("s0-7"), -1);
+  EXPECT_EQ(Port("s1-3"), -1);
+  EXPECT_EQ(Port("s3-599"), 130);
+  // Deleted: s0-7 and b.yaml's 600; "mover" was only ever upserted.
+  EXPECT_EQ(md_.stats().deletes, 601u);
+  EXPECT_EQ(md_.stats().objects, 1800u);
 }
 
 TEST_F(ManifestDirectoryTest, UnchangedFileIsNotReparsed) {
