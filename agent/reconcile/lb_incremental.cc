@@ -62,7 +62,17 @@ ApplyResult LbReconciler::ApplyChanges(const model::DesiredState& desired, bool 
   maglev_memo_.clear();
   // 1. The backends the changed frontends use or used. Sorted vectors rather than sets: a
   // first load arriving as changes touches a million backends at 100,000 Services.
+  // Reserved exactly: a first load arriving as changes touches a million at 100,000 Services,
+  // and a doubling vector would hold up to twice that (and both copies while it grows).
+  size_t uses = 0;
+  for (const model::FrontendKey& key : changed) {
+    if (auto it = desired.frontends.find(key); it != desired.frontends.end())
+      uses += it->second.backends.size();
+    if (auto it = counted_.frontends.find(key); it != counted_.frontends.end())
+      uses += it->second.backends.size();
+  }
   std::vector<BackendAddr> touched;
+  touched.reserve(uses);
   for (const model::FrontendKey& key : changed) {
     auto it = desired.frontends.find(key);
     const bool wanted = it != desired.frontends.end() && key.vip.family == 4;
@@ -115,8 +125,7 @@ ApplyResult LbReconciler::ApplyChanges(const model::DesiredState& desired, bool 
     for (const model::FrontendKey& key : changed) {
       auto rec = frontends_.find(key);
       if (rec == frontends_.end()) continue;
-      for (const auto& s : rec->second.scopes)
-        referenced.insert(referenced.end(), s.slots.begin(), s.slots.end());
+      AddReferenced(rec->second, referenced);
     }
     std::sort(referenced.begin(), referenced.end());
   }

@@ -118,6 +118,29 @@ skiff_lb4_src_range_key MakeSrcRangeKey(uint32_t rev_nat_id, __be32 address, uin
 
 LbReconciler::LbReconciler(LbTables tables, LbOptions options) : t_(tables), opts_(options) {}
 
+LbReconciler::ScopeEntries& LbReconciler::FrontendRecord::scope(uint8_t s) {
+  if (s == SKIFF_SCOPE_EXTERNAL) return external;
+  if (!extra) extra = std::make_unique<FrontendExtra>();
+  return extra->internal;
+}
+
+const std::vector<LbReconciler::Range>& LbReconciler::FrontendRecord::ranges() const {
+  static const std::vector<Range> kNone;
+  return extra ? extra->ranges : kNone;
+}
+
+void LbReconciler::AddReferenced(const FrontendRecord& rec, std::vector<uint32_t>& ids) {
+  ids.insert(ids.end(), rec.external.slots.begin(), rec.external.slots.end());
+  if (rec.extra)
+    ids.insert(ids.end(), rec.extra->internal.slots.begin(), rec.extra->internal.slots.end());
+}
+
+void LbReconciler::DropEmptyExtra(FrontendRecord& rec) {
+  if (!rec.extra) return;
+  const ScopeEntries& in = rec.extra->internal;
+  if (!in.present && in.slots.empty() && !in.maglev && rec.extra->ranges.empty()) rec.extra.reset();
+}
+
 absl::Status LbReconciler::Restore() {
   clean_ = false;  // the next Apply is a full one
   counted_ = {};
@@ -155,7 +178,7 @@ absl::Status LbReconciler::Restore() {
     if (k.slot != 0 || k.scope > SKIFF_SCOPE_INTERNAL) continue;
     model::FrontendKey fk{FromV4(k.address), ntohs(k.dport), static_cast<model::Protocol>(k.proto)};
     FrontendRecord& rec = frontends_[fk];
-    ScopeEntries& s = rec.scopes[k.scope];
+    ScopeEntries& s = rec.scope(k.scope);
     s.present = true;
     s.slot0 = v;
     s.slots.assign(v.count + v.terminating_count, 0);
@@ -167,7 +190,7 @@ absl::Status LbReconciler::Restore() {
     model::FrontendKey fk{FromV4(k.address), ntohs(k.dport), static_cast<model::Protocol>(k.proto)};
     auto it = frontends_.find(fk);
     if (it == frontends_.end() || k.scope > SKIFF_SCOPE_INTERNAL) continue;
-    ScopeEntries& s = it->second.scopes[k.scope];
+    ScopeEntries& s = it->second.scope(k.scope);
     // Slots past the count are leftovers of an interrupted write; remember them so the
     // next write of this frontend deletes them.
     if (k.slot > s.slots.size()) s.slots.resize(k.slot, 0);
@@ -181,12 +204,20 @@ absl::Status LbReconciler::Restore() {
     for (const auto& [k, v] : *ranges) {
       auto it = by_rev_nat.find(k.rev_nat_id);
       if (it != by_rev_nat.end() && k.prefixlen >= 32 && k.prefixlen <= 64) {
-        it->second->ranges.insert({k.address, static_cast<uint8_t>(k.prefixlen - 32)});
+        FrontendRecord& rec = *it->second;
+        if (!rec.extra) rec.extra = std::make_unique<FrontendExtra>();
+        rec.extra->ranges.push_back({k.address, static_cast<uint8_t>(k.prefixlen - 32)});
         continue;
       }
       // No frontend carries this rev-NAT id, so no packet reads the entry; it must not
       // outlive the id, which a new frontend may get.
       if (auto st = t_.src_ranges->Delete(k); !st.ok()) return st;
+    }
+    for (auto& [fk, rec] : frontends_) {
+      if (!rec.extra) continue;
+      std::vector<Range>& r = rec.extra->ranges;
+      std::sort(r.begin(), r.end());
+      r.erase(std::unique(r.begin(), r.end()), r.end());
     }
   }
   if (t_.maglev != nullptr) {
@@ -197,10 +228,9 @@ absl::Status LbReconciler::Restore() {
     for (const auto& [k, row] : *tables) {
       auto it = by_rev_nat.find(k.rev_nat_id);
       if (it != by_rev_nat.end() && k.scope <= SKIFF_SCOPE_INTERNAL) {
-        ScopeEntries& s = it->second->scopes[k.scope];
-        s.maglev = true;
-        s.maglev_ids_known = false;
-        s.maglev_fp = Fingerprint(row);
+        ScopeEntries& s = it->second->scope(k.scope);
+        s.maglev = std::make_unique<MaglevEntry>();
+        s.maglev->fp = Fingerprint(row);
         continue;
       }
       // As for ranges: no frontend owns it, and the id may be handed out again.
@@ -229,7 +259,7 @@ absl::Status LbReconciler::WriteMaglev(uint32_t rev_nat_id, uint8_t scope,
   std::vector<uint32_t> ids;
   ids.reserve(backends.size());
   for (const MaglevBackend& b : backends) ids.push_back(b.id);
-  if (have.maglev && have.maglev_ids_known && have.maglev_ids == ids) return absl::OkStatus();
+  if (have.maglev && have.maglev->ids_known && have.maglev->ids == ids) return absl::OkStatus();
   auto memo = maglev_memo_.find(ids);
   if (memo == maglev_memo_.end()) {
     if (maglev_memo_.size() >= 16) maglev_memo_.clear();
@@ -240,15 +270,15 @@ absl::Status LbReconciler::WriteMaglev(uint32_t rev_nat_id, uint8_t scope,
   }
   const uint64_t fp = Fingerprint(memo->second);
   // After Restore only the fingerprint is known: a table that is already right stays.
-  if (!(have.maglev && have.maglev_fp == fp)) {
+  if (!(have.maglev && have.maglev->fp == fp)) {
     if (auto st = t_.maglev->Update(MaglevKey(rev_nat_id, scope), memo->second); !st.ok())
       return st;
     *changed = true;
   }
-  have.maglev = true;
-  have.maglev_ids_known = true;
-  have.maglev_ids = std::move(ids);
-  have.maglev_fp = fp;
+  if (!have.maglev) have.maglev = std::make_unique<MaglevEntry>();
+  have.maglev->ids_known = true;
+  have.maglev->ids = std::move(ids);
+  have.maglev->fp = fp;
   return absl::OkStatus();
 }
 
@@ -256,9 +286,7 @@ absl::Status LbReconciler::DeleteMaglev(uint32_t rev_nat_id, uint8_t scope, Scop
   if (!have.maglev) return absl::OkStatus();
   if (t_.maglev == nullptr) return absl::FailedPreconditionError("no maglev map");
   if (auto st = t_.maglev->Delete(MaglevKey(rev_nat_id, scope)); !st.ok()) return st;
-  have.maglev = false;
-  have.maglev_ids_known = false;
-  have.maglev_ids.clear();
+  have.maglev.reset();
   return absl::OkStatus();
 }
 
@@ -267,7 +295,9 @@ absl::Status LbReconciler::WriteScope(const model::FrontendKey& key, uint8_t sco
                                       const std::vector<uint32_t>& slots,
                                       const std::vector<MaglevBackend>* maglev, ScopeEntries& have,
                                       bool* changed) {
-  // 1. Backend slots the new count will cover.
+  // 1. Backend slots the new count will cover. (Grown once, to the exact size: 100,000
+  // frontends keep their slot vectors.)
+  if (have.slots.size() < slots.size()) have.slots.reserve(slots.size());
   for (size_t i = 0; i < slots.size(); i++) {
     if (have.present && i < have.slots.size() && have.slots[i] == slots[i]) continue;
     skiff_lb4_service v;
@@ -355,22 +385,27 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe, FrontendReco
   };
 
   // loadBalancerSourceRanges: the entries a new flag will consult exist before slot 0 says so.
-  std::set<std::pair<__be32, uint8_t>> want_ranges;
+  std::vector<Range> want_ranges;
   if (fe.restrict_sources) {
     if (t_.src_ranges == nullptr)
       return absl::FailedPreconditionError("no loadBalancerSourceRanges map");
     for (const model::SourceRange& r : fe.source_ranges)
-      if (r.addr.family == 4) want_ranges.insert({V4(r.addr), r.prefix_len});
+      if (r.addr.family == 4) want_ranges.push_back({V4(r.addr), r.prefix_len});
+    std::sort(want_ranges.begin(), want_ranges.end());
+    want_ranges.erase(std::unique(want_ranges.begin(), want_ranges.end()), want_ranges.end());
   }
   for (const auto& r : want_ranges) {
-    if (rec.ranges.count(r)) continue;
+    const std::vector<Range>& have_ranges = rec.ranges();
+    if (std::binary_search(have_ranges.begin(), have_ranges.end(), r)) continue;
     skiff_lb4_src_range_val v;
     std::memset(&v, 0, sizeof(v));
     v.allow = 1;
     if (auto st = t_.src_ranges->Update(MakeSrcRangeKey(rec.rev_nat_id, r.first, r.second), v);
         !st.ok())
       return st;
-    rec.ranges.insert(r);
+    if (!rec.extra) rec.extra = std::make_unique<FrontendExtra>();
+    std::vector<Range>& ranges = rec.extra->ranges;
+    ranges.insert(std::lower_bound(ranges.begin(), ranges.end(), r), r);
     *changed = true;
   }
 
@@ -386,54 +421,51 @@ absl::Status LbReconciler::WriteFrontend(const model::Frontend& fe, FrontendReco
     std::vector<uint32_t> int_slots = slots_for(true, &act, &term, &int_table);
     if (auto st =
             WriteScope(fe.key, SKIFF_SCOPE_INTERNAL, make_slot0(act, term), int_slots,
-                       maglev ? &int_table : nullptr, rec.scopes[SKIFF_SCOPE_INTERNAL], changed);
+                       maglev ? &int_table : nullptr, rec.scope(SKIFF_SCOPE_INTERNAL), changed);
         !st.ok())
       return st;
   }
-  if (auto st =
-          WriteScope(fe.key, SKIFF_SCOPE_EXTERNAL, ext0, ext_slots, maglev ? &ext_table : nullptr,
-                     rec.scopes[SKIFF_SCOPE_EXTERNAL], changed);
+  if (auto st = WriteScope(fe.key, SKIFF_SCOPE_EXTERNAL, ext0, ext_slots,
+                           maglev ? &ext_table : nullptr, rec.external, changed);
       !st.ok())
     return st;
   // Ranges no longer wanted go once slot 0 no longer relies on them.
   if (auto st = DeleteRanges(rec, want_ranges, changed); !st.ok()) return st;
-  if (!local_set && (rec.scopes[SKIFF_SCOPE_INTERNAL].present ||
-                     !rec.scopes[SKIFF_SCOPE_INTERNAL].slots.empty() ||
-                     rec.scopes[SKIFF_SCOPE_INTERNAL].maglev)) {
-    if (auto st = DeleteScope(fe.key, rec.rev_nat_id, SKIFF_SCOPE_INTERNAL,
-                              rec.scopes[SKIFF_SCOPE_INTERNAL]);
-        !st.ok())
+  ScopeEntries* internal = rec.internal();
+  if (!local_set && internal != nullptr &&
+      (internal->present || !internal->slots.empty() || internal->maglev)) {
+    if (auto st = DeleteScope(fe.key, rec.rev_nat_id, SKIFF_SCOPE_INTERNAL, *internal); !st.ok())
       return st;
     *changed = true;
   }
+  DropEmptyExtra(rec);
   return absl::OkStatus();
 }
 
 absl::Status LbReconciler::DeleteFrontend(const model::FrontendKey& key, FrontendRecord& rec) {
-  if (auto st =
-          DeleteScope(key, rec.rev_nat_id, SKIFF_SCOPE_EXTERNAL, rec.scopes[SKIFF_SCOPE_EXTERNAL]);
-      !st.ok())
+  if (auto st = DeleteScope(key, rec.rev_nat_id, SKIFF_SCOPE_EXTERNAL, rec.external); !st.ok())
     return st;
-  if (auto st =
-          DeleteScope(key, rec.rev_nat_id, SKIFF_SCOPE_INTERNAL, rec.scopes[SKIFF_SCOPE_INTERNAL]);
-      !st.ok())
-    return st;
+  if (ScopeEntries* internal = rec.internal(); internal != nullptr) {
+    if (auto st = DeleteScope(key, rec.rev_nat_id, SKIFF_SCOPE_INTERNAL, *internal); !st.ok())
+      return st;
+  }
   bool changed = false;
   return DeleteRanges(rec, {}, &changed);
 }
 
-absl::Status LbReconciler::DeleteRanges(FrontendRecord& rec,
-                                        const std::set<std::pair<__be32, uint8_t>>& keep,
+absl::Status LbReconciler::DeleteRanges(FrontendRecord& rec, const std::vector<Range>& keep,
                                         bool* changed) {
-  for (auto it = rec.ranges.begin(); it != rec.ranges.end();) {
-    if (keep.count(*it)) {
+  if (!rec.extra) return absl::OkStatus();
+  std::vector<Range>& ranges = rec.extra->ranges;
+  for (auto it = ranges.begin(); it != ranges.end();) {
+    if (std::binary_search(keep.begin(), keep.end(), *it)) {
       ++it;
       continue;
     }
     if (auto st = t_.src_ranges->Delete(MakeSrcRangeKey(rec.rev_nat_id, it->first, it->second));
         !st.ok())
       return st;
-    it = rec.ranges.erase(it);
+    it = ranges.erase(it);
     *changed = true;
   }
   return absl::OkStatus();
@@ -526,7 +558,7 @@ void LbReconciler::ApplyFrontend(const model::FrontendKey& key, const model::Fro
   }
   // Backends this frontend used before and no longer does: their affinity entries go
   // (sorted copies, not sets: nothing to compare for a fresh frontend, the common case).
-  std::vector<uint32_t> before(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
+  std::vector<uint32_t> before(rec.external.slots.begin(), rec.external.slots.end());
   bool changed = false;
   if (auto st = WriteFrontend(fe, rec, &changed); !st.ok()) {
     Fail(res, &fe, key, st);
@@ -534,7 +566,7 @@ void LbReconciler::ApplyFrontend(const model::FrontendKey& key, const model::Fro
   }
   if (changed) res.frontends_written++;
   if (!before.empty() && changed) {
-    std::vector<uint32_t> after(rec.scopes[0].slots.begin(), rec.scopes[0].slots.end());
+    std::vector<uint32_t> after(rec.external.slots.begin(), rec.external.slots.end());
     std::sort(before.begin(), before.end());
     std::sort(after.begin(), after.end());
     for (uint32_t id : before)
@@ -612,9 +644,7 @@ ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced)
       it = frontends_.erase(it);
     }
     std::vector<uint32_t> referenced;
-    for (const auto& [k, rec] : frontends_)
-      for (const auto& s : rec.scopes)
-        referenced.insert(referenced.end(), s.slots.begin(), s.slots.end());
+    for (auto& [k, rec] : frontends_) AddReferenced(rec, referenced);
     std::sort(referenced.begin(), referenced.end());
     for (auto it = backends_.begin(); it != backends_.end();)
       it = it->second.id == 0 ||

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -128,24 +129,45 @@ class LbReconciler {
   uint64_t maglev_tables_computed() const { return maglev_computed_; }
 
  private:
+  // The maglev map's entry of one scope: the backend ids its table was built from (ids_known
+  // false after Restore: only the fingerprint of the table read back is known).
+  struct MaglevEntry {
+    bool ids_known = false;
+    std::vector<uint32_t> ids;
+    uint64_t fp = 0;
+  };
   // What one frontend holds in the services map, per scope.
   struct ScopeEntries {
-    bool present = false;
     skiff_lb4_service slot0{};
-    std::vector<uint32_t> slots;  // backend ids of slots 1..n
-    // The maglev map's entry for this scope: present, and the backend ids it was built from
-    // (ids_known false after Restore: only the fingerprint of the table read back is known).
-    bool maglev = false;
-    bool maglev_ids_known = false;
-    std::vector<uint32_t> maglev_ids;
-    uint64_t maglev_fp = 0;
+    bool present = false;
+    std::vector<uint32_t> slots;          // backend ids of slots 1..n
+    std::unique_ptr<MaglevEntry> maglev;  // set while the maglev map holds this scope's table
   };
+  using Range = std::pair<__be32, uint8_t>;  // a source range: (address, prefix length)
+  // What only some frontends have: the node-local scope (internal/externalTrafficPolicy
+  // Local) and loadBalancerSourceRanges entries.
+  struct FrontendExtra {
+    ScopeEntries internal;
+    std::vector<Range> ranges;  // written under rev_nat_id; sorted, unique
+  };
+  // Kept per frontend, 100,000 of them at 100,000 Services: the external scope inline, the
+  // rest behind a pointer that most frontends leave empty (72 bytes, was 230 with both scopes,
+  // their maglev state and a std::set of ranges inline).
   struct FrontendRecord {
+    ScopeEntries external;
     uint32_t rev_nat_id = 0;
-    ScopeEntries scopes[2];  // SKIFF_SCOPE_EXTERNAL, SKIFF_SCOPE_INTERNAL
-    // The source-range entries written under rev_nat_id: (address, prefix length).
-    std::set<std::pair<__be32, uint8_t>> ranges;
+    std::unique_ptr<FrontendExtra> extra;
+    // SKIFF_SCOPE_EXTERNAL or SKIFF_SCOPE_INTERNAL; the internal one is created on first use.
+    ScopeEntries& scope(uint8_t s);
+    // The internal scope, nullptr when the frontend never had one.
+    ScopeEntries* internal() { return extra ? &extra->internal : nullptr; }
+    const std::vector<Range>& ranges() const;
   };
+
+  // Appends the backend ids of rec's slots (both scopes) to `ids`.
+  static void AddReferenced(const FrontendRecord& rec, std::vector<uint32_t>& ids);
+  // Frees rec.extra once it holds nothing (no internal scope entries, no ranges).
+  static void DropEmptyExtra(FrontendRecord& rec);
 
   using Backends = absl::btree_map<BackendAddr, BackendEntry>;
   void RebuildUses(const model::DesiredState& desired);
@@ -196,8 +218,7 @@ class LbReconciler {
                            ScopeEntries& have);
   absl::Status DeleteFrontend(const model::FrontendKey& key, FrontendRecord& rec);
   // Deletes the range entries of rec not in `keep`.
-  absl::Status DeleteRanges(FrontendRecord& rec, const std::set<std::pair<__be32, uint8_t>>& keep,
-                            bool* changed);
+  absl::Status DeleteRanges(FrontendRecord& rec, const std::vector<Range>& keep, bool* changed);
   bool RemoveFrontend(const model::FrontendKey& key, FrontendRecord& rec, ApplyResult& res,
                       std::vector<uint32_t>& dropped_services);
   // Returns the iterator after `it` (it stays when the delete failed).
