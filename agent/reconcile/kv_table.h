@@ -116,16 +116,7 @@ class BpfKvTable : public KvTable<K, V> {
   }
 
   absl::Status ForEach(const std::function<bool(const K&, const V&)>& fn) const override {
-    K cur{}, next{};
-    const K* prev = nullptr;
-    while (bpf_map_get_next_key(map_.fd(), prev, &next) == 0) {
-      V v{};
-      if (bpf_map_lookup_elem(map_.fd(), &next, &v) == 0 && !fn(next, v)) return absl::OkStatus();
-      cur = next;
-      prev = &cur;
-    }
-    if (errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("iterating map ", map_.name()));
-    return absl::OkStatus();
+    return map_.ForEachUntil(fn);
   }
 
   // Deletes behind the cursor: a key is removed only after the kernel has given the next

@@ -1,11 +1,14 @@
 // Map::UpdateBatch (maps/map.h) against real kernel maps: batches written in order, the
 // single-update fallback for a map type without batch operations, and a failure part-way
-// through a batch reported with the index and key of the entry that failed.
+// through a batch reported with the index and key of the entry that failed; Map::ForEach
+// reading in batches (every entry once, early stop, the key-by-key fallback).
 #include <bpf/bpf.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <vector>
 
 #include "agent/reconcile/kv_table.h"
@@ -102,6 +105,56 @@ TEST(MapUpdateBatch, PartWayFailureNamesTheFailingKey) {
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(v->has_value(), i < 4) << "key " << keys[i];
   }
+}
+
+// Every entry exactly once, with its value, from maps larger than one read batch.
+void ExpectForEachReadsAll(bpf_map_type type, uint32_t max, uint32_t n) {
+  OwnedFd m{Create(type, max)};
+  Map<__u32, __u32> map(m.fd, "skiff_batch_t");
+  std::vector<__u32> keys, values;
+  for (__u32 i = 0; i < n; i++) {
+    keys.push_back(i * 7 % max);
+    values.push_back(i + 1);
+  }
+  size_t done = 0;
+  ASSERT_TRUE(map.UpdateBatch(keys.data(), values.data(), keys.size(), &done).ok());
+  std::map<__u32, __u32> seen;
+  size_t calls = 0;
+  ASSERT_TRUE(map.ForEach([&](__u32 k, __u32 v) {
+                   calls++;
+                   seen[k] = v;
+                 })
+                  .ok());
+  if (type == BPF_MAP_TYPE_ARRAY) {
+    EXPECT_EQ(calls, max) << "an array has every index";
+  } else {
+    EXPECT_EQ(calls, n);
+  }
+  for (__u32 i = 0; i < n; i++) EXPECT_EQ(seen[i * 7 % max], i + 1) << "key " << i * 7 % max;
+  // Stops when asked, in the middle of a batch.
+  calls = 0;
+  ASSERT_TRUE(map.ForEachUntil([&](__u32, __u32) { return ++calls < 10; }).ok());
+  EXPECT_EQ(calls, std::min<size_t>(n, 10));
+}
+
+TEST(MapForEach, ReadsEveryEntryOfHashLruAndArrayMapsInBatches) {
+  SKIFF_REQUIRE_PRIVILEGED();
+  const uint32_t n = 3 * Map<__u32, __u32>::kReadBatch + 17;
+  ExpectForEachReadsAll(BPF_MAP_TYPE_HASH, 65536, n);
+  ExpectForEachReadsAll(BPF_MAP_TYPE_LRU_HASH, 65536, n);
+  ExpectForEachReadsAll(BPF_MAP_TYPE_ARRAY, n + 5, n);
+  ExpectForEachReadsAll(BPF_MAP_TYPE_HASH, 16, 0);  // empty
+}
+
+TEST(MapForEach, WalksKeyByKeyWhenTheMapHasNoBatchLookup) {
+  SKIFF_REQUIRE_PRIVILEGED();
+  // A devmap has no batch lookup in the kernel (ENOTSUPP): the same entries, one by one.
+  OwnedFd m{Create(BPF_MAP_TYPE_DEVMAP_HASH, 8)};
+  Map<__u32, __u32> map(m.fd, "skiff_batch_t");
+  for (__u32 k : {2u, 5u, 6u}) ASSERT_TRUE(map.Update(k, 1).ok());
+  std::map<__u32, __u32> seen;
+  ASSERT_TRUE(map.ForEach([&](__u32 k, __u32 v) { seen[k] = v; }).ok());
+  EXPECT_EQ(seen, (std::map<__u32, __u32>{{2, 1}, {5, 1}, {6, 1}}));
 }
 
 }  // namespace
