@@ -6,6 +6,7 @@
 #include <cstring>
 #include <set>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
 namespace skiff::reconcile {
@@ -151,50 +152,62 @@ absl::Status LbReconciler::Restore() {
   backend_pool_ = IdPool(1, 0xfffffffe);
   revnat_pool_ = IdPool(1, kMaxRevNatId);
 
-  auto backends = t_.backends->Entries();
-  if (!backends.ok()) return backends.status();
-  for (const auto& [id, b] : *backends) {
+  // Streamed, not copied: at 100,000 Services the backends and services maps hold 2.1M
+  // entries.
+  absl::Status st = t_.backends->ForEach([&](const uint32_t& id, const skiff_lb4_backend& b) {
     backend_pool_.Reserve(id);
     BackendEntry& e = backends_[BackendAddr{FromV4(b.address), ntohs(b.port), b.proto}];
     // A second id for the same address keeps its id reserved (slots may still point at it)
     // but is not tracked: the first one found is the backend's id.
-    if (e.id != 0) continue;
+    if (e.id != 0) return true;
     e.id = id;
     e.state = b.state;
     e.flags = b.flags;
     e.written = b.pad[0] == 0 && b.pad[1] == 0 && b.pad[2] == 0;
     backend_ids_++;
-  }
+    return true;
+  });
+  if (!st.ok()) return st;
   auto revnat = t_.revnat->Entries();
   if (!revnat.ok()) return revnat.status();
   for (const auto& [id, r] : *revnat) {
     revnat_[id] = r;
     revnat_pool_.Reserve(id);
   }
-  auto services = t_.services->Entries();
-  if (!services.ok()) return services.status();
-  // Slot 0 entries first, so slots can be placed into their frontend's vector.
-  for (const auto& [k, v] : *services) {
-    if (k.slot != 0 || k.scope > SKIFF_SCOPE_INTERNAL) continue;
+  // Slot 0 entries make the frontends; the other slots, kept aside meanwhile, are then placed
+  // into their frontend's vector through a hash index (a std::map find per slot was most of a
+  // restart's reconciler time).
+  auto packed = [](const skiff_lb4_key& k) {
+    return uint64_t{k.address} << 24 | uint64_t{k.dport} << 8 | k.proto;
+  };
+  absl::flat_hash_map<uint64_t, FrontendRecord*> index;
+  std::vector<std::pair<skiff_lb4_key, uint32_t>> slots;
+  st = t_.services->ForEach([&](const skiff_lb4_key& k, const skiff_lb4_service& v) {
+    if (k.scope > SKIFF_SCOPE_INTERNAL) return true;
+    if (k.slot != 0) {
+      slots.emplace_back(k, v.backend_id);
+      return true;
+    }
     model::FrontendKey fk{FromV4(k.address), ntohs(k.dport), static_cast<model::Protocol>(k.proto)};
     FrontendRecord& rec = frontends_[fk];
+    index[packed(k)] = &rec;
     ScopeEntries& s = rec.scope(k.scope);
     s.present = true;
     s.slot0 = v;
     s.slots.assign(v.count + v.terminating_count, 0);
     if (k.scope == SKIFF_SCOPE_EXTERNAL) rec.rev_nat_id = v.rev_nat_id;
     revnat_pool_.Reserve(v.rev_nat_id);
-  }
-  for (const auto& [k, v] : *services) {
-    if (k.slot == 0) continue;
-    model::FrontendKey fk{FromV4(k.address), ntohs(k.dport), static_cast<model::Protocol>(k.proto)};
-    auto it = frontends_.find(fk);
-    if (it == frontends_.end() || k.scope > SKIFF_SCOPE_INTERNAL) continue;
-    ScopeEntries& s = it->second.scope(k.scope);
+    return true;
+  });
+  if (!st.ok()) return st;
+  for (const auto& [k, backend_id] : slots) {
+    auto it = index.find(packed(k));
+    if (it == index.end()) continue;
+    ScopeEntries& s = it->second->scope(k.scope);
     // Slots past the count are leftovers of an interrupted write; remember them so the
     // next write of this frontend deletes them.
     if (k.slot > s.slots.size()) s.slots.resize(k.slot, 0);
-    s.slots[k.slot - 1] = v.backend_id;
+    s.slots[k.slot - 1] = backend_id;
   }
   if (t_.src_ranges != nullptr) {
     std::map<uint32_t, FrontendRecord*> by_rev_nat;
