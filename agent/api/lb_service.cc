@@ -10,6 +10,7 @@
 #include "agent/api/lb_view.h"
 #include "agent/api/map_decode.h"
 #include "agent/api/services.h"
+#include "agent/model/compute.h"
 
 namespace skiff::api {
 
@@ -69,7 +70,9 @@ const char* KindName(model::FrontendKind k) {
 
 // Fills backends from the map slots; returns whether they equal what the model wants.
 bool FillBackends(const LbView& view, const LbFrontendEntries& fe, const model::Frontend* want,
-                  v1::Frontend* out) {
+                  const model::BackendPods& pods, v1::Frontend* out) {
+  std::vector<std::string> want_pods;
+  if (want) want_pods = pods.Of(*want);
   using Tuple = std::tuple<model::IpAddr, uint16_t, std::string>;
   std::set<Tuple> have;
   uint16_t active = fe.slot0.count, total = fe.slot0.count + fe.slot0.terminating_count;
@@ -96,8 +99,10 @@ bool FillBackends(const LbView& view, const LbFrontendEntries& fe, const model::
     b->set_state(slot <= active ? "active" : "terminating");
     b->set_node_local(be->second.flags & SKIFF_BACKEND_F_LOCAL);
     if (want) {
-      for (const auto& wb : want->backends)
-        if (wb.ip == ip && wb.port == b->port()) b->set_pod(wb.pod);
+      for (size_t i = 0; i < want->backends.size(); i++) {
+        const model::Backend& wb = want->backends[i];
+        if (wb.ip == ip && wb.port == b->port()) b->set_pod(want_pods[i]);
+      }
     }
     have.insert({ip, static_cast<uint16_t>(b->port()), b->state()});
   }
@@ -127,7 +132,7 @@ const char* AlgorithmName(uint8_t slot0_algorithm) {
 }
 
 void FillFrontend(const LbView& view, const model::FrontendKey& key, const model::Frontend* want,
-                  v1::Frontend* out) {
+                  const model::BackendPods& pods, v1::Frontend* out) {
   out->set_address(key.vip.ToString());
   out->set_port(key.port);
   out->set_protocol(ProtocolString(static_cast<uint8_t>(key.proto)));
@@ -158,7 +163,7 @@ void FillFrontend(const LbView& view, const model::FrontendKey& key, const model
   const bool same_algorithm =
       out->lb_algorithm().empty() || out->lb_algorithm() == AlgorithmName(fe.slot0.algorithm);
   out->set_lb_algorithm(AlgorithmName(fe.slot0.algorithm));
-  bool equal = FillBackends(view, fe, want, out) && same_algorithm;
+  bool equal = FillBackends(view, fe, want, pods, out) && same_algorithm;
   out->set_state(!want ? "stale" : equal ? "programmed" : "pending");
 }
 
@@ -167,6 +172,7 @@ void FillFrontend(const LbView& view, const model::FrontendKey& key, const model
 std::vector<v1::Service> BuildServices(const ApiState& state, const LbView& view,
                                        const std::string& ns) {
   std::map<std::pair<std::string, std::string>, v1::Service> out;
+  const model::BackendPods pods(state.objects);
   for (const auto& [id, svc] : state.objects.services) {
     if (!ns.empty() && id.namespace_ != ns) continue;
     auto& s = out[{id.namespace_, id.name}];
@@ -179,13 +185,13 @@ std::vector<v1::Service> BuildServices(const ApiState& state, const LbView& view
     auto& s = out[{parts[0], parts[1]}];
     s.set_namespace_(parts[0]);
     s.set_name(parts[1]);
-    FillFrontend(view, key, &fe, s.add_frontends());
+    FillFrontend(view, key, &fe, pods, s.add_frontends());
   }
   if (ns.empty()) {
     v1::Service stale;
     for (const auto& [key, fe] : view.frontends) {
       if (!fe.present || state.desired.frontends.count(key)) continue;
-      FillFrontend(view, key, nullptr, stale.add_frontends());
+      FillFrontend(view, key, nullptr, pods, stale.add_frontends());
     }
     if (stale.frontends_size()) out[{"", ""}] = std::move(stale);
   }
@@ -232,9 +238,10 @@ grpc::Status EndpointServiceImpl::ListEndpoints(grpc::ServerContext*,
   if (!routes.ok()) return ToGrpc(routes.status());
   std::string node = core_->Info().node_name;
   std::map<std::string, std::set<std::string>> backend_of;  // pod -> services
+  const model::BackendPods pods(state->objects);
   for (const auto& [key, fe] : state->desired.frontends)
-    for (const auto& b : fe.backends)
-      if (!b.pod.empty()) backend_of[b.pod].insert(fe.service);
+    for (const std::string& pod : pods.Of(fe))
+      if (!pod.empty()) backend_of[pod].insert(fe.service);
   std::set<int> attached;
   for (const auto& p : state->programs) attached.insert(p.ifindex);
   for (const auto& [id, pod] : state->objects.pods) {

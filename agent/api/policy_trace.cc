@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,7 @@
 #include "agent/api/policy_maps.h"
 #include "agent/api/policy_service.h"
 #include "agent/api/policy_view.h"
+#include "agent/model/compute.h"
 #include "maps/drop_reasons.h"
 
 namespace skiff::api {
@@ -50,18 +52,22 @@ absl::StatusOr<End> Resolve(const model::ObjectSnapshot& objects, const std::str
 
 // Policy sees addresses after service translation: a Service address is refused, naming the
 // backends to trace instead.
-absl::Status RefuseServiceAddress(const model::DesiredState& desired, const End& to, uint16_t port,
-                                  uint8_t proto) {
+absl::Status RefuseServiceAddress(const model::DesiredState& desired,
+                                  const model::ObjectSnapshot& objects, const End& to,
+                                  uint16_t port, uint8_t proto) {
   if (to.pod) return absl::OkStatus();
   std::vector<std::string> services, backends;
+  std::optional<model::BackendPods> pod_index;  // built once, only for a Service address
   for (const auto& [key, f] : desired.frontends) {
     if (key.vip != to.ip || f.kind == model::FrontendKind::kNodePort) continue;
     if (std::find(services.begin(), services.end(), f.service) == services.end())
       services.push_back(f.service);
     if (key.port != port || static_cast<uint8_t>(key.proto) != proto) continue;
-    for (const auto& b : f.backends)
-      backends.push_back(absl::StrCat(b.ip.ToString(), ":", b.port,
-                                      b.pod.empty() ? "" : absl::StrCat(" (", b.pod, ")")));
+    if (!pod_index) pod_index.emplace(objects);
+    const std::vector<std::string> pods = pod_index->Of(f);
+    for (size_t i = 0; i < f.backends.size(); i++)
+      backends.push_back(absl::StrCat(f.backends[i].ip.ToString(), ":", f.backends[i].port,
+                                      pods[i].empty() ? "" : absl::StrCat(" (", pods[i], ")")));
   }
   if (services.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
@@ -109,7 +115,8 @@ absl::StatusOr<v1::PolicyTraceResponse> TracePolicy(const AgentCore& core,
   if (!from.ok()) return from.status();
   auto to = Resolve(state->objects, "--to", req.to());
   if (!to.ok()) return to.status();
-  if (auto st = RefuseServiceAddress(state->desired, *to, port, proto); !st.ok()) return st;
+  if (auto st = RefuseServiceAddress(state->desired, state->objects, *to, port, proto); !st.ok())
+    return st;
   auto maps = PolicyMapsSnapshot::Read(core);
   if (!maps.ok()) return maps.status();
 

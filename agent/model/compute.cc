@@ -30,6 +30,22 @@ bool Skipped(const Service& svc) {
          svc.metadata.labels.count(kServiceProxyNameLabel) > 0;
 }
 
+// The slice's port a Service port's backends use (the one with its name and protocol), nullptr
+// when it has none with a number.
+const EndpointPort* SlicePort(const EndpointSlice& slice, absl::string_view name,
+                              Protocol protocol) {
+  auto it = std::find_if(slice.ports.begin(), slice.ports.end(),
+                         [&](const auto& p) { return p.name == name && p.protocol == protocol; });
+  return it == slice.ports.end() || !it->port ? nullptr : &*it;
+}
+
+// ready -> kActive; serving and terminating -> kTerminating; anything else is no backend.
+std::optional<BackendState> StateOf(const EndpointConditions& c) {
+  if (c.ready) return BackendState::kActive;
+  if (c.serving && c.terminating) return BackendState::kTerminating;
+  return std::nullopt;
+}
+
 std::string PodOf(const Endpoint& ep, const EndpointSlice& slice) {
   if (!ep.target_ref || ep.target_ref->kind != "Pod") return "";
   const std::string& ns = ep.target_ref->namespace_.empty() ? slice.metadata.namespace_
@@ -45,32 +61,22 @@ std::vector<Backend> BackendsFor(const ServicePort& svc_port,
   std::vector<Backend> candidates;
   for (const EndpointSlice* slice : slices) {
     if (slice->address_type != AddressType::kIpv4) continue;
-    auto port_it = std::find_if(slice->ports.begin(), slice->ports.end(), [&](const auto& p) {
-      return p.name == svc_port.name && p.protocol == svc_port.protocol;
-    });
-    if (port_it == slice->ports.end() || !port_it->port) continue;
-    const uint16_t port = *port_it->port;
+    const EndpointPort* slice_port = SlicePort(*slice, svc_port.name, svc_port.protocol);
+    if (slice_port == nullptr) continue;
+    const uint16_t port = *slice_port->port;
 
     candidates.reserve(candidates.size() + slice->endpoints.size());
     for (const Endpoint& ep : slice->endpoints) {
-      if (ep.addresses.empty()) continue;
-      BackendState state;
-      if (ep.conditions.ready) {
-        state = BackendState::kActive;
-      } else if (ep.conditions.serving && ep.conditions.terminating) {
-        state = BackendState::kTerminating;
-      } else {
-        continue;
-      }
+      const std::optional<BackendState> state = StateOf(ep.conditions);
+      if (!state) continue;
       std::optional<IpAddr> ip = ep.addresses.FrontIp();
       if (!ip || ip->family != 4) continue;
 
       Backend& backend = candidates.emplace_back();
       backend.ip = *ip;
       backend.port = port;
-      backend.state = state;
+      backend.state = *state;
       backend.node_local = !node_name.empty() && ep.node_name == node_name;
-      backend.pod = PodOf(ep, *slice);
     }
   }
   auto addr_less = [](const Backend& a, const Backend& b) {
@@ -196,6 +202,42 @@ DesiredState ComputeDesiredState(const ObjectSnapshot& objects, absl::string_vie
     AddServiceFrontends(id, *svc_ptr, slices, node_name, node_addresses, state, warnings);
   }
   return state;
+}
+
+BackendPods::BackendPods(const ObjectSnapshot& objects) : slices_(IndexSlices(objects)) {}
+
+std::vector<std::string> BackendPods::Of(const Frontend& fe) const {
+  std::vector<std::string> pods(fe.backends.size());
+  const size_t slash = fe.service.find('/');
+  if (slash == std::string::npos) return pods;
+  auto it = slices_.find({fe.service.substr(0, slash), fe.service.substr(slash + 1)});
+  if (it == slices_.end()) return pods;
+  // Which backends have their endpoint yet, and whether it is an active one: as in
+  // BackendsFor, the first endpoint stays unless a later active one replaces a terminating one.
+  std::vector<uint8_t> found(fe.backends.size(), 0);  // 0: none, 1: terminating, 2: active
+  auto addr_less = [](const Backend& b, const std::pair<IpAddr, uint16_t>& a) {
+    return std::tie(b.ip, b.port) < std::tie(a.first, a.second);
+  };
+  for (const EndpointSlice* slice : it->second) {
+    if (slice->address_type != AddressType::kIpv4) continue;
+    const EndpointPort* slice_port = SlicePort(*slice, fe.port_name, fe.key.proto);
+    if (slice_port == nullptr) continue;
+    for (const Endpoint& ep : slice->endpoints) {
+      const std::optional<BackendState> state = StateOf(ep.conditions);
+      if (!state) continue;
+      std::optional<IpAddr> ip = ep.addresses.FrontIp();
+      if (!ip || ip->family != 4) continue;
+      const std::pair<IpAddr, uint16_t> addr{*ip, *slice_port->port};
+      auto b = std::lower_bound(fe.backends.begin(), fe.backends.end(), addr, addr_less);
+      if (b == fe.backends.end() || b->ip != addr.first || b->port != addr.second) continue;
+      const size_t i = b - fe.backends.begin();
+      const uint8_t rank = *state == BackendState::kActive ? 2 : 1;
+      if (found[i] >= rank) continue;
+      found[i] = rank;
+      pods[i] = PodOf(ep, *slice);
+    }
+  }
+  return pods;
 }
 
 DesiredState ComputeDesiredState(const ObjectStore& store, absl::string_view node_name,

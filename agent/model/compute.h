@@ -3,6 +3,7 @@
 // reconciler can recompute it from scratch on every change and diff.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,23 @@ void AddServiceFrontends(const NamespacedName& id, const Service& svc,
                          const std::vector<const EndpointSlice*>& slices,
                          absl::string_view node_name, const std::vector<IpAddr>& node_addresses,
                          DesiredState& state, std::vector<std::string>* warnings);
+
+// The pods behind frontends' backends, which Backend does not keep (a string per backend, a
+// million at 100,000 Services × 10): looked up in the snapshot the desired state was computed
+// from, by the rules above that chose each backend — among the Service's EndpointSlices (in
+// namespace/name order), the endpoints whose first address and whose slice's port of the
+// frontend's port name and protocol are the backend's, the first ready one, else the first
+// serving and terminating one. For the API; holds pointers into `objects`, which must outlive it.
+class BackendPods {
+ public:
+  explicit BackendPods(const ObjectSnapshot& objects);
+  // "namespace/name" (a targetRef of kind Pod) for each of fe.backends, in their order; "" when
+  // the endpoint names no pod or the snapshot no longer has it.
+  std::vector<std::string> Of(const Frontend& fe) const;
+
+ private:
+  std::map<NamespacedName, std::vector<const EndpointSlice*>> slices_;
+};
 
 // Convenience for callers holding the store: computes from a fresh snapshot.
 DesiredState ComputeDesiredState(const ObjectStore& store, absl::string_view node_name,

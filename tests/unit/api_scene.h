@@ -28,12 +28,12 @@ struct Scene {
     http.key = {ModelIp("10.96.0.10"), 80, model::Protocol::kTcp};
     http.service = "default/web";
     http.port_name = "http";
-    http.backends = {{web1, 8080, model::BackendState::kActive, true, "default/web-1"},
-                     {web2, 8080, model::BackendState::kTerminating, false, "default/web-2"}};
+    http.backends = {{web1, 8080, model::BackendState::kActive, true},
+                     {web2, 8080, model::BackendState::kTerminating, false}};
     model::Frontend dns = http;
     dns.key = {ModelIp("10.96.0.10"), 53, model::Protocol::kUdp};
     dns.port_name = "dns";
-    dns.backends = {{web1, 5353, model::BackendState::kActive, true, "default/web-1"}};
+    dns.backends = {{web1, 5353, model::BackendState::kActive, true}};
     model::Frontend empty;
     empty.key = {ModelIp("10.96.0.20"), 80, model::Protocol::kTcp};
     empty.service = "default/empty";
@@ -54,6 +54,24 @@ struct Scene {
       s.metadata.name = name;
       objects.services[{"default", name}] = std::make_shared<const model::Service>(s);
     }
+    // The slice the backends come from: it names their pods (model::BackendPods).
+    model::EndpointSlice slice;
+    slice.metadata.namespace_ = "default";
+    slice.metadata.name = "web-abcde";
+    slice.metadata.labels[model::kServiceNameLabel] = "web";
+    slice.ports = {{"http", model::Protocol::kTcp, 8080}, {"dns", model::Protocol::kUdp, 5353}};
+    auto endpoint = [&](const char* ip, const char* node, const char* pod, bool ready) {
+      model::Endpoint ep;
+      ep.addresses = {ip};
+      ep.node_name = node;
+      ep.target_ref = model::ObjectReference{"Pod", "", pod};
+      ep.conditions = {ready, true, !ready};
+      slice.endpoints.push_back(std::move(ep));
+    };
+    endpoint("10.244.1.11", "node-1", "web-1", true);
+    endpoint("10.244.1.12", "node-2", "web-2", false);
+    objects.endpoint_slices[{"default", "web-abcde"}] =
+        std::make_shared<const model::EndpointSlice>(slice);
     auto pod = [&](const char* name, const char* node, const char* ip) {
       model::Pod p;
       p.metadata.namespace_ = "default";

@@ -199,9 +199,8 @@ TEST_F(ApiServicesTest, ServicesShowFrontendsWithBackendsFromTheMaps) {
 TEST_F(ApiServicesTest, FrontendWhoseMapsDifferFromTheModelIsPending) {
   // The model now wants a third backend that the reconciler has not written yet.
   model::FrontendKey http{testing::ModelIp("10.96.0.10"), 80, model::Protocol::kTcp};
-  scene_.desired.frontends.at(http).backends.push_back({testing::ModelIp("10.244.1.13"), 8080,
-                                                        model::BackendState::kActive, false,
-                                                        "default/web-3"});
+  scene_.desired.frontends.at(http).backends.push_back(
+      {testing::ModelIp("10.244.1.13"), 8080, model::BackendState::kActive, false});
   scene_.Publish(core_);
   v1::Service r;
   v1::GetServiceRequest req;

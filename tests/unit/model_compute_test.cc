@@ -109,7 +109,9 @@ TEST_F(ComputeTest, ClusterIpFrontendPerPortWithSortedBackends) {
   EXPECT_THAT(Addrs(http), ElementsAre("10.244.1.11:8080", "10.244.1.12:8080", "10.244.1.13:8080"));
   EXPECT_TRUE(http.backends[0].node_local);
   EXPECT_FALSE(http.backends[1].node_local);
-  EXPECT_EQ(http.backends[0].pod, "demo/echo-a");  // targetRef namespace defaults to the slice's
+  const ObjectSnapshot snap = store_.Snapshot();
+  // The targetRef's namespace defaults to the slice's.
+  EXPECT_THAT(BackendPods(snap).Of(http), ElementsAre("demo/echo-a", "", ""));
   EXPECT_THAT(Addrs(Get(s, Key("10.96.0.10", 53, Protocol::kUdp))),
               ElementsAre("10.244.1.11:5353", "10.244.1.12:5353", "10.244.1.13:5353"));
   EXPECT_THAT(warnings_, IsEmpty());
@@ -165,6 +167,37 @@ TEST_F(ComputeTest, DuplicatesAcrossSlicesCollapseAndActiveWins) {
                 {{"10.244.1.13", false, true, true}}));
   EXPECT_THAT(Addrs(Get(Compute(), Key("10.96.0.10", 80))),
               ElementsAre("10.244.1.11:8080", "10.244.1.12:8080", "10.244.1.13:8080"));
+}
+
+TEST_F(ComputeTest, BackendPodsAreThoseOfTheEndpointsChosen) {
+  Add(MakeService("echo", "10.96.0.10",
+                  {Port("http", 80, IntOrString{"http"}), Port("dns", 53, IntOrString{"dns"})}));
+  Add(MakeSlice("echo-1", "echo", {{"http", Protocol::kTcp, 8080}, {"dns", Protocol::kTcp, 53}},
+                {{"10.244.1.11", {}, {}, {}, "", "first"},
+                 {"10.244.1.12", false, true, true, "", "terminating"},
+                 {"10.244.1.14", false, false, false, "", "not-serving"}}));
+  Add(MakeSlice("echo-2", "echo", {{"http", Protocol::kTcp, 8081}},
+                {{"10.244.1.13", {}, {}, {}, "", "other-port"}}));
+  Add(MakeSlice("echo-3", "echo", {{"http", Protocol::kTcp, 8080}},
+                {{"10.244.1.11", {}, {}, {}, "", "second"},
+                 {"10.244.1.12", {}, {}, {}, "", "active"},
+                 {"10.244.1.14", {}, {}, {}, "", "ready"}}));
+  const DesiredState s = Compute();
+  const ObjectSnapshot snap = store_.Snapshot();
+  const BackendPods pods(snap);
+  const Frontend& http = Get(s, Key("10.96.0.10", 80));
+  ASSERT_THAT(Addrs(http), ElementsAre("10.244.1.11:8080", "10.244.1.12:8080", "10.244.1.13:8081",
+                                       "10.244.1.14:8080"));
+  // The first copy stays; an active one replaces a terminating one; an endpoint left out
+  // (neither ready nor serving) names no pod.
+  EXPECT_THAT(pods.Of(http),
+              ElementsAre("demo/first", "demo/active", "demo/other-port", "demo/ready"));
+  // Same addresses on another port: the dns frontend's own slice port.
+  EXPECT_THAT(pods.Of(Get(s, Key("10.96.0.10", 53))),
+              ElementsAre("demo/first", "demo/terminating"));
+  Frontend gone = http;
+  gone.service = "demo/nope";
+  EXPECT_THAT(pods.Of(gone), ElementsAre("", "", "", ""));
 }
 
 TEST_F(ComputeTest, ReadyServingTerminatingConditions) {

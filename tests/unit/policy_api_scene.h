@@ -74,7 +74,7 @@ struct PolicyScene {
     model::Frontend f;
     f.key = {ModelIp("10.96.0.10"), 80, model::Protocol::kTcp};
     f.service = "a/web-svc";
-    f.backends = {{ModelIp("10.0.1.1"), 8080, model::BackendState::kActive, true, "a/web"}};
+    f.backends = {{ModelIp("10.0.1.1"), 8080, model::BackendState::kActive, true}};
     desired.frontends[f.key] = f;
     Apply(core);
   }
