@@ -11,17 +11,18 @@ namespace skiff::model {
 void DesiredStateCache::IndexSlice(const NamespacedName& slice_id, const EndpointSlice* slice,
                                    std::vector<NamespacedName>* affected) {
   if (auto it = slice_owner_.find(slice_id); it != slice_owner_.end()) {
-    affected->push_back(it->second);
-    slices_of_.erase({it->second, slice_id});
+    NamespacedName owner{slice_id.namespace_, std::move(it->second)};
     slice_owner_.erase(it);
+    slices_of_.erase({owner, slice_id.name});
+    affected->push_back(std::move(owner));
   }
   if (slice == nullptr) return;
-  const std::string service = slice->service_name();
+  std::string service = slice->service_name();
   if (service.empty()) return;
   NamespacedName owner{slice_id.namespace_, service};
-  affected->push_back(owner);
-  slices_of_.insert({owner, slice_id});
-  slice_owner_.emplace(slice_id, std::move(owner));
+  slices_of_.insert({owner, slice_id.name});
+  affected->push_back(std::move(owner));
+  slice_owner_.emplace(slice_id, std::move(service));
 }
 
 void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
@@ -32,9 +33,11 @@ void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedNa
     // This Service and its slices only, in slice name order as ComputeDesiredState sees them
     // (slices_of_ is ordered by (Service, slice)): compute.h's rules, unchanged.
     std::vector<const EndpointSlice*> slices;
-    for (auto owned = slices_of_.lower_bound({service, NamespacedName{}});
+    NamespacedName slice_id{service.namespace_, ""};
+    for (auto owned = slices_of_.lower_bound({service, std::string()});
          owned != slices_of_.end() && owned->first == service; ++owned) {
-      if (const EndpointSlice* s = snap.FindEndpointSlice(owned->second); s != nullptr) {
+      slice_id.name = owned->second;
+      if (const EndpointSlice* s = snap.FindEndpointSlice(slice_id); s != nullptr) {
         slices.push_back(s);
       }
     }

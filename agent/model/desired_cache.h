@@ -60,9 +60,10 @@ class DesiredStateCache {
   absl::btree_map<NamespacedName, std::vector<FrontendKey>> by_service_;
   std::map<NamespacedName, DesiredState> fresh_;  // computed during one Apply only
   // B-trees, not std::map nodes (and a std::set per Service): 100,000 slices at 100,000
-  // Services cost ≈ 55 MB in node form.
-  absl::btree_map<NamespacedName, NamespacedName> slice_owner_;           // slice -> its Service
-  absl::btree_set<std::pair<NamespacedName, NamespacedName>> slices_of_;  // (Service, slice)
+  // Services cost ≈ 55 MB in node form. A slice and its Service share their namespace, so
+  // each entry names it once.
+  absl::btree_map<NamespacedName, std::string> slice_owner_;  // slice -> its Service's name
+  absl::btree_set<std::pair<NamespacedName, std::string>> slices_of_;  // (Service, slice name)
   // (frontend, a Service producing it); the first per frontend wins (namespace/name order).
   absl::btree_set<std::pair<FrontendKey, NamespacedName>> claims_;
   DesiredState state_;

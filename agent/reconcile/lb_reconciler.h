@@ -237,7 +237,9 @@ class LbReconciler {
   std::map<model::FrontendKey, FrontendRecord> frontends_;
   Backends backends_;
   size_t backend_ids_ = 0;  // entries of backends_ with an id
-  std::map<uint32_t, skiff_lb4_revnat> revnat_;
+  // What the revnat map holds, by id: a B-tree (12-byte slots) rather than a 48-byte std::map
+  // node per frontend.
+  absl::btree_map<uint32_t, skiff_lb4_revnat> revnat_;
   IdPool backend_pool_{1, 0xfffffffe};
   IdPool revnat_pool_{1, kMaxRevNatId};
   // The desired state backends_' use counts count: a persistent copy (O(1), sharing the caller's
