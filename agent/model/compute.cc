@@ -86,19 +86,22 @@ std::vector<Backend> BackendsFor(const ServicePort& svc_port,
   if (!std::is_sorted(candidates.begin(), candidates.end(), addr_less)) {
     std::stable_sort(candidates.begin(), candidates.end(), addr_less);
   }
-  std::vector<Backend> backends;
-  backends.reserve(candidates.size());
-  for (Backend& b : candidates) {
-    if (backends.empty() || addr_less(backends.back(), b)) {
-      backends.push_back(std::move(b));
-    } else if (backends.back().state == BackendState::kTerminating &&
+  // Merged in place: the candidates' vector is the result (no second vector and copy per
+  // Service port).
+  size_t kept = 0;
+  for (size_t i = 0; i < candidates.size(); i++) {
+    const Backend& b = candidates[i];
+    if (kept == 0 || addr_less(candidates[kept - 1], b)) {
+      candidates[kept++] = b;
+    } else if (candidates[kept - 1].state == BackendState::kTerminating &&
                b.state == BackendState::kActive) {
       // Slices may overlap while the EndpointSlice controller moves endpoints between them;
       // the most usable copy wins so a pod is never demoted by a stale duplicate.
-      backends.back() = std::move(b);
+      candidates[kept - 1] = b;
     }
   }
-  return backends;  // (ip, port) order
+  candidates.resize(kept);
+  return candidates;  // (ip, port) order
 }
 
 // loadBalancerSourceRanges of a LoadBalancer frontend: the ranges of its family, sorted and
