@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "agent/loader/skeleton.h"
+#include "maps/map_walk.h"
 
 namespace skiff {
 
@@ -119,53 +120,16 @@ class Map {
     });
   }
 
-  // As ForEach, stopping when fn returns false. Reads up to kReadBatch entries (and ~1 MiB of
-  // values) per syscall with BPF_MAP_LOOKUP_BATCH (5.6+: hash, LRU hash and array maps; two
-  // syscalls per entry with get_next_key + lookup took seconds for the 600,000 entries of
-  // 30,000 Services at a restart); a map or kernel that refuses it is walked key by key.
+  // As ForEach, stopping when fn returns false (in batches: maps/map_walk.h).
   absl::Status ForEachUntil(const std::function<bool(const Key&, const Value&)>& fn) const {
-    {
-      const size_t n = std::clamp<size_t>((1u << 20) / sizeof(Value), 1, kReadBatch);
-      std::vector<Key> keys(n);
-      std::vector<Value> values(n);
-      // The cursor: a bucket number for hash maps, a key for arrays; room for either.
-      alignas(8) unsigned char cursor[std::max<size_t>(sizeof(Key), 8)] = {};
-      bool first = true;
-      while (true) {
-        __u32 count = static_cast<__u32>(keys.size());
-        LIBBPF_OPTS(bpf_map_batch_opts, opts);
-        const int rc = bpf_map_lookup_batch(fd_, first ? nullptr : cursor, cursor, keys.data(),
-                                            values.data(), &count, &opts);
-        const int err = rc == 0 ? 0 : errno;
-        if (rc != 0 && err != ENOENT) {
-          if (err == ENOSPC && count == 0 && keys.size() < (1u << 20)) {
-            // A hash bucket holds more entries than the buffer: grow it, same cursor.
-            keys.resize(keys.size() * 2);
-            values.resize(values.size() * 2);
-            continue;
-          }
-          // Refused before reading anything: key by key below.
-          if (first && (err == 524 || err == EOPNOTSUPP || err == EINVAL || err == ENOSYS)) break;
-          return ErrnoStatus(err, absl::StrCat("reading map ", name_));
-        }
-        first = false;
-        for (__u32 i = 0; i < count; i++)
-          if (!fn(keys[i], values[i])) return absl::OkStatus();
-        if (err == ENOENT) return absl::OkStatus();  // the last batch
-      }
-    }
-    Key cur{}, next{};
-    const Key* prev = nullptr;
-    while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
-      Value v{};
-      if (bpf_map_lookup_elem(fd_, &next, &v) == 0 && !fn(next, v)) return absl::OkStatus();
-      cur = next;
-      prev = &cur;
-    }
-    if (errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("iterating map ", name_));
-    return absl::OkStatus();
+    return WalkMap(fd_, sizeof(Key), sizeof(Value), name_, [&](const void* k, const void* v) {
+      Key key;
+      Value value;
+      std::memcpy(&key, k, sizeof(Key));
+      std::memcpy(&value, v, sizeof(Value));
+      return fn(key, value);
+    });
   }
-  static constexpr size_t kReadBatch = 4096;
 
   absl::StatusOr<std::vector<std::pair<Key, Value>>> Entries() const {
     std::vector<std::pair<Key, Value>> out;

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/loader/skeleton.h"
+#include "maps/map_walk.h"
 
 namespace skiff::api {
 
@@ -86,38 +87,18 @@ absl::Status FdMapReader::Init(std::string name) {
 }
 
 absl::Status FdMapReader::ForEach(const RawEntryFn& fn) const {
-  if (meta_.key_size == 0) return absl::OkStatus();  // a ring buffer: no entries to iterate
-  size_t vlen = meta_.value_size;
-  if (meta_.per_cpu) {
-    int ncpu = libbpf_num_possible_cpus();
-    if (ncpu <= 0) return ErrnoStatus(-ncpu, "counting possible CPUs");
-    vlen = (vlen + 7) / 8 * 8 * ncpu;
-  }
-  // One key and one value buffer, re-used: memory does not depend on the map's size.
-  std::vector<uint8_t> cur(meta_.key_size), next(meta_.key_size), value(vlen);
-  bool have_cur = false;
-  while (bpf_map_get_next_key(fd_, have_cur ? cur.data() : nullptr, next.data()) == 0) {
-    if (bpf_map_lookup_elem(fd_, next.data(), value.data()) == 0 && !fn(next, value))
-      return absl::OkStatus();
-    cur.swap(next);
-    have_cur = true;
-  }
-  if (errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("iterating map ", meta_.name));
-  return absl::OkStatus();
+  const size_t vlen = MapValueBytes(meta_.value_size, meta_.per_cpu);
+  if (meta_.per_cpu && vlen == 0) return absl::InternalError("cannot count the possible CPUs");
+  return WalkMap(fd_, meta_.key_size, vlen, meta_.name, [&](const void* k, const void* v) {
+    return fn(Bytes(static_cast<const uint8_t*>(k), meta_.key_size),
+              Bytes(static_cast<const uint8_t*>(v), vlen));
+  });
 }
 
 absl::StatusOr<uint64_t> FdMapReader::Count() const {
   if (meta_.is_array) return meta_.max_entries;
-  if (meta_.key_size == 0) return 0;  // a ring buffer (skiff_events_v2): no keyed entries
-  std::vector<uint8_t> cur(meta_.key_size), next(meta_.key_size);
-  bool have_cur = false;
   uint64_t n = 0;
-  while (bpf_map_get_next_key(fd_, have_cur ? cur.data() : nullptr, next.data()) == 0) {
-    n++;
-    cur.swap(next);
-    have_cur = true;
-  }
-  if (errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("counting map ", meta_.name));
+  if (auto st = ForEach([&](Bytes, Bytes) { return ++n, true; }); !st.ok()) return st;
   return n;
 }
 

@@ -13,6 +13,7 @@
 #include "maps/ct.h"
 #include "maps/events.h"
 #include "maps/lb.h"
+#include "maps/map_walk.h"
 #include "maps/names.h"
 
 namespace skiff::loader {
@@ -207,25 +208,23 @@ absl::StatusOr<std::vector<std::string>> UpgradePinnedLayouts(
         return absl::InternalError(absl::StrCat("map ", u.new_name, " is not in the object"));
       const int new_fd = bpf_map__fd(m);
       const bool lru = bpf_map__type(m) == BPF_MAP_TYPE_LRU_HASH;
-      std::vector<char> cur(info.key_size), next(info.key_size), val(info.value_size);
       std::vector<char> nk(bpf_map__key_size(m)), nv(bpf_map__value_size(m));
-      const void* prev = nullptr;
-      while (bpf_map_get_next_key(f.fd.fd, prev, next.data()) == 0) {
-        if (bpf_map_lookup_elem(f.fd.fd, next.data(), val.data()) == 0) {
-          if (!u.convert(next.data(), val.data(), nk.data(), nv.data())) {
-            skipped++;
-          } else if (bpf_map_update_elem(new_fd, nk.data(), nv.data(), BPF_ANY) == 0) {
-            copied++;
-          } else if (!(lru && errno == E2BIG)) {
-            return ErrnoStatus(errno, absl::StrCat("copying ", u.old_name, " into ", u.new_name,
-                                                   " (", copied, " entries copied)"));
-          }
-        }
-        cur.swap(next);
-        prev = cur.data();
-      }
-      if (errno != ENOENT)
-        return ErrnoStatus(errno, absl::StrCat("iterating old pinned map ", f.pin));
+      absl::Status failed = absl::OkStatus();
+      absl::Status read = WalkMap(
+          f.fd.fd, info.key_size, info.value_size, f.pin, [&](const void* k, const void* v) {
+            if (!u.convert(k, v, nk.data(), nv.data())) {
+              skipped++;
+            } else if (bpf_map_update_elem(new_fd, nk.data(), nv.data(), BPF_ANY) == 0) {
+              copied++;
+            } else if (!(lru && errno == E2BIG)) {
+              failed = ErrnoStatus(errno, absl::StrCat("copying ", u.old_name, " into ", u.new_name,
+                                                       " (", copied, " entries copied)"));
+              return false;
+            }
+            return true;
+          });
+      if (!failed.ok()) return failed;
+      if (!read.ok()) return read;
     }
     if (unlink(f.pin.c_str()) != 0)
       return ErrnoStatus(errno, absl::StrCat("removing old pinned map ", f.pin));

@@ -5,10 +5,12 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "agent/loader/skeleton.h"
+#include "maps/map_walk.h"
 #include "maps/names.h"
 
 namespace skiff::loader {
@@ -32,15 +34,9 @@ bool IsArray(uint32_t type) {
   return type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY;
 }
 
-uint64_t CountEntries(int fd, uint32_t key_size) {
-  std::vector<char> cur(key_size), next(key_size);
+uint64_t CountEntries(int fd, uint32_t key_size, size_t value_bytes) {
   uint64_t n = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-    n++;
-    cur.swap(next);
-    prev = cur.data();
-  }
+  (void)WalkMap(fd, key_size, value_bytes, "", [&](const void*, const void*) { return ++n, true; });
   return n;
 }
 
@@ -104,7 +100,8 @@ absl::StatusOr<std::vector<MapMigration>> PreparePinnedMaps(bpf_object* obj,
     uint32_t want_max = bpf_map__max_entries(map);
     if (info.max_entries == want_max) continue;
     if (!IsLru(info.type) && !IsArray(info.type)) {
-      uint64_t n = CountEntries(pinned.fd, info.key_size);
+      uint64_t n = CountEntries(pinned.fd, info.key_size,
+                                MapValueBytes(info.value_size, IsPerCpu(info.type)));
       if (n > want_max)
         return absl::FailedPreconditionError(
             absl::StrCat("map ", name, " holds ", n, " entries, more than the requested size ",
@@ -127,20 +124,48 @@ absl::Status FinishMigrations(bpf_object* obj, const std::vector<MapMigration>& 
     if (old.fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", m.old_pin));
     int new_fd = bpf_map__fd(map);
     uint32_t ks = bpf_map__key_size(map), vs = bpf_map__value_size(map);
-    int ncpu = IsPerCpu(bpf_map__type(map)) ? libbpf_num_possible_cpus() : 1;
-    size_t vbuf = IsPerCpu(bpf_map__type(map)) ? ((vs + 7) / 8 * 8) * ncpu : vs;
-    std::vector<char> cur(ks), next(ks), val(vbuf);
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(old.fd, prev, next.data()) == 0) {
-      if (bpf_map_lookup_elem(old.fd, next.data(), val.data()) == 0) {
-        // Arrays shrink by dropping the tail; LRU maps evict on their own.
-        if (bpf_map_update_elem(new_fd, next.data(), val.data(), BPF_ANY) != 0 &&
+    const size_t vbuf = MapValueBytes(vs, IsPerCpu(bpf_map__type(map)));
+    // Read in batches, written in batches of what was read.
+    std::vector<char> keys, vals;
+    size_t pending = 0;
+    auto flush = [&]() -> absl::Status {
+      for (size_t i = 0; i < pending;) {
+        __u32 count = static_cast<__u32>(pending - i);
+        LIBBPF_OPTS(bpf_map_batch_opts, opts);
+        if (bpf_map_update_batch(new_fd, keys.data() + i * ks, vals.data() + i * vbuf, &count,
+                                 &opts) == 0)
+          break;
+        // count: the entries written before the failing one (left as given when the batch
+        // was refused outright).
+        if (count >= pending - i) count = 0;
+        i += count;
+        // The entry at i alone. An array that shrank drops its tail (E2BIG); LRU maps evict
+        // on their own.
+        if (bpf_map_update_elem(new_fd, keys.data() + i * ks, vals.data() + i * vbuf, BPF_ANY) !=
+                0 &&
             !(IsArray(bpf_map__type(map)) && errno == E2BIG))
           return ErrnoStatus(errno, absl::StrCat("copying entries into resized map ", m.name));
+        i++;
       }
-      cur.swap(next);
-      prev = cur.data();
-    }
+      pending = 0;
+      return absl::OkStatus();
+    };
+    absl::Status copied = absl::OkStatus();
+    absl::Status read = WalkMap(old.fd, ks, vbuf, m.old_pin, [&](const void* k, const void* v) {
+      if (pending == 4096) {
+        copied = flush();
+        if (!copied.ok()) return false;
+      }
+      keys.resize((pending + 1) * ks);
+      vals.resize((pending + 1) * vbuf);
+      std::memcpy(keys.data() + pending * ks, k, ks);
+      std::memcpy(vals.data() + pending * vbuf, v, vbuf);
+      pending++;
+      return true;
+    });
+    if (copied.ok()) copied = flush();
+    if (!copied.ok()) return copied;
+    if (!read.ok()) return read;
     unlink(m.old_pin.c_str());
   }
   return absl::OkStatus();
