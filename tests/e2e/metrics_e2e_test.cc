@@ -184,6 +184,16 @@ TEST_F(MetricsE2E, CountersFollowTrafficAndHealthEndpointsAnswer) {
   EXPECT_GE(Forwarded(after, "to_container") - Forwarded(before, "to_container"), 3 * kConnections);
   EXPECT_GT(SumSamples(after, "skiff_forwarded_bytes", "skiff_forwarded_bytes_total"),
             SumSamples(before, "skiff_forwarded_bytes", "skiff_forwarded_bytes_total"));
+  // The connections' conntrack entries (a service and a reply entry each), counted by the
+  // batched walk of the pinned map once the 5 s cache of the counts expires.
+  double tcp_entries = 0;
+  for (auto deadline = std::chrono::steady_clock::now() + 8s;
+       std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(500ms)) {
+    tcp_entries = SumSamples(Scrape(), "skiff_conntrack_entries", "skiff_conntrack_entries",
+                             {{"family", "ipv4"}, {"protocol", "tcp"}});
+    if (tcp_entries >= 2) break;
+  }
+  EXPECT_GE(tcp_entries, 2);
 
   // kube-proxy's node health check.
   HttpResult node = Get(node_->netns(), healthz_port_, "/healthz");
