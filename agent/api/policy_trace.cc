@@ -81,7 +81,8 @@ absl::Status RefuseServiceAddress(const model::DesiredState& desired,
 void FillEnd(const PolicyState& p, const PolicyMapsSnapshot& maps, const std::string& input,
              const End& e, v1::PolicyTraceEnd* out) {
   out->set_input(input);
-  if (e.pod) out->set_pod(absl::StrCat(e.pod->metadata.namespace_, "/", e.pod->metadata.name));
+  if (e.pod)
+    out->set_pod(absl::StrCat(e.pod->metadata.namespace_.str(), "/", e.pod->metadata.name));
   out->set_address(e.ip.ToString());
   if (e.pod)
     out->set_local(p.compiled.endpoints.count({e.pod->metadata.namespace_, e.pod->metadata.name}));

@@ -48,8 +48,8 @@ std::optional<BackendState> StateOf(const EndpointConditions& c) {
 
 std::string PodOf(const Endpoint& ep, const EndpointSlice& slice) {
   if (!ep.target_ref || ep.target_ref->kind != "Pod") return "";
-  const std::string& ns = ep.target_ref->namespace_.empty() ? slice.metadata.namespace_
-                                                            : ep.target_ref->namespace_.str();
+  const std::string& ns =
+      ep.target_ref->namespace_.empty() ? slice.metadata.namespace_ : ep.target_ref->namespace_;
   return absl::StrCat(ns, "/", ep.target_ref->name);
 }
 
@@ -125,8 +125,9 @@ LbAlgorithm ServiceLbAlgorithm(const Service& svc, std::vector<std::string>* war
   if (value == "maglev") return LbAlgorithm::kMaglev;
   if (value == "random") return LbAlgorithm::kRandom;
   if (warnings != nullptr)
-    warnings->push_back(absl::StrCat("Service ", svc.metadata.namespace_, "/", svc.metadata.name,
-                                     ": annotation ", kLbAlgorithmAnnotation, " \"", value,
+    warnings->push_back(absl::StrCat("Service ", svc.metadata.namespace_.str(), "/",
+                                     svc.metadata.name, ": annotation ", kLbAlgorithmAnnotation,
+                                     " \"", value,
                                      "\" is not \"random\" or \"maglev\"; the agent's "
                                      "--lb-algorithm applies"));
   return LbAlgorithm::kDefault;

@@ -64,10 +64,11 @@ class EndpointAddresses {
   bool operator==(const EndpointAddresses& other) const;
 
  private:
+  // The other addresses in order, as text; null when there are none. First, so that the
+  // 6 bytes after first_is_ip_ are tail padding an Endpoint puts its conditions in.
+  std::unique_ptr<std::vector<std::string>> texts_;
   IpAddr first_ip_{};         // the first address, when first_is_ip_
   bool first_is_ip_ = false;  // else the first address is texts_[0]
-  // The other addresses in order, as text; null when there are none.
-  std::unique_ptr<std::vector<std::string>> texts_;
 };
 
 class TargetRef {

@@ -29,6 +29,8 @@ class InternedString {
   const std::string& str() const { return *text_; }
   operator const std::string&() const { return *text_; }  // NOLINT: implicit
   operator std::string_view() const { return *text_; }    // NOLINT: implicit
+  // absl::StrCat and friends take this absl's own string_view.
+  operator absl::string_view() const { return *text_; }  // NOLINT: implicit
   bool empty() const { return text_->empty(); }
   size_t size() const { return text_->size(); }
   const char* c_str() const { return text_->c_str(); }
@@ -40,7 +42,10 @@ class InternedString {
   friend bool operator==(const InternedString& a, const std::string& b) { return *a.text_ == b; }
   friend bool operator==(const InternedString& a, const char* b) { return *a.text_ == b; }
   friend bool operator==(const InternedString& a, absl::string_view b) { return *a.text_ == b; }
+  // In text order; equal texts are one pointer, so comparing two keys of one namespace (the
+  // store's maps, the manifest source's bookkeeping) skips the string compare.
   friend std::strong_ordering operator<=>(const InternedString& a, const InternedString& b) {
+    if (a.text_ == b.text_) return std::strong_ordering::equal;
     return *a.text_ <=> *b.text_;
   }
 

@@ -53,7 +53,7 @@ bool Cidr::Contains(const IpAddr& ip) const {
 
 const std::string& IntOrString::name() const {
   static const std::string kEmpty;
-  return is_name() ? std::get<std::string>(value) : kEmpty;
+  return is_name() ? std::get<InternedString>(value).str() : kEmpty;
 }
 
 std::string IntOrString::ToString() const { return is_name() ? name() : absl::StrCat(number()); }
@@ -110,7 +110,7 @@ std::string KindName(ObjectKind kind) {
 }
 
 std::string NamespacedName::ToString() const {
-  return namespace_.empty() ? name : absl::StrCat(namespace_, "/", name);
+  return namespace_.empty() ? name : absl::StrCat(namespace_.str(), "/", name);
 }
 
 std::string ObjectKey::ToString() const { return absl::StrCat(KindName(kind), " ", id.ToString()); }

@@ -32,9 +32,10 @@ struct Cidr {
 };
 
 // intstr.IntOrString: a Service targetPort or NetworkPolicy port is a number or a port name.
+// Port names repeat across Services ("http"): interned, 16 bytes instead of 40.
 struct IntOrString {
-  std::variant<int32_t, std::string> value = int32_t{0};
-  bool is_name() const { return std::holds_alternative<std::string>(value); }
+  std::variant<int32_t, InternedString> value = int32_t{0};
+  bool is_name() const { return std::holds_alternative<InternedString>(value); }
   int32_t number() const { return is_name() ? 0 : std::get<int32_t>(value); }
   const std::string& name() const;
   std::string ToString() const;
@@ -45,7 +46,7 @@ struct IntOrString {
 // not kept: nothing reads them, and in a cluster they can be large
 // (kubectl.kubernetes.io/last-applied-configuration repeats the whole object).
 struct ObjectMeta {
-  std::string namespace_;
+  InternedString namespace_;  // a cluster has few namespaces and many objects in each
   std::string name;
   Labels labels;
   bool operator==(const ObjectMeta&) const = default;
@@ -58,7 +59,7 @@ enum class IpFamily : uint8_t { kIpv4, kIpv6 };
 enum class TrafficPolicy : uint8_t { kCluster, kLocal };
 
 struct ServicePort {
-  std::string name;
+  InternedString name;  // "http", "metrics", ...: a handful of texts across a cluster
   Protocol protocol = Protocol::kTcp;
   uint16_t port = 0;
   IntOrString target_port;  // defaulted to `port` when the manifest leaves it out
@@ -91,8 +92,8 @@ struct ServiceSpec {
 struct Service {
   ObjectMeta metadata;
   // metadata.annotations["service.skiff.io/lb-algorithm"] (kLbAlgorithmAnnotation), "" when
-  // absent: the one annotation Skiff reads (ObjectMeta keeps none).
-  std::string lb_algorithm;
+  // absent: the one annotation Skiff reads (ObjectMeta keeps none). Interned: a few values.
+  InternedString lb_algorithm;
   ServiceSpec spec;
   std::vector<IpAddr> load_balancer_ingress_ips;  // status.loadBalancer.ingress[].ip
   bool operator==(const Service&) const = default;
@@ -106,7 +107,7 @@ inline constexpr char kServiceNameLabel[] = "kubernetes.io/service-name";
 inline constexpr char kServiceProxyNameLabel[] = "service.kubernetes.io/service-proxy-name";
 
 struct EndpointPort {
-  std::string name;
+  InternedString name;  // as ServicePort's
   Protocol protocol = Protocol::kTcp;
   std::optional<uint16_t> port;  // nil means "all ports" in the API; Skiff cannot use those
   bool operator==(const EndpointPort&) const = default;
@@ -121,16 +122,18 @@ struct EndpointConditions {
   bool operator==(const EndpointConditions&) const = default;
 };
 
-// 56 bytes: a million of them at 100,000 Services × 10 (endpoint_fields.h).
+// 48 bytes: a million of them at 100,000 Services × 10 (endpoint_fields.h).
 struct Endpoint {
   // IPs (typed by the slice's addressType) or FQDNs. Nearly always exactly one (the API says
   // they are fungible and kube-proxy uses only the first), kept as a parsed IP.
-  EndpointAddresses addresses;
+  // [[no_unique_address]]: `conditions` goes in the addresses' tail padding (6 bytes).
+  [[no_unique_address]] EndpointAddresses addresses;
+  EndpointConditions conditions;
   InternedString node_name;  // a million endpoints name a handful of nodes (interned.h)
   TargetRef target_ref;      // the pod, in real clusters; one pointer
-  EndpointConditions conditions;
   bool operator==(const Endpoint&) const = default;
 };
+static_assert(sizeof(Endpoint) == 48, "Endpoint grew: a million of them at 100,000 Services");
 
 struct EndpointSlice {
   ObjectMeta metadata;  // metadata.labels[kServiceNameLabel] names the owning Service
@@ -249,8 +252,11 @@ enum class ObjectKind : uint8_t {
 
 std::string KindName(ObjectKind kind);  // "Service", "EndpointSlice", ...
 
+// The key of the store's maps and of the sources' bookkeeping: the namespace is interned
+// (interned.h), 8 bytes instead of 32 in each of the ~3 copies of every key, and two keys of
+// one namespace compare without a string compare.
 struct NamespacedName {
-  std::string namespace_;  // empty for cluster-scoped kinds
+  InternedString namespace_;  // empty for cluster-scoped kinds
   std::string name;
   auto operator<=>(const NamespacedName&) const = default;
   std::string ToString() const;  // "ns/name", or "name" when cluster-scoped

@@ -34,14 +34,57 @@ class PersistentMap {
   using size_type = size_t;
 
  private:
+  struct Node;
+  // An owning pointer to a node, counted in the node itself: 8 bytes a child instead of
+  // shared_ptr's 16, and no separate control block (make_shared's adds 16 bytes a node).
+  // With the store's maps, the desired state's and their snapshots holding hundreds of
+  // thousands of nodes at 100,000 Services, that is 32 bytes less per node.
+  class Ptr {
+   public:
+    Ptr() = default;
+    explicit Ptr(Node* n) : n_(n) {}  // takes the node's first reference
+    Ptr(const Ptr& o) : n_(o.n_) {
+      if (n_ != nullptr) n_->refs.fetch_add(1, std::memory_order_relaxed);
+    }
+    Ptr(Ptr&& o) noexcept : n_(o.n_) { o.n_ = nullptr; }
+    Ptr& operator=(const Ptr& o) {
+      Ptr(o).swap(*this);
+      return *this;
+    }
+    Ptr& operator=(Ptr&& o) noexcept {
+      Ptr(std::move(o)).swap(*this);
+      return *this;
+    }
+    ~Ptr() { reset(); }
+    void reset() {
+      Node* n = n_;
+      n_ = nullptr;
+      // The last owner frees the node (and so drops its children); acq_rel orders every
+      // earlier owner's reads of the node before the delete.
+      if (n != nullptr && n->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete n;
+    }
+    void swap(Ptr& o) noexcept { std::swap(n_, o.n_); }
+    Node* get() const { return n_; }
+    Node* operator->() const { return n_; }
+    Node& operator*() const { return *n_; }
+    explicit operator bool() const { return n_ != nullptr; }
+    bool operator==(const Ptr& o) const { return n_ == o.n_; }
+    // Whether this is the node's only owner (then this map may change it in place).
+    bool unique() const { return n_->refs.load(std::memory_order_acquire) == 1; }
+
+   private:
+    Node* n_ = nullptr;
+  };
+
   struct Node {
     value_type kv;
-    std::shared_ptr<Node> left, right;
+    Ptr left, right;
+    std::atomic<uint32_t> refs{1};
     int height = 1;
     Node(const K& key, V value) : kv(key, std::move(value)) {}
-    Node(const Node&) = default;  // shares the children
+    // Shares the children; the copy starts with one owner.
+    Node(const Node& o) : kv(o.kv), left(o.left), right(o.right), height(o.height) {}
   };
-  using Ptr = std::shared_ptr<Node>;
   // AVL height ≤ 1.44·log2(n+2): 64 levels hold far more than 2^40 entries.
   static constexpr int kMaxDepth = 64;
 
@@ -211,13 +254,10 @@ class PersistentMap {
   static int H(const Ptr& p) { return p ? p->height : 0; }
   static void Update(Node* n) { n->height = 1 + std::max(H(n->left), H(n->right)); }
   // The node behind p, made exclusive to this map: copied when another map shares it.
+  // (unique() loads the count with acquire: whoever dropped the other references is done
+  // reading the node.)
   static Node* Mut(Ptr& p) {
-    if (p.use_count() != 1) {
-      p = std::make_shared<Node>(*p);
-    } else {
-      // Whoever dropped the other references is done reading the node.
-      std::atomic_thread_fence(std::memory_order_acquire);
-    }
+    if (!p.unique()) p = Ptr(new Node(*p));
     return p.get();
   }
   static void RotateRight(Ptr& p) {
@@ -284,7 +324,7 @@ class PersistentMap {
   }
   void InsertAt(Ptr& p, const K& key, V& value) {
     if (!p) {
-      p = std::make_shared<Node>(key, std::move(value));
+      p = Ptr(new Node(key, std::move(value)));
       return;
     }
     Node* n = Mut(p);

@@ -11,7 +11,7 @@ void FlowEnricher::Rebuild(const api::ApiState& s) {
     if (pod->phase == "Succeeded" || pod->phase == "Failed") continue;
     for (const auto& ip : pod->pod_ips)
       if (ip.family == 4)
-        pod_by_ip_.emplace(ip.V4(), pod->metadata.namespace_ + "/" + pod->metadata.name);
+        pod_by_ip_.emplace(ip.V4(), pod->metadata.namespace_.str() + "/" + pod->metadata.name);
   }
   for (const auto& [key, fe] : s.desired.frontends)
     if (key.vip.family == 4)

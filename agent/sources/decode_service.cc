@@ -61,13 +61,16 @@ void ReadPorts(FieldReader& r, const Field& spec, model::ServiceSpec& out) {
   out.ports.reserve(ports.size());
   r.ForEach(ports, [&](const Field& p) {
     model::ServicePort port;
-    port.name = r.StringOr(p["name"], "");
-    if (ports.size() > 1 && port.name.empty()) {
+    // Interned (objects.h) only once valid: the pool keeps every text it is given.
+    const std::string name = r.StringOr(p["name"], "");
+    if (ports.size() > 1 && name.empty()) {
       r.Error(p["name"], "is required when a Service has more than one port");
-    } else if (!port.name.empty() && !IsDnsLabel(port.name)) {
-      r.Error(p["name"], absl::StrCat("\"", port.name, "\" is not a valid port name"));
-    } else if (!port.name.empty() && name_taken(port.name)) {
-      r.Error(p["name"], absl::StrCat("duplicate port name \"", port.name, "\""));
+    } else if (!name.empty() && !IsDnsLabel(name)) {
+      r.Error(p["name"], absl::StrCat("\"", name, "\" is not a valid port name"));
+    } else if (!name.empty() && name_taken(name)) {
+      r.Error(p["name"], absl::StrCat("duplicate port name \"", name, "\""));
+    } else {
+      port.name = name;
     }
     if (std::optional<model::Protocol> proto = r.Protocol(p["protocol"])) port.protocol = *proto;
     if (!p["port"].present()) {
@@ -172,9 +175,11 @@ model::EndpointSlice DecodeEndpointSlice(FieldReader& r, const Field& doc) {
   slice.ports.reserve(doc["ports"].size());
   r.ForEach(doc["ports"], [&](const Field& p) {
     model::EndpointPort port;
-    port.name = r.StringOr(p["name"], "");
-    if (!port.name.empty() && !IsDnsLabel(port.name)) {
-      r.Error(p["name"], absl::StrCat("\"", port.name, "\" is not a valid port name"));
+    const std::string name = r.StringOr(p["name"], "");  // interned once valid (as above)
+    if (!name.empty() && !IsDnsLabel(name)) {
+      r.Error(p["name"], absl::StrCat("\"", name, "\" is not a valid port name"));
+    } else {
+      port.name = name;
     }
     if (std::optional<model::Protocol> proto = r.Protocol(p["protocol"])) port.protocol = *proto;
     port.port = r.Port(p["port"]);

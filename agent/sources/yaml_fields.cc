@@ -485,11 +485,12 @@ model::ObjectMeta ReadMeta(FieldReader& r, const Field& metadata, bool namespace
     }
   }
   if (namespaced) {
-    meta.namespace_ = r.StringOr(metadata["namespace"], "default");
-    if (meta.namespace_.empty()) meta.namespace_ = "default";
-    if (!IsDnsLabel(meta.namespace_)) {
-      r.Error(metadata["namespace"],
-              absl::StrCat("\"", meta.namespace_, "\" is not a valid namespace name"));
+    std::string ns = r.StringOr(metadata["namespace"], "default");
+    if (ns.empty()) ns = "default";
+    if (!IsDnsLabel(ns)) {
+      r.Error(metadata["namespace"], absl::StrCat("\"", ns, "\" is not a valid namespace name"));
+    } else {
+      meta.namespace_ = ns;  // interned (objects.h) only once valid
     }
   }
   meta.labels = r.StringMap(metadata["labels"]);
