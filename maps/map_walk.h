@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -28,7 +29,7 @@ inline size_t MapValueBytes(size_t value_size, bool per_cpu) {
 
 // Calls fn(key, value) for every entry until it returns false; the pointers are valid during
 // the call only. Entries written or deleted meanwhile may or may not be seen, and none is
-// seen twice. Reads up to 4,096 entries (and ~1 MiB of values) per syscall with
+// seen twice. Reads up to 4,096 entries (and ~1 MiB of values; fewer at first) per syscall with
 // BPF_MAP_LOOKUP_BATCH (5.6+: hash, LRU, per-CPU and array maps): the get_next_key + lookup
 // pair per entry took seconds for the 600,000 service entries of 30,000 Services. A map type
 // or kernel that refuses batches (before anything was read) is walked key by key.
@@ -36,8 +37,17 @@ inline absl::Status WalkMap(int fd, size_t key_size, size_t value_bytes, absl::s
                             absl::FunctionRef<bool(const void* key, const void* value)> fn) {
   if (key_size == 0) return absl::OkStatus();  // a ring buffer: no keyed entries
   {
-    size_t n = std::clamp<size_t>((1u << 20) / std::max<size_t>(value_bytes, 1), 1, 4096);
-    std::vector<unsigned char> keys(n * key_size), values(n * value_bytes);
+    // Buffers start small and grow with the map: walking an empty or small map (the
+    // affinity map, on every reconcile pass) must not allocate and zero a megabyte.
+    const size_t most = std::clamp<size_t>((1u << 20) / std::max<size_t>(value_bytes, 1), 1, 4096);
+    size_t n = std::min<size_t>(most, 32);
+    std::unique_ptr<unsigned char[]> keys(new unsigned char[n * key_size]);
+    std::unique_ptr<unsigned char[]> values(new unsigned char[n * value_bytes]);
+    auto grow = [&](size_t to) {
+      n = to;
+      keys.reset(new unsigned char[n * key_size]);
+      values.reset(new unsigned char[n * value_bytes]);
+    };
     // The cursor: a bucket number for hash maps, a key for arrays; room for either.
     std::vector<unsigned char> cursor(std::max<size_t>(key_size, 8));
     bool first = true;
@@ -45,14 +55,11 @@ inline absl::Status WalkMap(int fd, size_t key_size, size_t value_bytes, absl::s
       __u32 count = static_cast<__u32>(n);
       LIBBPF_OPTS(bpf_map_batch_opts, opts);
       const int rc = bpf_map_lookup_batch(fd, first ? nullptr : cursor.data(), cursor.data(),
-                                          keys.data(), values.data(), &count, &opts);
+                                          keys.get(), values.get(), &count, &opts);
       const int err = rc == 0 ? 0 : errno;
       if (rc != 0 && err != ENOENT) {
         if (err == ENOSPC && count == 0 && n < (1u << 20)) {
-          // One hash bucket holds more entries than the buffers: grow them, same cursor.
-          n *= 2;
-          keys.resize(n * key_size);
-          values.resize(n * value_bytes);
+          grow(n * 2);  // one hash bucket holds more entries than the buffers; same cursor
           continue;
         }
         // Refused before anything was read: key by key below.
@@ -63,9 +70,9 @@ inline absl::Status WalkMap(int fd, size_t key_size, size_t value_bytes, absl::s
       }
       first = false;
       for (__u32 i = 0; i < count; i++)
-        if (!fn(keys.data() + i * key_size, values.data() + i * value_bytes))
-          return absl::OkStatus();
+        if (!fn(keys.get() + i * key_size, values.get() + i * value_bytes)) return absl::OkStatus();
       if (err == ENOENT) return absl::OkStatus();  // that was the last batch
+      if (count == n && n < most) grow(std::min(n * 8, most));
     }
   }
   std::vector<unsigned char> cur(key_size), next(key_size), value(value_bytes);
