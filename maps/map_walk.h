@@ -19,6 +19,12 @@
 
 namespace skiff {
 
+// Whether a map type keeps one value per CPU.
+inline bool IsPerCpuMap(uint32_t type) {
+  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
 // Bytes one entry's value takes in a syscall buffer: per-CPU maps hand out value_size
 // rounded up to 8 once per possible CPU. 0 when the CPUs cannot be counted.
 inline size_t MapValueBytes(size_t value_size, bool per_cpu) {

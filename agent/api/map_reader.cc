@@ -80,8 +80,7 @@ absl::Status FdMapReader::Init(std::string name) {
   meta_.key_size = info.key_size;
   meta_.value_size = info.value_size;
   meta_.max_entries = info.max_entries;
-  meta_.per_cpu = info.type == BPF_MAP_TYPE_PERCPU_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_HASH ||
-                  info.type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+  meta_.per_cpu = IsPerCpuMap(info.type);
   meta_.is_array = info.type == BPF_MAP_TYPE_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_ARRAY;
   return absl::OkStatus();
 }

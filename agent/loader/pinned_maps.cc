@@ -26,10 +26,6 @@ struct Fd {
 bool IsLru(uint32_t type) {
   return type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 }
-bool IsPerCpu(uint32_t type) {
-  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
-         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
-}
 bool IsArray(uint32_t type) {
   return type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY;
 }
@@ -101,7 +97,7 @@ absl::StatusOr<std::vector<MapMigration>> PreparePinnedMaps(bpf_object* obj,
     if (info.max_entries == want_max) continue;
     if (!IsLru(info.type) && !IsArray(info.type)) {
       uint64_t n = CountEntries(pinned.fd, info.key_size,
-                                MapValueBytes(info.value_size, IsPerCpu(info.type)));
+                                MapValueBytes(info.value_size, IsPerCpuMap(info.type)));
       if (n > want_max)
         return absl::FailedPreconditionError(
             absl::StrCat("map ", name, " holds ", n, " entries, more than the requested size ",
@@ -124,7 +120,7 @@ absl::Status FinishMigrations(bpf_object* obj, const std::vector<MapMigration>& 
     if (old.fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", m.old_pin));
     int new_fd = bpf_map__fd(map);
     uint32_t ks = bpf_map__key_size(map), vs = bpf_map__value_size(map);
-    const size_t vbuf = MapValueBytes(vs, IsPerCpu(bpf_map__type(map)));
+    const size_t vbuf = MapValueBytes(vs, IsPerCpuMap(bpf_map__type(map)));
     // Read in batches, written in batches of what was read.
     std::vector<char> keys, vals;
     size_t pending = 0;

@@ -40,16 +40,15 @@ bool IsHashLike(__u32 type) {
 // at every refresh), stopping at `limit`.
 uint64_t CountKeys(int fd, const bpf_map_info& info, uint64_t limit,
                    const std::function<void(const void*)>& each, bool* ok) {
-  const bool per_cpu =
-      info.type == BPF_MAP_TYPE_PERCPU_HASH || info.type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
   uint64_t n = 0;
-  const absl::Status st = WalkMap(fd, info.key_size, MapValueBytes(info.value_size, per_cpu),
-                                  info.name, [&](const void* k, const void*) {
-                                    if (n >= limit) return false;
-                                    n++;
-                                    if (each) each(k);
-                                    return true;
-                                  });
+  const absl::Status st =
+      WalkMap(fd, info.key_size, MapValueBytes(info.value_size, IsPerCpuMap(info.type)), info.name,
+              [&](const void* k, const void*) {
+                if (n >= limit) return false;
+                n++;
+                if (each) each(k);
+                return true;
+              });
   *ok = st.ok();
   return n;
 }

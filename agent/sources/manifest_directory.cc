@@ -153,7 +153,7 @@ void ManifestDirectory::StageAll(const std::vector<std::string>& names) {
     // upserts to the store as it goes: the reconciler programs the first files on the other
     // core while later ones are parsed. Deletes still wait for the batch's end (Commit).
     if (i + 1 < names.size() && touched_.size() - staged >= kUpsertsPerPartialCommit) {
-      CommitUpserts();
+      Commit(/*final=*/false);
       staged = touched_.size();
     }
   }
@@ -304,37 +304,27 @@ model::SharedObject ManifestDirectory::Winner(const model::ObjectKey& key,
   return files_.at(winner).objects.at(key);
 }
 
-void ManifestDirectory::CommitUpserts() {
+void ManifestDirectory::Commit(bool final) {
+  // Upserts before deletes, and deletes only after every file of the batch was read: an object
+  // that moved between files, or a file renamed within the directory, never disappears on the
+  // way. A partial commit keeps the undefined keys for the batch's final one.
+  std::vector<model::ObjectKey> gone;
   std::vector<model::SharedObject> upserts;
-  absl::btree_set<model::ObjectKey> undefined;  // may be defined by a later file of the batch
+  absl::btree_set<model::ObjectKey> undefined;
   for (const model::ObjectKey& key : touched_) {
     auto it = definers_.find(key);
     if (it == definers_.end() || it->second.empty()) {
-      undefined.insert(key);
+      if (!final) {
+        undefined.insert(key);
+      } else {
+        if (it != definers_.end()) definers_.erase(it);
+        gone.push_back(key);
+      }
       continue;
     }
     upserts.push_back(Winner(key, it->second));
   }
   touched_ = std::move(undefined);
-  Push(std::move(upserts), {});
-}
-
-void ManifestDirectory::Commit() {
-  // Upserts before deletes, and only after every file of the batch was read: an object that
-  // moved between files, or a file renamed within the directory, never disappears on the way.
-  std::vector<model::ObjectKey> gone;
-  std::vector<model::SharedObject> upserts;
-  upserts.reserve(touched_.size());
-  for (const model::ObjectKey& key : touched_) {
-    auto it = definers_.find(key);
-    if (it == definers_.end() || it->second.empty()) {
-      if (it != definers_.end()) definers_.erase(it);
-      gone.push_back(key);
-      continue;
-    }
-    upserts.push_back(Winner(key, it->second));
-  }
-  touched_.clear();
   Push(std::move(upserts), gone);
 }
 

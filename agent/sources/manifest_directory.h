@@ -72,13 +72,12 @@ class ManifestDirectory {
   Loaded Load(const std::string& name) const;
   // StageAll/Settle/Remove update the per-file state and collect touched keys; Commit pushes
   // the winner for each touched key (the last file by name that defines it) to the store, or
-  // deletes the key when no file defines it any more. CommitUpserts pushes only the winners,
-  // keeping the undefined keys for the batch's Commit.
+  // deletes the key when no file defines it any more; a partial commit (final = false) pushes
+  // only the winners, keeping the undefined keys for the batch's final commit.
   void StageAll(const std::vector<std::string>& names);
   void Settle(const std::string& name, Loaded loaded);
   void Remove(const std::string& name);
-  void Commit();
-  void CommitUpserts();
+  void Commit(bool final = true);
   std::string DisplayPath(const std::string& name) const;
 
   std::string dir_;
