@@ -170,7 +170,8 @@ def main(out):
                 d = by.get((n, m), {})
                 if d.get("conn_per_s") is None:
                     cells.append("skipped" if d.get("skipped") else "—")
-                elif m == "floor":
+                elif m == "floor" or d["ratio_to_floor"] is None:
+                    # Without a floor in the run (--modes without floor) the rate itself.
                     cells.append(f"{fmt(d['conn_per_s'])}/s")
                 else:
                     cells.append(f"{d['ratio_to_floor']:.2f}×")
@@ -184,8 +185,9 @@ def main(out):
                 md.append(f"| {d['services']:,} | {d['mode']} | "
                           f"{d.get('skipped') or 'no result'} | | | | | |")
                 continue
+            ratio = "—" if d["ratio_to_floor"] is None else f"{d['ratio_to_floor']:.2f}"
             md.append(f"| {d['services']:,} | {d['mode']} | {fmt(d['conn_per_s'])} | "
-                      f"{d['ratio_to_floor']:.2f} | {fmt(d['p50_us'], 1)} | "
+                      f"{ratio} | {fmt(d['p50_us'], 1)} | "
                       f"{fmt(d['p99_us'], 1)} | {d['errors']} | "
                       f"{d['client_user_cpu']:.2f} / {d['client_sys_cpu']:.2f} |")
         md.append("")
