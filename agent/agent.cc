@@ -86,9 +86,15 @@ std::vector<model::IpAddr> NodeAddresses(const model::ObjectSnapshot& snap,
   return out;
 }
 
-bool AnyService(const std::vector<model::ObjectKey>& keys) {
-  for (const model::ObjectKey& k : keys)
-    if (k.kind == model::ObjectKind::kService) return true;
+// Whether a changed Service asks for a health check node port now: only then can a pass that
+// had no health check before have one after it.
+bool AnyServiceWithHealthCheck(const std::vector<model::ObjectKey>& keys,
+                               const model::ObjectSnapshot& snap) {
+  for (const model::ObjectKey& k : keys) {
+    if (k.kind != model::ObjectKind::kService) continue;
+    const model::Service* svc = snap.FindService(k.id);
+    if (svc != nullptr && svc->spec.health_check_node_port != 0) return true;
+  }
   return false;
 }
 
@@ -120,9 +126,12 @@ class ReconcileLoop {
         desired_cache_.Apply(snap, changed, node_, node_addrs_, &warnings);
     const model::DesiredState& desired = desired_cache_.state();
     for (const auto& w : warnings) spdlog::warn("{}", w);
-    // Health checks read every Service (O(N)) but change only with a Service, or with a slice
-    // while some Service has a check: an endpoint change alone skips them.
-    if (health_ && (!changed || health_checks_ > 0 || AnyService(*changed))) {
+    // Health checks read every Service (O(N)). With none in force they change only when a
+    // changed Service has a health check node port; with some, on any change (a slice's
+    // local endpoints, a Service losing its port). So loading Services without one (nearly
+    // all: only externalTrafficPolicy Local NodePort/LoadBalancer Services have it) is not
+    // O(N) per pass.
+    if (health_ && (!changed || health_checks_ > 0 || AnyServiceWithHealthCheck(*changed, snap))) {
       std::vector<model::HealthCheck> checks = model::ComputeHealthChecks(snap, node_);
       health_checks_ = checks.size();
       health_->Update(checks);

@@ -19,6 +19,7 @@
 #include <linux/ethtool.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "maps/metrics.h"
 #include "tests/e2e/cluster.h"  // NorthSouthTest
 #include "tests/e2e/manifests.h"
@@ -194,6 +195,28 @@ TEST_F(NorthSouthTest, HealthCheckNodePortAnswersLikeKubeProxy) {
          !HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100).empty())
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100), "");
+
+  // A Service edited into externalTrafficPolicy Local gets its listener (the agent recomputes
+  // health checks when a changed Service has a health check node port, though none was in
+  // force before).
+  const std::string cluster_policy =
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: lb\n  namespace: default\n"
+      "spec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.60\n  ports:\n  - name: http\n"
+      "    port: 80\n    targetPort: 8080\n    protocol: TCP\n    nodePort: 30090\n";
+  cluster_->WriteManifest("lb.yaml", cluster_policy);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100), "");
+  cluster_->WriteManifest("lb.yaml",
+                          absl::StrReplaceAll(cluster_policy, {{"  ports:\n",
+                                                                "  externalTrafficPolicy: "
+                                                                "Local\n  healthCheckNodePort: "
+                                                                "32100\n  ports:\n"}}));
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline &&
+         HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100).empty())
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  one = HttpGet(cluster_->client_netns(), cluster_->node(1).address, 32100);
+  EXPECT_NE(one.find("HTTP/1.1 503"), std::string::npos) << one;  // its slice has no endpoint
 }
 
 // externalTrafficPolicy Local and in-cluster clients (Cilium #11746): kube-proxy sends pod
