@@ -25,9 +25,9 @@ void DesiredStateCache::IndexSlice(const NamespacedName& slice_id, const Endpoin
   slice_owner_.emplace(slice_id, std::move(service));
 }
 
-void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
-                                  std::vector<FrontendKey>* touched,
-                                  std::vector<std::string>* warnings) {
+DesiredState DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
+                                          std::vector<FrontendKey>* touched,
+                                          std::vector<std::string>* warnings) {
   DesiredState fresh;
   if (const Service* svc = snap.FindService(service); svc != nullptr) {
     // This Service and its slices only, in slice name order as ComputeDesiredState sees them
@@ -62,21 +62,34 @@ void DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedNa
   } else {
     by_service_[service] = std::move(keys);
   }
-  fresh_[service] = std::move(fresh);
+  return fresh;
 }
 
-void DesiredStateCache::Resolve(const ObjectSnapshot& snap, const FrontendKey& key, Update* update,
+void DesiredStateCache::Take(const FrontendKey& key, Frontend&& fe, Update* update) {
+  auto have = state_.frontends.find(key);
+  if (have == state_.frontends.end()) {
+    state_.frontends.emplace(key, std::move(fe));
+  } else if (!(have->second == fe)) {
+    state_.frontends.insert_or_assign(key, std::move(fe));
+  } else {
+    return;  // unchanged: the node stays shared with the reconciler's and the API's copies
+  }
+  if (!update->full) update->changed.insert(key);
+}
+
+void DesiredStateCache::Resolve(const ObjectSnapshot& snap, const FrontendKey& key,
+                                const std::vector<NamespacedName>& affected, Update* update,
                                 std::vector<std::string>* warnings) {
   auto claim = claims_.lower_bound({key, NamespacedName{}});
   auto have = state_.frontends.find(key);
   if (claim == claims_.end() || claim->first != key) {
     if (have != state_.frontends.end()) {
       state_.frontends.erase(have);
-      update->changed.insert(key);
+      if (!update->full) update->changed.insert(key);
     }
     return;
   }
-  const NamespacedName winner = claim->second;
+  const NamespacedName winner = claim->second;  // a copy: Recompute changes claims_
   const std::string winner_name = winner.ToString();
   if (warnings != nullptr) {
     for (auto it = std::next(claim); it != claims_.end() && it->first == key; ++it) {
@@ -85,29 +98,20 @@ void DesiredStateCache::Resolve(const ObjectSnapshot& snap, const FrontendKey& k
                                        " is already used by Service ", winner_name, "; ignored"));
     }
   }
+  // Recomputed by this Apply: its frontends were taken then.
+  if (update->full || std::binary_search(affected.begin(), affected.end(), winner)) return;
   // Unchanged winner, not recomputed: state_ already holds its frontend.
-  if (have != state_.frontends.end() && have->second.service == winner_name &&
-      !fresh_.count(winner)) {
-    return;
-  }
-  auto computed = fresh_.find(winner);
-  if (computed == fresh_.end()) {
+  if (have != state_.frontends.end() && have->second.service == winner_name) return;
+  auto computed = takeovers_.find(winner);
+  if (computed == takeovers_.end()) {
     // The key changed hands to a Service this change did not touch: compute it now (its
     // claims come out the same, so nothing else needs resolving).
     std::vector<FrontendKey> ignored;
-    Recompute(snap, winner, &ignored, nullptr);
-    computed = fresh_.find(winner);
+    DesiredState fresh = Recompute(snap, winner, &ignored, nullptr);
+    computed = takeovers_.emplace(winner, std::move(fresh)).first;
   }
-  // fresh_ lives for this Apply only and every key is resolved once: moved, not copied (a
-  // frontend holds its backends, a million of them at 100,000 x 10).
-  Frontend& want = computed->second.frontends.at(key);
-  if (have == state_.frontends.end()) {
-    state_.frontends.emplace(key, std::move(want));
-    update->changed.insert(key);
-  } else if (!(have->second == want)) {
-    state_.frontends.insert_or_assign(key, std::move(want));
-    update->changed.insert(key);
-  }
+  // Every key is resolved once: moved, not copied.
+  Take(key, std::move(computed->second.frontends.at(key)), update);
 }
 
 DesiredStateCache::Update DesiredStateCache::Apply(
@@ -124,12 +128,12 @@ DesiredStateCache::Update DesiredStateCache::Apply(
     initialized_ = true;
     node_name_ = std::string(node_name);
     node_addresses_ = node_addresses;
+    // state_ is kept: the frontends that come out the same keep their nodes, shared with the
+    // copies the reconciler and the API hold, instead of a second copy of everything.
     by_service_.clear();
-    fresh_.clear();
     slice_owner_.clear();
     slices_of_.clear();
     claims_.clear();
-    state_.frontends.clear();
     for (const auto& [id, slice] : snap.endpoint_slices) IndexSlice(id, slice.get(), &affected);
     affected.clear();
     affected.reserve(snap.services.size());
@@ -145,13 +149,33 @@ DesiredStateCache::Update DesiredStateCache::Apply(
   }
   std::sort(affected.begin(), affected.end());
   affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
+  // One Service at a time, in namespace/name order: a key whose first claim is the Service
+  // just computed is won by it for good (every Service before it is computed already or
+  // unchanged), so its frontend goes to state_ at once and only one Service's frontends are
+  // held aside, not every recomputed one (100,000 at a first load).
   std::vector<FrontendKey> touched;
-  for (const NamespacedName& service : affected) Recompute(snap, service, &touched, warnings);
+  for (const NamespacedName& service : affected) {
+    DesiredState fresh = Recompute(snap, service, &touched, warnings);
+    for (const auto& [key, fe] : fresh.frontends) {
+      auto claim = claims_.lower_bound({key, NamespacedName{}});
+      if (claim->second == service) Take(key, std::move(fresh.frontends.at(key)), &update);
+    }
+  }
+  if (full) {
+    // Frontends of the previous state nobody claims any more.
+    std::vector<FrontendKey> stale;
+    for (const auto& [key, fe] : state_.frontends) {
+      auto claim = claims_.lower_bound({key, NamespacedName{}});
+      if (claim == claims_.end() || claim->first != key) stale.push_back(key);
+    }
+    for (const FrontendKey& key : stale) state_.frontends.erase(key);
+  }
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   update.services_recomputed = affected.size();
-  for (const FrontendKey& key : touched) Resolve(snap, key, &update, warnings);
-  fresh_.clear();
+  // Removals, takeovers by Services outside the change, and the clash warnings.
+  for (const FrontendKey& key : touched) Resolve(snap, key, affected, &update, warnings);
+  takeovers_.clear();
   return update;
 }
 

@@ -44,12 +44,19 @@ class DesiredStateCache {
   const DesiredState& state() const { return state_; }
 
  private:
-  // Computes `service` into fresh_ and updates its claims; collects the keys it had or has.
-  void Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
-                 std::vector<FrontendKey>* touched, std::vector<std::string>* warnings);
+  // Computes `service`, updates its claims and returns its frontends; collects the keys it
+  // had or has.
+  DesiredState Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
+                         std::vector<FrontendKey>* touched, std::vector<std::string>* warnings);
+  // Puts `fe`, the winning frontend of `key`, into state_ (its node stays shared with earlier
+  // copies of the state when the value is unchanged).
+  void Take(const FrontendKey& key, Frontend&& fe, Update* update);
   void IndexSlice(const NamespacedName& slice_id, const EndpointSlice* slice,
                   std::vector<NamespacedName>* affected);
-  void Resolve(const ObjectSnapshot& snap, const FrontendKey& key, Update* update,
+  // Settles a key whose winner may have changed; `affected` are the Services recomputed (and
+  // so already taken) by this Apply, sorted.
+  void Resolve(const ObjectSnapshot& snap, const FrontendKey& key,
+               const std::vector<NamespacedName>& affected, Update* update,
                std::vector<std::string>* warnings);
 
   bool initialized_ = false;
@@ -58,7 +65,9 @@ class DesiredStateCache {
   // Each Service's frontend keys. Only the winning frontend of each key is kept (in state_),
   // so the desired state is held once; a Service that takes a key over is recomputed.
   absl::btree_map<NamespacedName, std::vector<FrontendKey>> by_service_;
-  std::map<NamespacedName, DesiredState> fresh_;  // computed during one Apply only
+  // Services outside a change computed during its Apply because they took a key over: only
+  // these (rarely more than a few), not every recomputed Service, are held at once.
+  std::map<NamespacedName, DesiredState> takeovers_;
   // B-trees, not std::map nodes (and a std::set per Service): 100,000 slices at 100,000
   // Services cost ≈ 55 MB in node form. A slice and its Service share their namespace, so
   // each entry names it once.

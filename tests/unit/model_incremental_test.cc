@@ -178,6 +178,35 @@ TEST_F(IncrementalTest, SyncStateChangeOrTooOldGenerationRecomputesEverything) {
   EXPECT_FALSE(changed.has_value());
 }
 
+// A full recomputation over an existing state (a journal overflow, a node address change) keeps
+// the frontends that come out the same, drops the ones no Service claims any more and
+// reports itself as full.
+TEST_F(IncrementalTest, FullRecomputeOverAnExistingStateEqualsAFullComputation) {
+  store_.AddSource("t");
+  for (int i = 0; i < 6; ++i) {
+    const std::string name = absl::StrCat("s", i);
+    store_.Upsert(Svc("a", name, absl::StrCat("10.96.0.", i + 1), {80, 443}));
+    store_.Upsert(Slice("a", name + "-x", name, 2, {{absl::StrCat("10.0.0.", i + 1), true}}));
+  }
+  store_.Upsert(Svc("b", "clash", "10.96.0.3", {80}));
+  store_.MarkSynced("t");
+  Step();
+  store_.Delete(ObjectKey{ObjectKind::kService, {"a", "s1"}});
+  store_.Delete(ObjectKey{ObjectKind::kService, {"a", "s2"}});  // b/clash takes 10.96.0.3:80
+  store_.Upsert(Slice("a", "s4-x", "s4", 2, {{"10.0.0.5", false}, {"10.0.1.5", true}}));
+  store_.Upsert(Svc("a", "s5", "10.96.0.16", {80}));
+  std::vector<std::string> warnings;
+  DesiredStateCache::Update u =
+      cache_.Apply(store_.Snapshot(), std::nullopt, "node-a", {}, &warnings);
+  EXPECT_TRUE(u.full);
+  EXPECT_EQ(u.services_recomputed, 5u);
+  const DesiredState full = ComputeDesiredState(store_.Snapshot(), "node-a", {}, nullptr);
+  EXPECT_EQ(cache_.state(), full);
+  EXPECT_EQ(cache_.state().frontends.at(FrontendKey{Ip("10.96.0.3"), 80}).service, "b/clash");
+  EXPECT_FALSE(cache_.state().frontends.contains(FrontendKey{Ip("10.96.0.2"), 80}));
+  EXPECT_TRUE(warnings.empty());
+}
+
 // Random upserts and deletes of Services (with clashing VIPs) and slices (moving between
 // Services, changing readiness): after every step the cache equals a full computation and
 // reports exactly the frontends that differ from the previous full computation.
