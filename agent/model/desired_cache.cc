@@ -9,23 +9,25 @@
 namespace skiff::model {
 
 void DesiredStateCache::IndexSlice(const NamespacedName& slice_id, const EndpointSlice* slice,
+                                   const ObjectSnapshot* before,
                                    std::vector<NamespacedName>* affected) {
-  if (auto it = slice_owner_.find(slice_id); it != slice_owner_.end()) {
-    NamespacedName owner{slice_id.namespace_, std::move(it->second)};
-    slice_owner_.erase(it);
-    slices_of_.erase({owner, slice_id.name});
-    affected->push_back(std::move(owner));
+  if (const EndpointSlice* was = before ? before->FindEndpointSlice(slice_id) : nullptr) {
+    if (std::string service = was->service_name(); !service.empty()) {
+      NamespacedName owner{slice_id.namespace_, std::move(service)};
+      slices_of_.erase({owner, slice_id.name});
+      affected->push_back(std::move(owner));
+    }
   }
   if (slice == nullptr) return;
   std::string service = slice->service_name();
   if (service.empty()) return;
-  NamespacedName owner{slice_id.namespace_, service};
+  NamespacedName owner{slice_id.namespace_, std::move(service)};
   slices_of_.insert({owner, slice_id.name});
   affected->push_back(std::move(owner));
-  slice_owner_.emplace(slice_id, std::move(service));
 }
 
-DesiredState DesiredStateCache::Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
+DesiredState DesiredStateCache::Recompute(const ObjectSnapshot& snap, const ObjectSnapshot* before,
+                                          const NamespacedName& service,
                                           std::vector<FrontendKey>* touched,
                                           std::vector<std::string>* warnings) {
   DesiredState fresh;
@@ -43,24 +45,19 @@ DesiredState DesiredStateCache::Recompute(const ObjectSnapshot& snap, const Name
     }
     AddServiceFrontends(service, *svc, slices, node_name_, node_addresses_, fresh, warnings);
   }
-  auto old = by_service_.find(service);
-  if (old != by_service_.end()) {
-    for (const FrontendKey& key : old->second) {
+  // Its claims as last computed: the keys of its previous Service object (a frontend is
+  // emitted with or without backends, so the slices do not matter).
+  if (const Service* was = before ? before->FindService(service) : nullptr) {
+    DesiredState had;
+    AddServiceFrontends(service, *was, {}, node_name_, node_addresses_, had, nullptr);
+    for (const auto& [key, fe] : had.frontends) {
       touched->push_back(key);
       claims_.erase({key, service});
     }
   }
-  std::vector<FrontendKey> keys;
-  keys.reserve(fresh.frontends.size());
   for (const auto& [key, fe] : fresh.frontends) {
     touched->push_back(key);
     claims_.insert({key, service});
-    keys.push_back(key);
-  }
-  if (keys.empty()) {
-    if (old != by_service_.end()) by_service_.erase(old);
-  } else {
-    by_service_[service] = std::move(keys);
   }
   return fresh;
 }
@@ -107,7 +104,7 @@ void DesiredStateCache::Resolve(const ObjectSnapshot& snap, const FrontendKey& k
     // The key changed hands to a Service this change did not touch: compute it now (its
     // claims come out the same, so nothing else needs resolving).
     std::vector<FrontendKey> ignored;
-    DesiredState fresh = Recompute(snap, winner, &ignored, nullptr);
+    DesiredState fresh = Recompute(snap, &computed_, winner, &ignored, nullptr);
     computed = takeovers_.emplace(winner, std::move(fresh)).first;
   }
   // Every key is resolved once: moved, not copied.
@@ -130,11 +127,10 @@ DesiredStateCache::Update DesiredStateCache::Apply(
     node_addresses_ = node_addresses;
     // state_ is kept: the frontends that come out the same keep their nodes, shared with the
     // copies the reconciler and the API hold, instead of a second copy of everything.
-    by_service_.clear();
-    slice_owner_.clear();
     slices_of_.clear();
     claims_.clear();
-    for (const auto& [id, slice] : snap.endpoint_slices) IndexSlice(id, slice.get(), &affected);
+    for (const auto& [id, slice] : snap.endpoint_slices)
+      IndexSlice(id, slice.get(), nullptr, &affected);
     affected.clear();
     affected.reserve(snap.services.size());
     for (const auto& [id, svc] : snap.services) affected.push_back(id);
@@ -143,7 +139,7 @@ DesiredStateCache::Update DesiredStateCache::Apply(
       if (key.kind == ObjectKind::kService) {
         affected.push_back(key.id);
       } else if (key.kind == ObjectKind::kEndpointSlice) {
-        IndexSlice(key.id, snap.FindEndpointSlice(key.id), &affected);
+        IndexSlice(key.id, snap.FindEndpointSlice(key.id), &computed_, &affected);
       }
     }
   }
@@ -155,7 +151,7 @@ DesiredStateCache::Update DesiredStateCache::Apply(
   // held aside, not every recomputed one (100,000 at a first load).
   std::vector<FrontendKey> touched;
   for (const NamespacedName& service : affected) {
-    DesiredState fresh = Recompute(snap, service, &touched, warnings);
+    DesiredState fresh = Recompute(snap, full ? nullptr : &computed_, service, &touched, warnings);
     for (const auto& [key, fe] : fresh.frontends) {
       auto claim = claims_.lower_bound({key, NamespacedName{}});
       if (claim->second == service) Take(key, std::move(fresh.frontends.at(key)), &update);
@@ -176,6 +172,7 @@ DesiredStateCache::Update DesiredStateCache::Apply(
   // Removals, takeovers by Services outside the change, and the clash warnings.
   for (const FrontendKey& key : touched) Resolve(snap, key, affected, &update, warnings);
   takeovers_.clear();
+  computed_ = snap;
   return update;
 }
 

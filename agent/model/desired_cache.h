@@ -17,7 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "absl/strings/string_view.h"
 #include "agent/model/desired_state.h"
@@ -45,14 +44,16 @@ class DesiredStateCache {
 
  private:
   // Computes `service`, updates its claims and returns its frontends; collects the keys it
-  // had or has.
-  DesiredState Recompute(const ObjectSnapshot& snap, const NamespacedName& service,
-                         std::vector<FrontendKey>* touched, std::vector<std::string>* warnings);
+  // had (its claims in `before`, the snapshot it was last computed from; nullptr: none) or has.
+  DesiredState Recompute(const ObjectSnapshot& snap, const ObjectSnapshot* before,
+                         const NamespacedName& service, std::vector<FrontendKey>* touched,
+                         std::vector<std::string>* warnings);
   // Puts `fe`, the winning frontend of `key`, into state_ (its node stays shared with earlier
   // copies of the state when the value is unchanged).
   void Take(const FrontendKey& key, Frontend&& fe, Update* update);
+  // Moves the slice from its Service in `before` (nullptr: none) to the one it names now.
   void IndexSlice(const NamespacedName& slice_id, const EndpointSlice* slice,
-                  std::vector<NamespacedName>* affected);
+                  const ObjectSnapshot* before, std::vector<NamespacedName>* affected);
   // Settles a key whose winner may have changed; `affected` are the Services recomputed (and
   // so already taken) by this Apply, sorted.
   void Resolve(const ObjectSnapshot& snap, const FrontendKey& key,
@@ -62,16 +63,18 @@ class DesiredStateCache {
   bool initialized_ = false;
   std::string node_name_;
   std::vector<IpAddr> node_addresses_;
-  // Each Service's frontend keys. Only the winning frontend of each key is kept (in state_),
-  // so the desired state is held once; a Service that takes a key over is recomputed.
-  absl::btree_map<NamespacedName, std::vector<FrontendKey>> by_service_;
+  // The snapshot state_ was computed from (a copy shares the store's nodes, and the reconcile
+  // loop keeps it anyway). It tells a changed slice's previous Service and a recomputed
+  // Service's previous frontend keys (they follow from the Service object alone), so neither
+  // is indexed here: 100,000 Services × a slice each made those indexes ≈ 16 MB.
+  ObjectSnapshot computed_;
   // Services outside a change computed during its Apply because they took a key over: only
   // these (rarely more than a few), not every recomputed Service, are held at once.
   std::map<NamespacedName, DesiredState> takeovers_;
-  // B-trees, not std::map nodes (and a std::set per Service): 100,000 slices at 100,000
+  // A B-tree, not std::map nodes (and a std::set per Service): 100,000 slices at 100,000
   // Services cost ≈ 55 MB in node form. A slice and its Service share their namespace, so
-  // each entry names it once.
-  absl::btree_map<NamespacedName, std::string> slice_owner_;  // slice -> its Service's name
+  // each entry names it once. Only the winning frontend of each key is kept (in state_), so
+  // the desired state is held once; a Service that takes a key over is recomputed.
   absl::btree_set<std::pair<NamespacedName, std::string>> slices_of_;  // (Service, slice name)
   // (frontend, a Service producing it); the first per frontend wins (namespace/name order).
   absl::btree_set<std::pair<FrontendKey, NamespacedName>> claims_;
