@@ -17,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
@@ -176,7 +177,9 @@ ManifestDirectory::Loaded ManifestDirectory::Load(const std::string& name) const
     case ReadResult::kOk:
       break;
   }
-  out.hash = std::hash<std::string_view>{}(std::string_view(contents.data(), contents.size()));
+  // absl's hash reads ~5x faster than std::hash (libstdc++'s murmur) on a 1.5 MB file; the
+  // value never leaves this process, so its per-process seed does not matter.
+  out.hash = absl::HashOf(absl::string_view(contents.data(), contents.size()));
   auto existing = files_.find(name);
   // inotify reports a rename and a close-write for one save, and a full rescan re-reads
   // everything: identical bytes change nothing and should log nothing.
