@@ -190,7 +190,6 @@ absl::Status LbReconciler::Restore() {
     }
     model::FrontendKey fk{FromV4(k.address), ntohs(k.dport), static_cast<model::Protocol>(k.proto)};
     FrontendRecord& rec = frontends_[fk];
-    index[packed(k)] = &rec;
     ScopeEntries& s = rec.scope(k.scope);
     s.present = true;
     s.slot0 = v;
@@ -200,6 +199,9 @@ absl::Status LbReconciler::Restore() {
     return true;
   });
   if (!st.ok()) return st;
+  // Indexed once every frontend is in: a B-tree moves its values as it grows.
+  index.reserve(frontends_.size());
+  for (auto& [fk, rec] : frontends_) index[packed(MakeLb4Key(fk, SKIFF_SCOPE_EXTERNAL, 0))] = &rec;
   for (const auto& [k, backend_id] : slots) {
     auto it = index.find(packed(k));
     if (it == index.end()) continue;

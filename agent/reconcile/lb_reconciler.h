@@ -138,6 +138,9 @@ class LbReconciler {
   };
   // What one frontend holds in the services map, per scope.
   struct ScopeEntries {
+    // Declared, so frontends_ (a B-tree, which asks whether this is nothrow constructible
+    // while LbReconciler is still incomplete) does not need the member initializers yet.
+    ScopeEntries() noexcept {}
     skiff_lb4_service slot0{};
     bool present = false;
     std::vector<uint32_t> slots;          // backend ids of slots 1..n
@@ -154,6 +157,7 @@ class LbReconciler {
   // rest behind a pointer that most frontends leave empty (72 bytes, was 230 with both scopes,
   // their maglev state and a std::set of ranges inline).
   struct FrontendRecord {
+    FrontendRecord() noexcept {}  // as ScopeEntries()
     ScopeEntries external;
     uint32_t rev_nat_id = 0;
     std::unique_ptr<FrontendExtra> extra;
@@ -234,7 +238,9 @@ class LbReconciler {
   // NodePorts, external IPs) share their backends. Bounded; cleared by every Apply.
   std::map<std::vector<uint32_t>, MaglevRow> maglev_memo_;
   uint64_t maglev_computed_ = 0;
-  std::map<model::FrontendKey, FrontendRecord> frontends_;
+  // A B-tree (values move as it grows: no FrontendRecord reference is kept across an insert
+  // or erase), not 100,000 std::map nodes of 32 bytes' overhead each.
+  absl::btree_map<model::FrontendKey, FrontendRecord> frontends_;
   Backends backends_;
   size_t backend_ids_ = 0;  // entries of backends_ with an id
   // What the revnat map holds, by id: a B-tree (12-byte slots) rather than a 48-byte std::map
