@@ -153,6 +153,25 @@ ObjectKey KeyOf(const SharedObject& object) { return KeyOfVariant(object); }
 
 ObjectKey KeyOf(const Object& object) { return KeyOfVariant(object); }
 
+namespace {
+
+template <typename Variant>
+ObjectKeyRef KeyRefOfVariant(const Variant& object) {
+  const auto kind = static_cast<ObjectKind>(object.index());
+  return std::visit(
+      [kind](const auto& o) {
+        const auto& meta = Deref(o).metadata;
+        return ObjectKeyRef(kind, meta.namespace_, meta.name);
+      },
+      object);
+}
+
+}  // namespace
+
+ObjectKeyRef KeyRefOf(const Object& object) { return KeyRefOfVariant(object); }
+
+ObjectKeyRef KeyRefOf(const SharedObject& object) { return KeyRefOfVariant(object); }
+
 std::string ProtocolName(Protocol protocol) {
   switch (protocol) {
     case Protocol::kTcp:

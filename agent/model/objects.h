@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -269,6 +270,28 @@ struct ObjectKey {
   std::string ToString() const;  // "Service default/web"
 };
 
+// An ObjectKey viewed in place (the name is not copied), ordered as ObjectKey: for indexes
+// that key objects by the objects themselves (the manifest directory's sorted per-file lists)
+// instead of keeping a 48-byte ObjectKey copy beside each. Valid while what it views lives.
+struct ObjectKeyRef {
+  ObjectKind kind = ObjectKind::kService;
+  InternedString namespace_;
+  std::string_view name;
+  ObjectKeyRef(ObjectKind k, InternedString ns, std::string_view n)
+      : kind(k), namespace_(ns), name(n) {}
+  ObjectKeyRef(const ObjectKey& key)  // NOLINT: implicit, a view of the key
+      : kind(key.kind), namespace_(key.id.namespace_), name(key.id.name) {}
+  std::strong_ordering operator<=>(const ObjectKeyRef& o) const {
+    if (kind != o.kind) return kind <=> o.kind;
+    if (auto c = namespace_ <=> o.namespace_; c != 0) return c;
+    return name <=> o.name;
+  }
+  bool operator==(const ObjectKeyRef& o) const {
+    return kind == o.kind && namespace_ == o.namespace_ && name == o.name;
+  }
+  ObjectKey ToKey() const { return ObjectKey{kind, NamespacedName{namespace_, std::string(name)}}; }
+};
+
 using Object = std::variant<Namespace, Node, Pod, Service, EndpointSlice, NetworkPolicy>;
 
 // An object as the store keeps it: immutable and shared, so the store, its snapshots and a
@@ -283,6 +306,9 @@ SharedObject Share(Object object);
 
 ObjectKey KeyOf(const Object& object);
 ObjectKey KeyOf(const SharedObject& object);
+// The key of an object, viewing its name (valid while the object lives).
+ObjectKeyRef KeyRefOf(const Object& object);
+ObjectKeyRef KeyRefOf(const SharedObject& object);
 
 std::string ProtocolName(Protocol protocol);  // "TCP", "UDP", "SCTP"
 

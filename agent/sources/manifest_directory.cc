@@ -105,7 +105,35 @@ bool SameValue(const model::SharedObject& kept, const model::Object& fresh) {
       kept);
 }
 
+bool KeyLess(const model::SharedObject& a, const model::SharedObject& b) {
+  return model::KeyRefOf(a) < model::KeyRefOf(b);
+}
+
+// Sorts a file's objects by key; of several with one key the last in the file wins (as a map
+// assigned in file order would have it).
+void SortUnique(std::vector<model::SharedObject>& list) {
+  if (!std::is_sorted(list.begin(), list.end(), KeyLess)) {
+    std::stable_sort(list.begin(), list.end(), KeyLess);
+  }
+  size_t out = 0;
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (i + 1 < list.size() && model::KeyRefOf(list[i]) == model::KeyRefOf(list[i + 1])) continue;
+    if (out != i) list[out] = std::move(list[i]);
+    ++out;
+  }
+  list.resize(out);
+}
+
 }  // namespace
+
+const model::SharedObject* ManifestDirectory::Find(const ObjectList& list,
+                                                   model::ObjectKeyRef key) {
+  auto it = std::lower_bound(list.begin(), list.end(), key,
+                             [](const model::SharedObject& o, const model::ObjectKeyRef& k) {
+                               return model::KeyRefOf(o) < k;
+                             });
+  return it != list.end() && model::KeyRefOf(*it) == key ? &*it : nullptr;
+}
 
 ManifestDirectory::ManifestDirectory(std::string dir, model::ObjectStore* store)
     : dir_(std::move(dir)), store_(store) {
@@ -188,17 +216,16 @@ ManifestDirectory::Loaded ManifestDirectory::Load(const std::string& name) const
     return out;
   }
   out.parsed = ParsePaddedManifestFile(DisplayPath(name), contents.view());
-  static const absl::btree_map<model::ObjectKey, model::SharedObject> kNone;
-  const auto& before = existing != files_.end() ? existing->second.objects : kNone;
+  static const ObjectList kNone;
+  const ObjectList& before = existing != files_.end() ? existing->second.objects : kNone;
+  out.next.reserve(out.parsed.objects.size());
   for (model::Object& obj : out.parsed.objects) {
-    model::ObjectKey key = model::KeyOf(obj);
-    auto old = before.find(key);
-    model::SharedObject shared = old != before.end() && SameValue(old->second, obj)
-                                     ? old->second
-                                     : model::Share(std::move(obj));
-    out.next.insert_or_assign(std::move(key), std::move(shared));
+    const model::SharedObject* old = Find(before, model::KeyRefOf(obj));
+    out.next.push_back(old != nullptr && SameValue(*old, obj) ? *old
+                                                              : model::Share(std::move(obj)));
   }
   out.parsed.objects.clear();
+  SortUnique(out.next);
   return out;
 }
 
@@ -230,17 +257,17 @@ void ManifestDirectory::Settle(const std::string& name, Loaded loaded) {
     return;
   }
 
-  absl::btree_map<model::ObjectKey, model::SharedObject>& next = loaded.next;
+  ObjectList& next = loaded.next;
   std::set<model::ObjectKey> invalid;
   for (const ManifestError& e : parsed.errors) {
     if (e.key) invalid.insert(*e.key);
   }
   stats_.objects_invalid += invalid.size();
   for (const model::ObjectKey& key : invalid) {
-    auto old = state.objects.find(key);
-    if (old != state.objects.end() && !next.count(key)) {
+    const model::SharedObject* old = Find(state.objects, key);
+    if (old != nullptr && Find(next, key) == nullptr) {
       spdlog::warn("{}: {}: keeping the last good version", DisplayPath(name), key.ToString());
-      next.insert(*old);
+      next.insert(std::upper_bound(next.begin(), next.end(), *old, KeyLess), *old);
     }
   }
   // Unnamed invalid objects count too, though they have no previous version to keep.
@@ -250,13 +277,14 @@ void ManifestDirectory::Settle(const std::string& name, Loaded loaded) {
   }
   stats_.objects_invalid += unnamed.size();
 
-  for (const auto& [key, obj] : state.objects) touched_.insert(key);
-  for (const auto& [key, obj] : next) touched_.insert(key);
-  for (const auto& [key, obj] : state.objects) {
-    if (!next.count(key)) DropDefiner(key, name);
+  for (const model::SharedObject& obj : state.objects) touched_.insert(model::KeyOf(obj));
+  for (const model::SharedObject& obj : next) touched_.insert(model::KeyOf(obj));
+  for (const model::SharedObject& obj : state.objects) {
+    const model::ObjectKeyRef key = model::KeyRefOf(obj);
+    if (Find(next, key) == nullptr) DropDefiner(key, name);
   }
   const std::string* file = &files_.find(name)->first;
-  for (const auto& [key, obj] : next) AddDefiner(key, file);
+  for (const model::SharedObject& obj : next) AddDefiner(obj, file);
   state.objects = std::move(next);
   stats_.files = files_.size();
   // One line per file read, not per object: a directory of thousands of objects must not
@@ -268,43 +296,58 @@ void ManifestDirectory::Settle(const std::string& name, Loaded loaded) {
 void ManifestDirectory::Remove(const std::string& name) {
   auto it = files_.find(name);
   if (it == files_.end()) return;
-  std::vector<model::ObjectKey> keys;
-  for (const auto& [key, obj] : it->second.objects) keys.push_back(key);
-  for (const model::ObjectKey& key : keys) {
-    DropDefiner(key, name);  // before the erase: definers_ points at files_'s keys
-    touched_.insert(key);
+  const size_t defined = it->second.objects.size();
+  for (const model::SharedObject& obj : it->second.objects) {
+    DropDefiner(model::KeyRefOf(obj), name);  // before the erase: definers_ points at files_'s keys
+    touched_.insert(model::KeyOf(obj));
   }
   files_.erase(it);
   stats_.files = files_.size();
-  spdlog::info("{}: removed; it defined {} objects", DisplayPath(name), keys.size());
+  spdlog::info("{}: removed; it defined {} objects", DisplayPath(name), defined);
 }
 
-void ManifestDirectory::AddDefiner(const model::ObjectKey& key, const std::string* file) {
-  Definers& files = definers_[key];
+void ManifestDirectory::AddDefiner(const model::SharedObject& object, const std::string* file) {
+  const model::ObjectKeyRef key = model::KeyRefOf(object);
+  auto it = definers_.lower_bound(key);
+  if (it == definers_.end() || ByKey::Ref(*it) != key) {
+    definers_.insert(it, KeyDefiners{object, Definers{file}});
+    return;
+  }
+  // The newest object becomes the anchor, so a changed object's old version is not kept.
+  it->anchor = object;
+  Definers& files = it->files;
   if (std::find(files.begin(), files.end(), file) == files.end()) files.push_back(file);
 }
 
-// Leaves an empty entry for Commit, which erases it once it knows the key is gone.
-void ManifestDirectory::DropDefiner(const model::ObjectKey& key, const std::string& name) {
+// Leaves an empty entry for Commit, which erases it once it knows the key is gone (its anchor
+// keeps the key's name alive until then).
+void ManifestDirectory::DropDefiner(model::ObjectKeyRef key, const std::string& name) {
   auto it = definers_.find(key);
   if (it == definers_.end()) return;
-  Definers& files = it->second;
+  Definers& files = it->files;
   files.erase(
       std::remove_if(files.begin(), files.end(), [&](const std::string* f) { return *f == name; }),
       files.end());
+  // A key another file still defines anchors on that file's object, not on the dropped one.
+  if (!files.empty()) {
+    if (const model::SharedObject* kept = Find(files_.at(*files.front()).objects, key)) {
+      it->anchor = *kept;
+    }
+  }
 }
 
 // The winner for a key some file defines: the last file by name.
-model::SharedObject ManifestDirectory::Winner(const model::ObjectKey& key,
-                                              const Definers& files) const {
+model::SharedObject ManifestDirectory::Winner(const KeyDefiners& entry) const {
+  const Definers& files = entry.files;
   const std::string& winner =
       **std::max_element(files.begin(), files.end(),
                          [](const std::string* a, const std::string* b) { return *a < *b; });
+  const model::ObjectKeyRef key = ByKey::Ref(entry);
   if (files.size() > 1) {
-    spdlog::warn("{} is defined in {} files; using {}", key.ToString(), files.size(),
+    spdlog::warn("{} is defined in {} files; using {}", key.ToKey().ToString(), files.size(),
                  DisplayPath(winner));
   }
-  return files_.at(winner).objects.at(key);
+  return *Find(files_.at(winner).objects, key);
 }
 
 void ManifestDirectory::Commit(bool final) {
@@ -316,7 +359,7 @@ void ManifestDirectory::Commit(bool final) {
   absl::btree_set<model::ObjectKey> undefined;
   for (const model::ObjectKey& key : touched_) {
     auto it = definers_.find(key);
-    if (it == definers_.end() || it->second.empty()) {
+    if (it == definers_.end() || it->files.empty()) {
       if (!final) {
         undefined.insert(key);
       } else {
@@ -325,7 +368,7 @@ void ManifestDirectory::Commit(bool final) {
       }
       continue;
     }
-    upserts.push_back(Winner(key, it->second));
+    upserts.push_back(Winner(*it));
   }
   touched_ = std::move(undefined);
   Push(std::move(upserts), gone);

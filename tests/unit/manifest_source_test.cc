@@ -143,6 +143,22 @@ TEST_F(ManifestDirectoryTest, ObjectDefinedInTwoFilesSurvivesRemovalOfOne) {
   EXPECT_EQ(Port("s"), -1);
 }
 
+TEST_F(ManifestDirectoryTest, ObjectRepeatedInOneFileTakesItsLastDefinition) {
+  dir_.Write("a.yaml", Service("t", "10.96.0.2") + "---\n" + Service("s", "10.96.0.1", 80) +
+                           "---\n" + Service("a", "10.96.0.3") + "---\n" +
+                           Service("s", "10.96.0.1", 81));
+  ASSERT_TRUE(md_.Rescan().ok());
+  EXPECT_EQ(Port("s"), 81);
+  EXPECT_EQ(Port("t"), 80);
+  EXPECT_EQ(Port("a"), 80);
+  EXPECT_EQ(md_.stats().objects, 3u);
+  dir_.Write("a.yaml", Service("s", "10.96.0.1", 82) + "---\n" + Service("s", "10.96.0.1", 80));
+  md_.Refresh("a.yaml");
+  EXPECT_EQ(Port("s"), 80);
+  EXPECT_EQ(Port("t"), -1);
+  EXPECT_EQ(md_.stats().objects, 1u);
+}
+
 TEST_F(ManifestDirectoryTest, LastFileByNameWinsWhateverOrderTheFilesArrivedIn) {
   dir_.Write("b.yaml", Service("s", "10.96.0.1", 81));
   ASSERT_TRUE(md_.Rescan().ok());
