@@ -19,6 +19,7 @@
 #include "agent/model/endpoint_fields.h"
 #include "agent/model/interned.h"
 #include "agent/model/labels.h"
+#include "agent/model/rare.h"
 
 namespace skiff::model {
 
@@ -70,23 +71,25 @@ struct ServicePort {
 
 inline constexpr uint32_t kDefaultAffinityTimeoutSeconds = 10800;
 
+// 216 bytes a Service (100,000 of them at the scale target): the small fields first, packed,
+// and the fields nearly every Service leaves empty one pointer each (rare.h).
 struct ServiceSpec {
   ServiceType type = ServiceType::kClusterIp;
   // clusterIP "None": no virtual IP, clients resolve endpoints by DNS; Skiff ignores it.
   bool headless = false;
+  bool session_affinity_client_ip = false;
+  TrafficPolicy internal_traffic_policy = TrafficPolicy::kCluster;
+  TrafficPolicy external_traffic_policy = TrafficPolicy::kCluster;
+  uint16_t health_check_node_port = 0;
+  uint32_t session_affinity_timeout_s = kDefaultAffinityTimeoutSeconds;
   // clusterIPs, falling back to clusterIP; empty when unset. At most one per family, so both
   // lists are stored inline.
   absl::InlinedVector<IpAddr, 2> cluster_ips;
   absl::InlinedVector<IpFamily, 2> ip_families;
   std::vector<ServicePort> ports;
-  bool session_affinity_client_ip = false;
-  uint32_t session_affinity_timeout_s = kDefaultAffinityTimeoutSeconds;
-  TrafficPolicy internal_traffic_policy = TrafficPolicy::kCluster;
-  TrafficPolicy external_traffic_policy = TrafficPolicy::kCluster;
-  std::vector<IpAddr> external_ips;
-  std::vector<Cidr> load_balancer_source_ranges;
-  uint16_t health_check_node_port = 0;
-  std::string external_name;
+  RareList<IpAddr> external_ips;
+  RareList<Cidr> load_balancer_source_ranges;
+  RareString external_name;
   bool operator==(const ServiceSpec&) const = default;
 };
 
@@ -96,9 +99,10 @@ struct Service {
   // absent: the one annotation Skiff reads (ObjectMeta keeps none). Interned: a few values.
   InternedString lb_algorithm;
   ServiceSpec spec;
-  std::vector<IpAddr> load_balancer_ingress_ips;  // status.loadBalancer.ingress[].ip
+  RareList<IpAddr> load_balancer_ingress_ips;  // status.loadBalancer.ingress[].ip
   bool operator==(const Service&) const = default;
 };
+static_assert(sizeof(Service) <= 216, "Service grew: 100,000 of them at the scale target");
 
 // ---- discovery.k8s.io/v1 EndpointSlice ----
 
