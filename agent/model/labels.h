@@ -3,6 +3,11 @@
 // beats a tree node per label (std::map: ~112 bytes and a malloc per entry), and lookups are a
 // binary search over adjacent memory. Iteration order, equality and ordering are those of the
 // std::map it replaces (sorted by key; lexicographic over the pairs).
+//
+// Keys are interned (interned.h): a cluster uses a few label keys on many objects
+// ("kubernetes.io/service-name" on every EndpointSlice, 26 characters: a heap block each as a
+// std::string), so an entry is 40 bytes and no key allocation. Values are not: they are mostly
+// distinct (the Service's name) and the pool never shrinks.
 #pragma once
 
 #include <algorithm>
@@ -15,11 +20,13 @@
 #include <utility>
 #include <vector>
 
+#include "agent/model/interned.h"
+
 namespace skiff::model {
 
 class Labels {
  public:
-  using value_type = std::pair<std::string, std::string>;
+  using value_type = std::pair<InternedString, std::string>;
   // Entries are read-only through iterators: changing a key would break the order.
   using const_iterator = std::vector<value_type>::const_iterator;
   using iterator = const_iterator;
@@ -54,7 +61,7 @@ class Labels {
   std::string& operator[](std::string_view key) {
     auto it = LowerBound(key);
     if (it == entries_.end() || it->first != key) {
-      it = entries_.emplace(it, std::string(key), std::string());
+      it = entries_.emplace(it, InternedString(key), std::string());
     }
     return it->second;
   }
@@ -62,7 +69,7 @@ class Labels {
   bool insert(std::string_view key, std::string_view value) {
     auto it = LowerBound(key);
     if (it != entries_.end() && it->first == key) return false;
-    entries_.emplace(it, std::string(key), std::string(value));
+    entries_.emplace(it, InternedString(key), std::string(value));
     return true;
   }
   void insert_or_assign(std::string_view key, std::string value) {
@@ -80,12 +87,14 @@ class Labels {
 
  private:
   std::vector<value_type>::iterator LowerBound(std::string_view key) {
-    return std::lower_bound(entries_.begin(), entries_.end(), key,
-                            [](const value_type& e, std::string_view k) { return e.first < k; });
+    return std::lower_bound(
+        entries_.begin(), entries_.end(), key,
+        [](const value_type& e, std::string_view k) { return e.first.str() < k; });
   }
   const_iterator LowerBound(std::string_view key) const {
-    return std::lower_bound(entries_.begin(), entries_.end(), key,
-                            [](const value_type& e, std::string_view k) { return e.first < k; });
+    return std::lower_bound(
+        entries_.begin(), entries_.end(), key,
+        [](const value_type& e, std::string_view k) { return e.first.str() < k; });
   }
 
   std::vector<value_type> entries_;  // sorted by key, keys unique

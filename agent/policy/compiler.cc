@@ -242,7 +242,7 @@ std::string PeerClass::ToString() const {
   std::vector<std::string> parts;
   if (is_pod) {
     std::vector<std::string> l;
-    for (const auto& [k, v] : pod_labels) l.push_back(absl::StrCat(k, "=", v));
+    for (const auto& [k, v] : pod_labels) l.push_back(absl::StrCat(k.str(), "=", v));
     parts.push_back(absl::StrCat("pods of ", namespace_, " {", absl::StrJoin(l, ","), "}"));
   } else {
     parts.push_back("outside addresses");
