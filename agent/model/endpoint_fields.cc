@@ -19,8 +19,7 @@ EndpointAddresses::EndpointAddresses(std::initializer_list<std::string> texts) {
   for (const std::string& t : texts) push_back(t);
 }
 
-EndpointAddresses::EndpointAddresses(const EndpointAddresses& other)
-    : first_ip_(other.first_ip_), first_is_ip_(other.first_is_ip_) {
+EndpointAddresses::EndpointAddresses(const EndpointAddresses& other) : first_ip_(other.first_ip_) {
   if (other.texts_) texts_ = std::make_unique<std::vector<std::string>>(*other.texts_);
 }
 
@@ -30,7 +29,7 @@ EndpointAddresses& EndpointAddresses::operator=(const EndpointAddresses& other) 
 }
 
 std::string EndpointAddresses::operator[](size_t i) const {
-  if (first_is_ip_) {
+  if (first_is_ip()) {
     if (i == 0) return first_ip_.ToString();
     --i;
   }
@@ -38,7 +37,7 @@ std::string EndpointAddresses::operator[](size_t i) const {
 }
 
 std::optional<IpAddr> EndpointAddresses::FrontIp() const {
-  if (first_is_ip_) return first_ip_;
+  if (first_is_ip()) return first_ip_;
   if (!texts_ || texts_->empty()) return std::nullopt;
   return IpAddr::Parse(texts_->front());
 }
@@ -49,8 +48,7 @@ void EndpointAddresses::push_back(std::string text) {
 
 void EndpointAddresses::push_back(std::string text, const std::optional<IpAddr>& parsed) {
   if (empty() && parsed && StoresAsIp(text, *parsed)) {
-    first_ip_ = *parsed;
-    first_is_ip_ = true;
+    first_ip_ = *parsed;  // family 4 or 6: first_is_ip()
     return;
   }
   if (!texts_) texts_ = std::make_unique<std::vector<std::string>>();
@@ -58,8 +56,7 @@ void EndpointAddresses::push_back(std::string text, const std::optional<IpAddr>&
 }
 
 bool EndpointAddresses::operator==(const EndpointAddresses& other) const {
-  if (first_is_ip_ != other.first_is_ip_) return false;
-  if (first_is_ip_ && first_ip_ != other.first_ip_) return false;
+  if (first_ip_ != other.first_ip_) return false;  // family 0 (no IP) compares as such
   const size_t n = texts_ ? texts_->size() : 0;
   if (n != (other.texts_ ? other.texts_->size() : 0)) return false;
   return n == 0 || *texts_ == *other.texts_;

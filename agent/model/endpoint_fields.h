@@ -48,7 +48,7 @@ class EndpointAddresses {
   EndpointAddresses& operator=(EndpointAddresses&&) noexcept = default;
   ~EndpointAddresses() = default;
 
-  size_t size() const { return (first_is_ip_ ? 1 : 0) + (texts_ ? texts_->size() : 0); }
+  size_t size() const { return (first_is_ip() ? 1 : 0) + (texts_ ? texts_->size() : 0); }
   bool empty() const { return size() == 0; }
   // The address's text as written in the manifest or API object.
   std::string operator[](size_t i) const;
@@ -64,11 +64,12 @@ class EndpointAddresses {
   bool operator==(const EndpointAddresses& other) const;
 
  private:
+  // Whether the first address is first_ip_ (else it is texts_[0]).
+  bool first_is_ip() const { return first_ip_.family != 0; }
   // The other addresses in order, as text; null when there are none. First, so that the
-  // 6 bytes after first_is_ip_ are tail padding an Endpoint puts its conditions in.
+  // 7 bytes after first_ip_ are tail padding an Endpoint puts its conditions and node name in.
   std::unique_ptr<std::vector<std::string>> texts_;
-  IpAddr first_ip_{};         // the first address, when first_is_ip_
-  bool first_is_ip_ = false;  // else the first address is texts_[0]
+  IpAddr first_ip_{.family = 0};  // the first address when it is an IP; family 0 when not
 };
 
 class TargetRef {

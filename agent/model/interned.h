@@ -12,6 +12,7 @@
 #pragma once
 
 #include <compare>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -56,6 +57,46 @@ class InternedString {
   static const std::string& Empty();
   static const std::string* Intern(std::string_view text);
   const std::string* text_;
+};
+
+// InternedId: the same as a 4-byte number, for the one field a million objects repeat where
+// InternedString's 8-byte pointer would cost more than the text's share: an endpoint's node
+// name (objects.h: 40 bytes an Endpoint instead of 48). The number indexes a table of the
+// pool's texts that only grows, read without a lock (a table slot is written once, before any
+// id naming it is handed out). Reads like InternedString.
+class InternedId {
+ public:
+  InternedId() = default;                                                      // ""
+  InternedId(std::string_view text) : id_(IdOf(text)) {}                       // NOLINT: implicit
+  InternedId(const std::string& text) : InternedId(std::string_view(text)) {}  // NOLINT
+  InternedId(const char* text) : InternedId(std::string_view(text)) {}         // NOLINT
+  InternedId(InternedString text) : id_(IdOf(text)) {}                         // NOLINT
+
+  const std::string& str() const { return TextOf(id_); }
+  operator const std::string&() const { return str(); }  // NOLINT: implicit
+  operator std::string_view() const { return str(); }    // NOLINT: implicit
+  operator absl::string_view() const { return str(); }   // NOLINT: implicit
+  bool empty() const { return id_ == 0; }
+  size_t size() const { return str().size(); }
+  const char* c_str() const { return str().c_str(); }
+
+  friend bool operator==(InternedId a, InternedId b) { return a.id_ == b.id_; }
+  friend bool operator==(InternedId a, std::string_view b) { return a.str() == b; }
+  friend bool operator==(InternedId a, const std::string& b) { return a.str() == b; }
+  friend bool operator==(InternedId a, const char* b) { return a.str() == b; }
+  friend bool operator==(InternedId a, absl::string_view b) { return a.str() == b; }
+  friend std::strong_ordering operator<=>(InternedId a, InternedId b) {
+    if (a.id_ == b.id_) return std::strong_ordering::equal;
+    return a.str() <=> b.str();
+  }
+
+  // How many distinct texts have an id (for tests).
+  static size_t Count();
+
+ private:
+  static uint32_t IdOf(InternedString text);
+  static const std::string& TextOf(uint32_t id);
+  uint32_t id_ = 0;  // 0 is ""
 };
 
 }  // namespace skiff::model

@@ -127,18 +127,19 @@ struct EndpointConditions {
   bool operator==(const EndpointConditions&) const = default;
 };
 
-// 48 bytes: a million of them at 100,000 Services × 10 (endpoint_fields.h).
+// 40 bytes: a million of them at 100,000 Services × 10 (endpoint_fields.h).
 struct Endpoint {
   // IPs (typed by the slice's addressType) or FQDNs. Nearly always exactly one (the API says
   // they are fungible and kube-proxy uses only the first), kept as a parsed IP.
-  // [[no_unique_address]]: `conditions` goes in the addresses' tail padding (6 bytes).
+  // [[no_unique_address]]: `conditions` and `node_name` go in the addresses' tail padding
+  // (7 bytes).
   [[no_unique_address]] EndpointAddresses addresses;
   EndpointConditions conditions;
-  InternedString node_name;  // a million endpoints name a handful of nodes (interned.h)
-  TargetRef target_ref;      // the pod, in real clusters; one pointer
+  InternedId node_name;  // a million endpoints name a handful of nodes (interned.h)
+  TargetRef target_ref;  // the pod, in real clusters; one pointer
   bool operator==(const Endpoint&) const = default;
 };
-static_assert(sizeof(Endpoint) == 48, "Endpoint grew: a million of them at 100,000 Services");
+static_assert(sizeof(Endpoint) == 40, "Endpoint grew: a million of them at 100,000 Services");
 
 struct EndpointSlice {
   ObjectMeta metadata;  // metadata.labels[kServiceNameLabel] names the owning Service

@@ -81,7 +81,7 @@ TEST(TargetRef, ReadsLikeTheReferenceItWasMadeFrom) {
 
 TEST(Endpoint, IsCompact) {
   // A million of these at 100,000 Services × 10: the targetRef and addresses out of line.
-  EXPECT_LE(sizeof(Endpoint), 56u);
+  EXPECT_LE(sizeof(Endpoint), 40u);
 }
 
 }  // namespace
