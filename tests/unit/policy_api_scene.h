@@ -4,7 +4,8 @@
 // node-1 holds a/web (app=web, no policy), a/db (app=db; a/db-in allows app=web pods on the
 // named port "pg" = 5432, and 192.0.2.0/24 except 192.0.2.128/25 on 9000-9100), a/other and
 // b/client (app=client; b/client-out allows egress to namespace team=a on 8080 only);
-// b/remote runs on node-2. Service a/web-svc: 10.96.0.10:80 -> a/web:8080.
+// b/remote runs on node-2. Service a/web-svc: 10.96.0.10:80 -> a/web:8080 (its slice names
+// the pod).
 #pragma once
 
 #include <memory>
@@ -12,6 +13,7 @@
 #include "agent/api/policy_state.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/reconciler.h"
+#include "agent/sources/manifest_parse.h"
 #include "maps/names.h"
 #include "tests/unit/api_fake_core.h"
 #include "tests/unit/policy_fixture.h"
@@ -70,6 +72,18 @@ struct PolicyScene {
                    {Rule({NsPeer(Sel({{"team", "a"}}))}, {Port(8080)})}, {kEgress});
     cluster.mutable_snapshot().generation = 3;
     cluster.mutable_snapshot().synced = true;
+
+    // web-svc's slice names the backend's pod, as the API shows it (model::BackendPods).
+    sources::ManifestParseResult slice = sources::ParseManifestFile(
+        "web-svc-slice.yaml",
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: web-svc-1\n"
+        "  namespace: a\n  labels:\n    kubernetes.io/service-name: web-svc\naddressType: IPv4\n"
+        "ports:\n- port: 8080\n  protocol: TCP\nendpoints:\n- addresses: [\"10.0.1.1\"]\n"
+        "  targetRef: {kind: Pod, namespace: a, name: web}\n");
+    if (slice.objects.size() != 1 || !slice.errors.empty()) std::abort();
+    cluster.mutable_snapshot().endpoint_slices[{"a", "web-svc-1"}] =
+        std::make_shared<model::EndpointSlice>(
+            std::get<model::EndpointSlice>(std::move(slice.objects.front())));
 
     model::Frontend f;
     f.key = {ModelIp("10.96.0.10"), 80, model::Protocol::kTcp};

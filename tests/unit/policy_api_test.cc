@@ -229,7 +229,7 @@ TEST_F(PolicyApiTest, TraceBadArgumentsNotFoundAndServiceAddress) {
   auto vip = TraceError("b/client", "10.96.0.10", 80);
   EXPECT_EQ(vip.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(vip.message().find("a/web-svc"), std::string::npos) << vip;
-  EXPECT_NE(vip.message().find("10.0.1.1:8080"), std::string::npos) << vip;
+  EXPECT_NE(vip.message().find("10.0.1.1:8080 (a/web)"), std::string::npos) << vip;
 }
 
 TEST_F(PolicyApiTest, PolicyChangeIsSeenAfterTheNextApply) {
