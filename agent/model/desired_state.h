@@ -89,13 +89,15 @@ struct Frontend {
   // kLoadBalancer (kube-proxy: in-cluster clients of an external address ignore ITP).
   bool internal_traffic_local = false;
   bool external_traffic_local = false;
+  // Among the flags, not after the last vector: 152 bytes instead of 160 (a map node of 200
+  // bytes, 208 in malloc's terms instead of 224, at 100,000 frontends).
+  LbAlgorithm lb_algorithm = LbAlgorithm::kDefault;
   // loadBalancerSourceRanges, on kLoadBalancer frontends only (NodePort and externalIPs of the
   // same Service stay open, as with Cilium): new flows from outside must come from one of
   // source_ranges (sorted, unique, this frontend's family). restrict_sources with an empty
   // list (every range of the other family) admits no one.
   bool restrict_sources = false;
   std::vector<SourceRange> source_ranges;
-  LbAlgorithm lb_algorithm = LbAlgorithm::kDefault;
   bool operator==(const Frontend&) const = default;
 };
 
