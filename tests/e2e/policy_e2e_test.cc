@@ -203,7 +203,7 @@ std::vector<Outcome> ProbeFrom(const std::vector<std::pair<std::string, uint16_t
 std::string PodYaml(const PodDef& d, const model::Labels& labels) {
   std::string y = absl::StrCat("apiVersion: v1\nkind: Pod\nmetadata:\n  name: ", d.name,
                                "\n  namespace: ", d.ns, "\n  labels:\n");
-  for (const auto& [k, v] : labels) absl::StrAppend(&y, "    ", k, ": \"", v, "\"\n");
+  for (const auto& [k, v] : labels) absl::StrAppend(&y, "    ", k.str(), ": \"", v, "\"\n");
   absl::StrAppend(&y, "spec:\n  nodeName: node-1\n  containers:\n  - name: srv\n    ports:\n");
   for (size_t i = 0; i < kPorts.size(); i++)
     absl::StrAppend(&y, "    - name: ", d.port_names[i], "\n      containerPort: ", kPorts[i],
