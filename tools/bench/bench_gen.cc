@@ -66,12 +66,18 @@ struct Params {
   std::vector<std::string> target_endpoints;
   std::string out;
   std::string format = "yaml";  // Skiff's manifests: yaml, or json (one List per file)
+  // Each endpoint names its pod (targetRef), as the EndpointSlice controller writes them for a
+  // Service with a selector; off by default, so figures stay comparable with earlier runs.
+  bool target_refs = false;
 };
 
 std::string SvcPortName(const Service& s) { return absl::StrCat(kNamespace, "/", s.name, ":http"); }
 
 // ---------- Skiff manifests ----------
-std::string ServiceManifest(const Service& s) {
+// The pod behind endpoint j of s (targetRef), as the EndpointSlice controller names it.
+std::string PodName(const Service& s, size_t j) { return absl::StrCat(s.name, "-pod-", j); }
+
+std::string ServiceManifest(const Service& s, bool target_refs) {
   std::string y = absl::StrCat("apiVersion: v1\nkind: Service\nmetadata:\n  name: ", s.name,
                                "\n  namespace: ", kNamespace,
                                "\nspec:\n  type: ClusterIP\n  clusterIP: ", s.vip,
@@ -82,15 +88,19 @@ std::string ServiceManifest(const Service& s) {
       "-abcde\n  namespace: ", kNamespace, "\n  labels:\n    kubernetes.io/service-name: ", s.name,
       "\naddressType: IPv4\nports:\n- name: http\n  port: ", kTargetPort,
       "\n  protocol: TCP\nendpoints:\n");
-  for (const auto& e : s.endpoints)
-    absl::StrAppend(&y, "- addresses: [\"", e,
+  for (size_t j = 0; j < s.endpoints.size(); j++) {
+    absl::StrAppend(&y, "- addresses: [\"", s.endpoints[j],
                     "\"]\n  nodeName: node-1\n  conditions:\n    ready: true\n"
                     "    serving: true\n    terminating: false\n");
+    if (target_refs)
+      absl::StrAppend(&y, "  targetRef:\n    kind: Pod\n    namespace: ", kNamespace,
+                      "\n    name: ", PodName(s, j), "\n");
+  }
   return y;
 }
 
 // The same two objects as JSON (for --format json), as the Kubernetes API serves them.
-std::string ServiceJson(const Service& s) {
+std::string ServiceJson(const Service& s, bool target_refs) {
   std::string j = absl::StrCat(
       "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"", s.name,
       "\",\"namespace\":\"", kNamespace, "\"},\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"",
@@ -106,7 +116,11 @@ std::string ServiceJson(const Service& s) {
   for (size_t i = 0; i < s.endpoints.size(); i++)
     absl::StrAppend(&j, i ? "," : "", "{\"addresses\":[\"", s.endpoints[i],
                     "\"],\"nodeName\":\"node-1\",\"conditions\":{\"ready\":true,"
-                    "\"serving\":true,\"terminating\":false}}");
+                    "\"serving\":true,\"terminating\":false}",
+                    target_refs ? absl::StrCat(",\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"",
+                                               kNamespace, "\",\"name\":\"", PodName(s, i), "\"}")
+                                : std::string(),
+                    "}");
   absl::StrAppend(&j, "]}");
   return j;
 }
@@ -330,7 +344,9 @@ absl::Status Generate(const Params& p) {
   // Skiff: 1,000 services per file; the changed service in a file of its own, as a watch
   // event would carry one object.
   const bool json = p.format == "json";
-  auto manifest = [&](const Service& s) { return json ? ServiceJson(s) : ServiceManifest(s); };
+  auto manifest = [&](const Service& s) {
+    return json ? ServiceJson(s, p.target_refs) : ServiceManifest(s, p.target_refs);
+  };
   const std::string sep = json ? ",\n" : "---\n";
   std::string chunk;
   int chunk_no = 0;
@@ -394,12 +410,16 @@ int Main(int argc, char** argv) {
       p.format = next();
       if (p.format == "yaml" || p.format == "json") continue;
     }
+    if (a == "--target-refs") {
+      p.target_refs = true;
+      continue;
+    }
     if (a == "--out") {
       p.out = next();
       continue;
     }
     std::cerr << "usage: skiff_bench_gen --services N [--endpoints E] "
-                 "[--target-endpoints IP,IP,...] [--format yaml|json] --out DIR\n";
+                 "[--target-endpoints IP,IP,...] [--format yaml|json] [--target-refs] --out DIR\n";
     return 2;
   }
   if (p.out.empty()) {
