@@ -137,25 +137,6 @@ const T& Deref(const std::shared_ptr<const T>& object) {
 
 // Object and SharedObject alike: their alternatives are declared in ObjectKind order.
 template <typename Variant>
-ObjectKey KeyOfVariant(const Variant& object) {
-  const auto kind = static_cast<ObjectKind>(object.index());
-  return std::visit(
-      [kind](const auto& o) {
-        const auto& meta = Deref(o).metadata;
-        return ObjectKey{kind, NamespacedName{meta.namespace_, meta.name}};
-      },
-      object);
-}
-
-}  // namespace
-
-ObjectKey KeyOf(const SharedObject& object) { return KeyOfVariant(object); }
-
-ObjectKey KeyOf(const Object& object) { return KeyOfVariant(object); }
-
-namespace {
-
-template <typename Variant>
 ObjectKeyRef KeyRefOfVariant(const Variant& object) {
   const auto kind = static_cast<ObjectKind>(object.index());
   return std::visit(
@@ -171,6 +152,10 @@ ObjectKeyRef KeyRefOfVariant(const Variant& object) {
 ObjectKeyRef KeyRefOf(const Object& object) { return KeyRefOfVariant(object); }
 
 ObjectKeyRef KeyRefOf(const SharedObject& object) { return KeyRefOfVariant(object); }
+
+ObjectKey KeyOf(const Object& object) { return KeyRefOf(object).ToKey(); }
+
+ObjectKey KeyOf(const SharedObject& object) { return KeyRefOf(object).ToKey(); }
 
 std::string ProtocolName(Protocol protocol) {
   switch (protocol) {
