@@ -45,7 +45,7 @@ def main(out):
         if "skipped" in r:
             skipped[key] = r["skipped"]
             continue
-        dp.setdefault(key, []).append(r["result"])
+        dp.setdefault(key, []).append(dict(r["result"], rep=r["rep"]))
     sizes = [int(s) for s in str(meta.get("sizes", "")).split(",") if s]
     modes = [m for m in str(meta.get("modes", "")).split(",") if m]
     datapath = []
@@ -54,6 +54,7 @@ def main(out):
     for n in sizes:
         floor = dp.get((n, "floor"), [])
         floor_rate = med([x["conn_per_s"] for x in floor])
+        floor_by_rep = {x["rep"]: x["conn_per_s"] for x in floor}
         for m in modes:
             res = dp.get((n, m), [])
             if not res:
@@ -67,6 +68,10 @@ def main(out):
                 "conn_per_s": rate,
                 "conn_per_s_all": [x["conn_per_s"] for x in res],
                 "ratio_to_floor": rate / floor_rate if floor_rate else None,
+                # Each repetition against the floor's repetition of the same round (the modes
+                # of one round run back to back): how much of a ratio is the machine drifting.
+                "ratio_to_floor_per_rep": [x["conn_per_s"] / floor_by_rep[x["rep"]]
+                                           for x in res if floor_by_rep.get(x["rep"])],
                 "p50_us": med([x["p50_us"] for x in res]),
                 "p99_us": med([x["p99_us"] for x in res]),
                 "errors": sum(x["errors"] for x in res),
@@ -177,20 +182,36 @@ def main(out):
                     cells.append(f"{d['ratio_to_floor']:.2f}×")
             md.append(f"| {n:,} | " + " | ".join(cells) + " |")
         md.append("")
-        md.append("| services | mode | conn/s | × floor | p50 µs | p99 µs | errors | "
-                  "client CPU user / sys |")
-        md.append("|---:|---|---:|---:|---:|---:|---:|---|")
+        md.append("| services | mode | conn/s (each repetition) | × floor | × floor per round | "
+                  "p50 µs | p99 µs | errors | client CPU user / sys |")
+        md.append("|---:|---|---:|---:|---:|---:|---:|---:|---|")
         for d in datapath:
             if d.get("conn_per_s") is None:
                 md.append(f"| {d['services']:,} | {d['mode']} | "
-                          f"{d.get('skipped') or 'no result'} | | | | | |")
+                          f"{d.get('skipped') or 'no result'} | | | | | | |")
                 continue
             ratio = "—" if d["ratio_to_floor"] is None else f"{d['ratio_to_floor']:.2f}"
-            md.append(f"| {d['services']:,} | {d['mode']} | {fmt(d['conn_per_s'])} | "
-                      f"{ratio} | {fmt(d['p50_us'], 1)} | "
+            per = d["ratio_to_floor_per_rep"]
+            per_rep = ("—" if d["mode"] == "floor" or not per else
+                       f"{min(per):.2f}–{max(per):.2f}")
+            md.append(f"| {d['services']:,} | {d['mode']} | {fmt(d['conn_per_s'])} "
+                      f"({', '.join(fmt(x) for x in d['conn_per_s_all'])}) | "
+                      f"{ratio} | {per_rep} | {fmt(d['p50_us'], 1)} | "
                       f"{fmt(d['p99_us'], 1)} | {d['errors']} | "
                       f"{d['client_user_cpu']:.2f} / {d['client_sys_cpu']:.2f} |")
         md.append("")
+        spreads = []
+        for d in datapath:
+            xs = d.get("conn_per_s_all") or []
+            if d["mode"] == "floor" and len(xs) > 1 and d["conn_per_s"]:
+                spreads.append(f"{d['services']:,} services ±"
+                               f"{50 * (max(xs) - min(xs)) / d['conn_per_s']:.0f} %")
+        if spreads:
+            md.append("The floor itself moved between repetitions (half its range around its "
+                      "median): " + ", ".join(spreads) + ". A ratio closer to 1.00 than that is "
+                      "within the machine's drift; \"× floor per round\" compares each "
+                      "repetition with the floor measured in the same round.")
+            md.append("")
         if gen:
             g1 = gen.get("generator-1-client", {})
             g2 = gen.get("generator-2-clients", {})
