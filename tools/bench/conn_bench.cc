@@ -96,6 +96,9 @@ struct WorkerResult {
   std::vector<uint32_t> latency_ns;
   uint64_t errors = 0;
   std::string first_error;
+  // Every connection made, warm-up and the last one after the window included: what the
+  // datapath's per-program counters (tools/bench/run --bpf-stats) see.
+  uint64_t made = 0;
 };
 
 // One connection; returns latency in ns or 0 on error.
@@ -147,6 +150,7 @@ int Client(const std::vector<Target>& targets, double duration, double warmup, i
         const bool counted = measuring.load(std::memory_order_relaxed);
         std::string err;
         uint32_t ns = OneConnection(targets[next++ % targets.size()], timeout_ms, &err);
+        if (ns != 0) r.made++;
         if (!counted) continue;
         if (ns == 0) {
           if (r.errors++ == 0) r.first_error = err;
@@ -170,11 +174,12 @@ int Client(const std::vector<Target>& targets, double duration, double warmup, i
   for (auto& t : ts) t.join();
 
   std::vector<uint32_t> all;
-  uint64_t errors = 0;
+  uint64_t errors = 0, made = 0;
   std::string first_error;
   for (auto& r : results) {
     all.insert(all.end(), r.latency_ns.begin(), r.latency_ns.end());
     errors += r.errors;
+    made += r.made;
     if (first_error.empty()) first_error = r.first_error;
   }
   std::sort(all.begin(), all.end());
@@ -191,10 +196,12 @@ int Client(const std::vector<Target>& targets, double duration, double warmup, i
   std::printf(
       "{\"connections\": %zu, \"errors\": %llu, \"seconds\": %.3f, \"conn_per_s\": %.1f, "
       "\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, \"parallel\": %d, "
-      "\"client_user_cpu\": %.3f, \"client_sys_cpu\": %.3f, \"first_error\": \"%s\"}\n",
+      "\"client_user_cpu\": %.3f, \"client_sys_cpu\": %.3f, \"first_error\": \"%s\", "
+      "\"connections_made\": %llu}\n",
       all.size(), static_cast<unsigned long long>(errors), wall,
       static_cast<double>(all.size()) / wall, pct(0.5), pct(0.99),
-      all.empty() ? 0 : all.back() / 1e3, parallel, user / wall, sys / wall, fe.c_str());
+      all.empty() ? 0 : all.back() / 1e3, parallel, user / wall, sys / wall, fe.c_str(),
+      static_cast<unsigned long long>(made));
   return all.empty() ? 1 : 0;
 }
 

@@ -24,6 +24,26 @@ def fmt(x, digits=0):
     return f"{x:,.{digits}f}"
 
 
+def bpf_totals(res):
+    """--bpf-stats: each program's runs and run time over a mode's repetitions, per packet
+    and per connection made (warm-up included, as the kernel's counters are); None without."""
+    if not res or any(x.get("bpf") is None for x in res):
+        return None
+    made = sum(x.get("connections_made", 0) for x in res)
+    progs = {}
+    for x in res:
+        for name, v in x["bpf"].items():
+            a = progs.setdefault(name, {"runs": 0, "ns": 0})
+            a["runs"] += v["runs"]
+            a["ns"] += v["ns"]
+    for a in progs.values():
+        a["ns_per_run"] = a["ns"] / a["runs"] if a["runs"] else None
+        a["runs_per_conn"] = a["runs"] / made if made else None
+    total = sum(a["ns"] for a in progs.values())
+    return {"connections_made": made, "programs": progs,
+            "ns_per_conn": total / made if made else None}
+
+
 def main(out):
     out = Path(out)
     rows = [json.loads(l) for l in (out / "raw.jsonl").read_text().splitlines() if l.strip()]
@@ -45,7 +65,7 @@ def main(out):
         if "skipped" in r:
             skipped[key] = r["skipped"]
             continue
-        dp.setdefault(key, []).append(dict(r["result"], rep=r["rep"]))
+        dp.setdefault(key, []).append(dict(r["result"], rep=r["rep"], bpf=r.get("bpf")))
     sizes = [int(s) for s in str(meta.get("sizes", "")).split(",") if s]
     modes = [m for m in str(meta.get("modes", "")).split(",") if m]
     datapath = []
@@ -77,6 +97,7 @@ def main(out):
                 "errors": sum(x["errors"] for x in res),
                 "client_user_cpu": med([x["client_user_cpu"] for x in res]),
                 "client_sys_cpu": med([x["client_sys_cpu"] for x in res]),
+                "bpf": bpf_totals(res),
             })
 
     # ---- nodeport
@@ -211,6 +232,28 @@ def main(out):
                       "median): " + ", ".join(spreads) + ". A ratio closer to 1.00 than that is "
                       "within the machine's drift; \"× floor per round\" compares each "
                       "repetition with the floor measured in the same round.")
+            md.append("")
+        with_bpf = [d for d in datapath if d.get("bpf")]
+        if with_bpf:
+            md.append("BPF run time in live traffic (`--bpf-stats`: kernel.bpf_stats_enabled, "
+                      "every program's runs and run time across the measurements, warm-up "
+                      "included; the accounting adds two clock reads per run, so the rates "
+                      "above are a little low for the Skiff modes):")
+            md.append("")
+            md.append("| services | mode | program: ns per run (runs per connection) | "
+                      "BPF ns per connection | share of the floor's time per connection |")
+            md.append("|---:|---|---|---:|---:|")
+            floors = {d["services"]: d["conn_per_s"] for d in datapath if d["mode"] == "floor"}
+            for d in with_bpf:
+                b = d["bpf"]
+                progs = ", ".join(
+                    f"{name} {a['ns_per_run']:.0f} ({a['runs_per_conn']:.1f})"
+                    for name, a in sorted(b["programs"].items()) if a["ns_per_run"] is not None)
+                per = b["ns_per_conn"]
+                fl = floors.get(d["services"])
+                share = f"{100 * per * fl / 1e9:.1f} %" if per is not None and fl else "—"
+                md.append(f"| {d['services']:,} | {d['mode']} | {progs or 'none ran'} | "
+                          f"{fmt(per)} | {share} |")
             md.append("")
         if gen:
             g1 = gen.get("generator-1-client", {})
