@@ -187,13 +187,40 @@ static __always_inline int skiff_parse(void *data, void *data_end, struct skiff_
 /* Headers the parser must see in the linear area; the rest may stay in page fragments. */
 #define SKIFF_PULL_LEN (ETH_HLEN + 60 + 60)
 
+/* Whether an IPv4 frame's Ethernet, IP and TCP/UDP/ICMP headers (options included) are all
+ * in [data, data_end). A TCP segment the local stack sent has exactly its headers in the
+ * linear area and its payload in page fragments; pulling it anyway would make the kernel copy
+ * the cloned head (TCP keeps the original for retransmission) and move payload bytes into it,
+ * on every data segment. 0 for anything else (IPv6, later fragments, odd protocols): those
+ * keep the plain rule below. */
+static __always_inline int skiff_ipv4_headers_linear(void *data, void *data_end) {
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP)) return 0;
+  struct iphdr *iph = (void *)(eth + 1);
+  if ((void *)(iph + 1) > data_end) return 0;
+  void *l4 = (void *)iph + iph->ihl * 4;
+  switch (iph->protocol) {
+    case IPPROTO_TCP: {
+      struct tcphdr *th = l4;
+      if ((void *)(th + 1) > data_end) return 0;
+      return l4 + th->doff * 4 <= data_end;
+    }
+    case IPPROTO_UDP:
+    case IPPROTO_ICMP:
+      return l4 + 8 <= data_end;
+    default:
+      return 0;
+  }
+}
+
 /* Entry point for tc programs: pulls the headers into the linear area when the skb holds
  * them in page fragments, then parses (lengths checked against skb->len). */
 static __always_inline int skiff_parse_skb(struct __sk_buff *skb, struct skiff_pkt *pkt) {
   void *data = (void *)(long)skb->data;
   void *data_end = (void *)(long)skb->data_end;
   __u32 len = skb->len;
-  if (unlikely(data + SKIFF_PULL_LEN > data_end && data_end - data < len)) {
+  if (unlikely(data + SKIFF_PULL_LEN > data_end && data_end - data < len &&
+               !skiff_ipv4_headers_linear(data, data_end))) {
     bpf_skb_pull_data(skb, len < SKIFF_PULL_LEN ? len : SKIFF_PULL_LEN);
     data = (void *)(long)skb->data;
     data_end = (void *)(long)skb->data_end;
