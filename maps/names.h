@@ -6,7 +6,7 @@
 #define SKIFF_MAPS_NAMES_H_
 
 #define SKIFF_MAP_LB4_SERVICES skiff_lb4_services_v2
-#define SKIFF_MAP_LB4_BACKENDS skiff_lb4_backends_v1
+#define SKIFF_MAP_LB4_BACKENDS skiff_lb4_backends_v2
 #define SKIFF_MAP_LB4_REVNAT skiff_lb4_revnat_v2
 #define SKIFF_MAP_LB4_AFFINITY skiff_lb4_affinity_v2
 #define SKIFF_MAP_LB4_SRC_RANGE skiff_lb4_src_range_v2

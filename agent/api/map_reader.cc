@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/loader/skeleton.h"
 #include "maps/map_walk.h"
+#include "maps/slot_array.h"
 
 namespace skiff::api {
 
@@ -81,17 +82,21 @@ absl::Status FdMapReader::Init(std::string name) {
   meta_.value_size = info.value_size;
   meta_.max_entries = info.max_entries;
   meta_.per_cpu = IsPerCpuMap(info.type);
-  meta_.is_array = info.type == BPF_MAP_TYPE_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_ARRAY;
+  meta_.slot_array = info.type == BPF_MAP_TYPE_ARRAY && IsSlotArrayMap(meta_.name);
+  meta_.is_array = (info.type == BPF_MAP_TYPE_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_ARRAY) &&
+                   !meta_.slot_array;
   return absl::OkStatus();
 }
 
 absl::Status FdMapReader::ForEach(const RawEntryFn& fn) const {
   const size_t vlen = MapValueBytes(meta_.value_size, meta_.per_cpu);
   if (meta_.per_cpu && vlen == 0) return absl::InternalError("cannot count the possible CPUs");
-  return WalkMap(fd_, meta_.key_size, vlen, meta_.name, [&](const void* k, const void* v) {
+  auto each = [&](const void* k, const void* v) {
     return fn(Bytes(static_cast<const uint8_t*>(k), meta_.key_size),
               Bytes(static_cast<const uint8_t*>(v), vlen));
-  });
+  };
+  if (meta_.slot_array) return WalkPresent(fd_, meta_.key_size, vlen, meta_.name, each);
+  return WalkMap(fd_, meta_.key_size, vlen, meta_.name, each);
 }
 
 absl::StatusOr<uint64_t> FdMapReader::Count() const {

@@ -30,7 +30,8 @@ struct MapMeta {
   uint32_t value_size = 0;  // per CPU for per-CPU maps
   uint32_t max_entries = 0;
   bool per_cpu = false;
-  bool is_array = false;  // every index always present
+  bool is_array = false;    // every index always present
+  bool slot_array = false;  // an array whose all-zero entries are empty (maps/slot_array.h)
 };
 
 using Bytes = std::span<const uint8_t>;
@@ -43,7 +44,7 @@ class MapReader {
   virtual ~MapReader() = default;
   virtual const MapMeta& meta() const = 0;
   virtual absl::Status ForEach(const RawEntryFn& fn) const = 0;
-  // Entries present now; arrays report max_entries. Walks the keys only.
+  // Entries present now; arrays report max_entries, slot arrays their present entries.
   virtual absl::StatusOr<uint64_t> Count() const = 0;
 };
 

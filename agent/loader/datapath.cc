@@ -43,6 +43,11 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
       {s->maps.SKIFF_MAP_POLICY4, o.policy_map_max, "--policy-map-max"},
       {s->maps.SKIFF_MAP_POL_CT4, o.policy_ct_max, "--policy-ct-max"},
   };
+  // Backend ids index the backends array from 1 (0 is "no backend"; maps/lb.h).
+  if (o.lb_backends_max < 2)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--lb-backends-max ", o.lb_backends_max,
+                     " must be at least 2: backend ids index the map from 1 (0 means no backend)"));
   for (const auto& sz : sizes) {
     if (sz.max == 0)
       return absl::InvalidArgumentError(absl::StrCat(sz.flag, " must be greater than 0"));
@@ -113,9 +118,10 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
                                                                     dp->fe_filter_map_.get());
   if (auto st = dp->fe_filter_->Init(); !st.ok())
     return absl::Status(st.code(), absl::StrCat("arming the frontend filter: ", st.message()));
-  auto backends = Table<__u32, skiff_lb4_backend>(s->maps.SKIFF_MAP_LB4_BACKENDS);
+  auto backends = BackendArray::From(s->maps.SKIFF_MAP_LB4_BACKENDS);
   if (!backends.ok()) return backends.status();
-  dp->backends_ = std::move(*backends);
+  dp->backends_ =
+      std::make_unique<reconcile::BpfSlotKvTable<skiff_lb4_backend, BackendSlots>>(*backends);
   auto revnat = Table<__u32, skiff_lb4_revnat>(s->maps.SKIFF_MAP_LB4_REVNAT);
   if (!revnat.ok()) return revnat.status();
   dp->revnat_ = std::move(*revnat);

@@ -66,7 +66,7 @@ class Datapath {
   std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_key, skiff_lb4_service>> services_;
   std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_lb4_fe_filter>> fe_filter_map_;
   std::unique_ptr<reconcile::FrontendFilterTable> fe_filter_;  // over services_
-  std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_lb4_backend>> backends_;
+  std::unique_ptr<reconcile::BpfSlotKvTable<skiff_lb4_backend, BackendSlots>> backends_;
   std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_lb4_revnat>> revnat_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_affinity_key, skiff_lb_affinity_val>> affinity_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_lb4_src_range_key, skiff_lb4_src_range_val>>

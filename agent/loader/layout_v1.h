@@ -1,6 +1,7 @@
-// The v1 layouts of the maps whose layout changed in v2 (32-bit rev-NAT ids, issue 8), frozen:
-// an agent that finds a v1 pin reads it through these to convert its entries
-// (agent/loader/map_upgrade.h). Nothing else may use them; the live layouts are in maps/*.h.
+// The v1 layouts of the maps whose layout changed in v2 (32-bit rev-NAT ids, issue 8; the
+// backends map became an array indexed by backend id, issue 8), frozen: an agent that finds a
+// v1 pin reads it through these to convert its entries (agent/loader/map_upgrade.h). Nothing
+// else may use them; the live layouts are in maps/*.h.
 #pragma once
 
 #include <linux/types.h>
@@ -14,6 +15,8 @@ inline constexpr char kSrcRange[] = "skiff_lb4_src_range_v1";
 inline constexpr char kMaglev[] = "skiff_lb4_maglev_v1";
 inline constexpr char kCt4[] = "skiff_ct4_global_v1";
 inline constexpr char kEvents[] = "skiff_events_v1";
+// A hash keyed by the __u32 backend id; its value (skiff_lb4_backend) did not change.
+inline constexpr char kBackends[] = "skiff_lb4_backends_v1";
 
 struct Lb4Service {
   __u32 backend_id;

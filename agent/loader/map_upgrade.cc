@@ -38,6 +38,13 @@ struct Fd {
   }
 };
 
+// The index an array map's key holds.
+__u32 ArrayIndex(const std::vector<char>& key) {
+  __u32 index;
+  std::memcpy(&index, key.data(), sizeof(index));
+  return index;
+}
+
 // An upgrade whose entries convert from (OK, OV) to (NK, NV) with f(ok, ov, nk, nv).
 template <typename OK, typename OV, typename NK, typename NV, typename F>
 LayoutUpgrade Convert(const char* old_name, const char* new_name, uint32_t type, F f) {
@@ -74,6 +81,14 @@ std::vector<LayoutUpgrade> MakeUpgrades() {
         nv.algorithm = v.algorithm;
         nv.affinity_timeout = v.affinity_timeout;
         return true;
+      }));
+  // The hash of v1 becomes an array indexed by the id: the same key and value.
+  u.push_back(Convert<__u32, skiff_lb4_backend, __u32, skiff_lb4_backend>(
+      v1::kBackends, SKIFF_STR(SKIFF_MAP_LB4_BACKENDS), BPF_MAP_TYPE_HASH,
+      [](__u32 k, const skiff_lb4_backend& v, __u32& nk, skiff_lb4_backend& nv) {
+        nk = k;
+        nv = v;
+        return skiff_lb4_backend_present(&v) != 0;  // an empty slot of the array otherwise
       }));
   u.push_back(Convert<__u16, skiff_lb4_revnat, __u32, skiff_lb4_revnat>(
       v1::kRevNat, SKIFF_STR(SKIFF_MAP_LB4_REVNAT), BPF_MAP_TYPE_HASH,
@@ -208,12 +223,21 @@ absl::StatusOr<std::vector<std::string>> UpgradePinnedLayouts(
         return absl::InternalError(absl::StrCat("map ", u.new_name, " is not in the object"));
       const int new_fd = bpf_map__fd(m);
       const bool lru = bpf_map__type(m) == BPF_MAP_TYPE_LRU_HASH;
+      const bool array = bpf_map__type(m) == BPF_MAP_TYPE_ARRAY;
       std::vector<char> nk(bpf_map__key_size(m)), nv(bpf_map__value_size(m));
       absl::Status failed = absl::OkStatus();
       absl::Status read = WalkMap(
           f.fd.fd, info.key_size, info.value_size, f.pin, [&](const void* k, const void* v) {
             if (!u.convert(k, v, nk.data(), nv.data())) {
               skipped++;
+            } else if (array && ArrayIndex(nk) >= bpf_map__max_entries(m)) {
+              // Ids are indexes of the new map: it must be larger than the highest.
+              const __u32 index = ArrayIndex(nk);
+              failed = absl::FailedPreconditionError(absl::StrCat(
+                  u.old_name, " holds id ", index, ", beyond ", u.new_name, " (",
+                  bpf_map__max_entries(m), " entries): not upgrading it; raise the map's size ",
+                  "flag above ", index, " and restart"));
+              return false;
             } else if (bpf_map_update_elem(new_fd, nk.data(), nv.data(), BPF_ANY) == 0) {
               copied++;
             } else if (!(lru && errno == E2BIG)) {

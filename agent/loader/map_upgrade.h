@@ -35,7 +35,7 @@ struct LayoutUpgrade {
       convert;
 };
 
-// The upgrades this agent knows (v1 -> v2: 32-bit rev-NAT ids).
+// The upgrades this agent knows (v1 -> v2: 32-bit rev-NAT ids; the backends map an array).
 const std::vector<LayoutUpgrade>& KnownLayoutUpgrades();
 
 // Whether the pin of any map in `upgrades` named `new_name` is still in its old version.

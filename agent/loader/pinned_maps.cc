@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include "agent/loader/skeleton.h"
 #include "maps/map_walk.h"
 #include "maps/names.h"
+#include "maps/slot_array.h"
 
 namespace skiff::loader {
 namespace {
@@ -95,6 +97,22 @@ absl::StatusOr<std::vector<MapMigration>> PreparePinnedMaps(bpf_object* obj,
       return mismatch("flags", info.map_flags, bpf_map__map_flags(map));
     uint32_t want_max = bpf_map__max_entries(map);
     if (info.max_entries == want_max) continue;
+    if (info.type == BPF_MAP_TYPE_ARRAY && IsSlotArrayMap(name) && want_max < info.max_entries) {
+      // A slot array keeps its ids as indexes: a smaller array must still hold the highest.
+      uint64_t highest = 0;
+      __u32 key = 0;
+      absl::Status st = WalkPresent(pinned.fd, info.key_size, info.value_size, path,
+                                    [&](const void* k, const void*) {
+                                      std::memcpy(&key, k, sizeof(key));
+                                      highest = std::max<uint64_t>(highest, key);
+                                      return true;
+                                    });
+      if (!st.ok()) return st;
+      if (highest >= want_max)
+        return absl::FailedPreconditionError(
+            absl::StrCat("map ", name, " holds id ", highest, ", beyond the requested size ",
+                         want_max, "; keep the size at least ", highest + 1));
+    }
     if (!IsLru(info.type) && !IsArray(info.type)) {
       uint64_t n = CountEntries(pinned.fd, info.key_size,
                                 MapValueBytes(info.value_size, IsPerCpuMap(info.type)));

@@ -17,6 +17,7 @@
 #include "maps/map_walk.h"
 #include "maps/metrics.h"
 #include "maps/names.h"
+#include "maps/slot_array.h"
 
 namespace skiff::observe {
 namespace {
@@ -165,8 +166,10 @@ void DatapathStats::RefreshCounts() {
     bpf_map_info info{};
     __u32 len = sizeof(info);
     if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) continue;  // not a map
-    if (!IsHashLike(info.type)) continue;
     const std::string name = path.filename().string();
+    // A slot array (the backends map) counts its present entries, as a hash would.
+    const bool slots = info.type == BPF_MAP_TYPE_ARRAY && IsSlotArrayMap(name);
+    if (!IsHashLike(info.type) && !slots) continue;
     bool ok = false;
     uint64_t n;
     if (name == ct_name && info.key_size == sizeof(skiff_ct4_key)) {
@@ -178,6 +181,14 @@ void DatapathStats::RefreshCounts() {
           },
           &ok);
       for (const auto& [proto, count] : by_proto) conntrack_.push_back({"ipv4", proto, count});
+    } else if (slots) {
+      n = 0;
+      ok = WalkPresent(fd.get(), info.key_size, info.value_size, name,
+                       [&](const void*, const void*) {
+                         n++;
+                         return true;
+                       })
+               .ok();
     } else {
       n = CountKeys(fd.get(), info, info.max_entries, nullptr, &ok);
     }

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "maps/map.h"
+#include "maps/slot_array.h"
 
 namespace skiff::reconcile {
 
@@ -143,6 +144,47 @@ class BpfKvTable : public KvTable<K, V> {
  private:
   Map<K, V> map_;
   uint32_t max_;
+};
+
+// A slot array (maps/slot_array.h) as a table keyed by its ids: the backends map. Entries,
+// ForEach and DeleteIf see present slots only; Delete writes zeros.
+template <typename V, typename Traits>
+class BpfSlotKvTable : public KvTable<__u32, V> {
+ public:
+  explicit BpfSlotKvTable(SlotArray<V, Traits> array) : array_(std::move(array)) {}
+  const std::string& name() const override { return array_.name(); }
+  uint32_t max_entries() const override { return array_.max_entries(); }
+  absl::StatusOr<std::vector<std::pair<__u32, V>>> Entries() const override {
+    return array_.Entries();
+  }
+  absl::Status Update(const __u32& id, const V& value) override { return array_.Update(id, value); }
+  absl::Status UpdateBatch(const __u32* ids, const V* values, size_t n, size_t* done) override {
+    return array_.UpdateBatch(ids, values, n, done);
+  }
+  absl::Status Delete(const __u32& id) override { return array_.Delete(id); }
+  absl::StatusOr<bool> Remove(const __u32& id) override { return array_.Remove(id); }
+  absl::Status ForEach(const std::function<bool(const __u32&, const V&)>& fn) const override {
+    return array_.ForEachUntil(fn);
+  }
+  // Zeroing a slot does not disturb the walk (an array is walked by index).
+  absl::StatusOr<uint64_t> DeleteIf(
+      const std::function<bool(const __u32&, const V&)>& pred) override {
+    uint64_t n = 0;
+    absl::Status failed = absl::OkStatus();
+    absl::Status st = array_.ForEachUntil([&](const __u32& id, const V& v) {
+      if (!pred(id, v)) return true;
+      failed = array_.Delete(id);
+      n++;
+      return failed.ok();
+    });
+    if (!failed.ok()) return failed;
+    if (!st.ok()) return st;
+    return n;
+  }
+  const SlotArray<V, Traits>& array() const { return array_; }
+
+ private:
+  SlotArray<V, Traits> array_;
 };
 
 // In-memory table with a capacity, for unit tests. Counts writes so tests can assert that

@@ -6,6 +6,7 @@
 // directly, before the batch that holds its slot 0).
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "agent/reconcile/lb_reconciler.h"
 
 namespace skiff::reconcile {
@@ -47,6 +48,14 @@ void WriteOwned(KvTable<K, V>* table, const std::vector<K>& keys, const std::vec
 void LbReconciler::QueueBackend(const BackendAddr& addr, BackendEntry& e,
                                 std::set<BackendAddr>& failed, ApplyResult& res) {
   const skiff_lb4_backend want = BackendValue(addr, e.use.active > 0, e.use.local > 0);
+  if (!skiff_lb4_backend_present(&want)) {
+    // It would read as an empty slot of the backends array (maps/lb.h).
+    failed.insert(addr);
+    res.errors.push_back(
+        absl::StrCat("backend 0.0.0.0:", addr.port,
+                     " cannot be load-balanced to; its frontends are not written"));
+    return;
+  }
   uint32_t id;
   bool new_id = false;
   if (e.id != 0) {
@@ -56,6 +65,14 @@ void LbReconciler::QueueBackend(const BackendAddr& addr, BackendEntry& e,
     auto fresh = backend_pool_.Allocate();
     if (!fresh) {
       failed.insert(addr);
+      if (!backend_ids_full_reported_) {  // once per Apply, not once per backend
+        backend_ids_full_reported_ = true;
+        res.map_full_errors++;
+        res.errors.push_back(absl::StrCat(
+            "map ", t_.backends->name(), " is full (", t_.backends->max_entries(),
+            " entries: backend ids 1..", t_.backends->max_entries() - 1, ", ", backend_pool_.size(),
+            " in use); raise its size flag (--lb-backends-max)"));
+      }
       return;
     }
     id = *fresh;

@@ -60,6 +60,7 @@ ApplyResult LbReconciler::ApplyChanges(const model::DesiredState& desired, bool 
   if (!clean_ || !synced) return Apply(desired, synced);
   ApplyResult res;
   maglev_memo_.clear();
+  backend_ids_full_reported_ = false;
   // 1. The backends the changed frontends use or used. Sorted vectors rather than sets: a
   // first load arriving as changes touches a million backends at 100,000 Services.
   // Reserved exactly: a first load arriving as changes touches a million at 100,000 Services,

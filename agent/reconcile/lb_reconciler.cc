@@ -117,7 +117,14 @@ skiff_lb4_src_range_key MakeSrcRangeKey(uint32_t rev_nat_id, __be32 address, uin
   return k;
 }
 
-LbReconciler::LbReconciler(LbTables tables, LbOptions options) : t_(tables), opts_(options) {}
+LbReconciler::LbReconciler(LbTables tables, LbOptions options)
+    : t_(tables), opts_(options), backend_pool_(NewBackendPool()) {}
+
+IdPool LbReconciler::NewBackendPool() const {
+  const uint32_t max = t_.backends ? t_.backends->max_entries() : 0;
+  // A map of fewer than 2 entries has no id to give (the datapath refuses such a size).
+  return max >= 2 ? IdPool(1, max - 1) : IdPool(1, 1);
+}
 
 LbReconciler::ScopeEntries& LbReconciler::FrontendRecord::scope(uint8_t s) {
   if (s == SKIFF_SCOPE_EXTERNAL) return external;
@@ -149,13 +156,13 @@ absl::Status LbReconciler::Restore() {
   backends_.clear();
   backend_ids_ = 0;
   revnat_.clear();
-  backend_pool_ = IdPool(1, 0xfffffffe);
+  backend_pool_ = NewBackendPool();
   revnat_pool_ = IdPool(1, kMaxRevNatId);
 
   // Streamed, not copied: at 100,000 Services the backends and services maps hold 2.1M
   // entries.
   absl::Status st = t_.backends->ForEach([&](const uint32_t& id, const skiff_lb4_backend& b) {
-    backend_pool_.Reserve(id);
+    if (!backend_pool_.Reserve(id)) return true;  // id 0: not a backend
     BackendEntry& e = backends_[BackendAddr{FromV4(b.address), ntohs(b.port), b.proto}];
     // A second id for the same address keeps its id reserved (slots may still point at it)
     // but is not tracked: the first one found is the backend's id.
@@ -625,6 +632,7 @@ LbReconciler::Backends::iterator LbReconciler::RemoveBackend(Backends::iterator 
 ApplyResult LbReconciler::Apply(const model::DesiredState& desired, bool synced) {
   ApplyResult res;
   maglev_memo_.clear();
+  backend_ids_full_reported_ = false;
   // 1. Backends: one entry per address:port:protocol. A backend selected by several
   // services is active if any of them sees it active, and local if any says so.
   RebuildUses(desired);

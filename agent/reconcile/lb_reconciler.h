@@ -246,7 +246,10 @@ class LbReconciler {
   // What the revnat map holds, by id: a B-tree (12-byte slots) rather than a 48-byte std::map
   // node per frontend.
   absl::btree_map<uint32_t, skiff_lb4_revnat> revnat_;
-  IdPool backend_pool_{1, 0xfffffffe};
+  // Backend ids index the backends array (maps/lb.h): 1 .. max_entries - 1.
+  IdPool backend_pool_{1, 1};
+  IdPool NewBackendPool() const;
+  bool backend_ids_full_reported_ = false;  // this Apply said the backends map is full
   IdPool revnat_pool_{1, kMaxRevNatId};
   // The desired state backends_' use counts count: a persistent copy (O(1), sharing the caller's
   // nodes), so a changed frontend's previous backends are read from it rather than kept per

@@ -122,7 +122,7 @@ static __always_inline int skiff_lb4_select(const struct skiff_lb4_service *fe, 
     now_ns = skiff_now_ns();
     struct skiff_lb_affinity_val *av = bpf_map_lookup_elem(&SKIFF_MAP_LB4_AFFINITY, &ak);
     if (av && now_ns - av->last_used_ns <= (__u64)affinity_timeout * SKIFF_NSEC_PER_SEC) {
-      be = bpf_map_lookup_elem(&SKIFF_MAP_LB4_BACKENDS, &av->backend_id);
+      be = skiff_lb4_backend_lookup(av->backend_id);
       if (be && skiff_lb4_affinity_usable(be, scope, svc_flags)) {
         backend_id = av->backend_id;
         out->ct_flags = SKIFF_CT_F_AFFINITY;
@@ -147,7 +147,7 @@ static __always_inline int skiff_lb4_select(const struct skiff_lb4_service *fe, 
       if (!sv) return SKIFF_DROP_BACKEND_MISSING;
       backend_id = sv->backend_id;
     }
-    be = bpf_map_lookup_elem(&SKIFF_MAP_LB4_BACKENDS, &backend_id);
+    be = skiff_lb4_backend_lookup(backend_id);
     if (!be) return SKIFF_DROP_BACKEND_MISSING;
   }
 

@@ -22,13 +22,22 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } SKIFF_MAP_LB4_SERVICES SEC(".maps");
 
+/* Indexed by backend id; an all-zero entry is an absent backend (maps/lb.h): read it through
+ * skiff_lb4_backend_lookup below, never with a bare lookup. */
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, SKIFF_LB_MAP_SIZE_DEFAULT);
   __type(key, __u32); /* backend id */
   __type(value, struct skiff_lb4_backend);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } SKIFF_MAP_LB4_BACKENDS SEC(".maps");
+
+/* The backend with this id, or NULL when there is none: beyond the array, or an empty
+ * (all-zero, deleted or never written) entry, which is what a failed hash lookup was. */
+static __always_inline const struct skiff_lb4_backend *skiff_lb4_backend_lookup(__u32 id) {
+  const struct skiff_lb4_backend *be = bpf_map_lookup_elem(&SKIFF_MAP_LB4_BACKENDS, &id);
+  return be && skiff_lb4_backend_present(be) ? be : 0;
+}
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);

@@ -71,7 +71,7 @@ static __always_inline int skiff_nodeport_fib_redirect(struct __sk_buff *skb,
 
 /* Whether backend_id is a backend on another node (a flow to it is SNATed). */
 static __always_inline int skiff_nodeport_backend_remote(__u32 backend_id) {
-  const struct skiff_lb4_backend *be = bpf_map_lookup_elem(&SKIFF_MAP_LB4_BACKENDS, &backend_id);
+  const struct skiff_lb4_backend *be = skiff_lb4_backend_lookup(backend_id);
   return be && !(be->flags & SKIFF_BACKEND_F_LOCAL);
 }
 

@@ -24,6 +24,7 @@
 #include "maps/lb.h"
 #include "maps/map.h"
 #include "maps/metrics.h"
+#include "maps/slot_array.h"
 #include "tests/harness/packet.h"
 
 namespace skiff::testing {
@@ -87,7 +88,7 @@ class LbEnv {
     env->skel = std::move(*skel);
     lxc_bpf* s = env->skel.get();
     auto services = Map<skiff_lb4_key, skiff_lb4_service>::From(s->maps.SKIFF_MAP_LB4_SERVICES);
-    auto backends = Map<__u32, skiff_lb4_backend>::From(s->maps.SKIFF_MAP_LB4_BACKENDS);
+    auto backends = BackendArray::From(s->maps.SKIFF_MAP_LB4_BACKENDS);
     auto revnat = Map<__u32, skiff_lb4_revnat>::From(s->maps.SKIFF_MAP_LB4_REVNAT);
     auto affinity =
         Map<skiff_lb4_affinity_key, skiff_lb_affinity_val>::From(s->maps.SKIFF_MAP_LB4_AFFINITY);
@@ -278,7 +279,7 @@ class LbEnv {
 
   Skeleton<lxc_bpf> skel;
   Map<skiff_lb4_key, skiff_lb4_service> services;
-  Map<__u32, skiff_lb4_backend> backends;
+  BackendArray backends;  // Delete zeroes the slot, as the agent does
   Map<__u32, skiff_lb4_revnat> revnat;
   Map<skiff_lb4_affinity_key, skiff_lb_affinity_val> affinity;
   Map<skiff_ct4_key, skiff_ct_entry> ct;

@@ -542,6 +542,19 @@ std::vector<Case> Cases() {
                        V4(kClient, kVip).Tcp(40000, 80, tcp::kFin, 70).Payload("abc").Build(),
                        RstOf(kVip, 80, kClient, 40000, 0, 70 + 3 + 1, tcp::kRst | kAck)));
   c.push_back(Dropped(
+      "slot_names_deleted_backend",
+      "a slot naming a backend whose entry was deleted (zeroed) drops the new flow as missing",
+      Then(WithWeb({1}), [](LbEnv& env) { Must(env.backends.Delete(1)); }),
+      Tcp(kClient, 40000, kVip, 80, kSyn), SKIFF_DROP_BACKEND_MISSING));
+  c.push_back(Dropped(
+      "slot_names_backend_beyond_map",
+      "a slot naming an id beyond the backends array drops the new flow as missing",
+      [](LbEnv& env) {
+        for (const auto& b : {kBackend1, kBackend2, kBackendLocal}) Must(env.AddBackend(b));
+        Must(env.AddService(Web({env.backends.max_entries()})));
+      },
+      Tcp(kClient, 40000, kVip, 80, kSyn), SKIFF_DROP_BACKEND_MISSING));
+  c.push_back(Dropped(
       "reject_never_answers_rst", "a RST to a frontend without backends is dropped, never answered",
       WithWeb({}), Tcp(kClient, 40000, kVip, 80, tcp::kRst | kAck), SKIFF_DROP_NO_SERVICE_BACKEND,
       [](LbEnv& env, const RunResult&) { EXPECT_EQ(env.CtSize(), 0u); }));
@@ -624,6 +637,20 @@ std::vector<Case> Cases() {
         AffinityTo(2, 1)(env);
       },
       Tcp(kClient, 40000, kVip, 80, kSyn), Tcp(kClient, 40000, kB1, 8080, kSyn), nullptr));
+  // The backends map is an array: a deleted backend is a zeroed slot, which every reader must
+  // take for missing (maps/lb.h). A zeroed slot reads as an active, non-local backend at
+  // 0.0.0.0:0, so these cases fail if a reader trusts the lookup alone.
+  c.push_back(Translated(
+      "affinity_backend_deleted",
+      "affinity to a backend deleted since (its slot zeroed) falls back to the frontend's backends",
+      [](LbEnv& env) {
+        for (const auto& b : {kBackend1, kBackend2}) Must(env.AddBackend(b));
+        Must(env.AddService(Affine({1}, 100)));
+        AffinityTo(2, 1)(env);
+        Must(env.backends.Delete(2));
+      },
+      Tcp(kClient, 40000, kVip, 80, kSyn), Tcp(kClient, 40000, kB1, 8080, kSyn),
+      [](LbEnv& env, const RunResult&) { ExpectAffinity(env, 1, 0); }));
   c.push_back(Translated(
       "affinity_per_client", "another client's affinity entry does not apply",
       [](LbEnv& env) {

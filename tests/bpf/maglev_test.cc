@@ -204,6 +204,20 @@ TEST_F(MaglevTest, MissingTableFallsBackToRandom) {
   EXPECT_EQ(seen.size(), 2u);
 }
 
+// A table naming a backend whose slot of the backends array was zeroed (deleted, the table
+// not rewritten yet) drops the flow as a missing backend, as a failed hash lookup did: never a
+// DNAT to 0.0.0.0.
+TEST_F(MaglevTest, TableNamingADeletedBackendDropsAsMissing) {
+  AddBackends(2);
+  Must(env_->AddService(Svc({1, 2})));
+  Must(env_->AddMaglevTable(kRevNat, SKIFF_SCOPE_EXTERNAL, std::vector<uint32_t>(kM, 2)));
+  Must(env_->backends.Delete(2));
+  auto r = RunProgram(env_->prog_fd(), Syn(kClient, 45500));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->retval, TC_ACT_SHOT);
+  EXPECT_EQ(env_->Metric(SKIFF_DIR_FROM_CONTAINER, SKIFF_DROP_BACKEND_MISSING), 1u);
+}
+
 // A random frontend ignores a table (a leftover the agent has not deleted yet).
 TEST_F(MaglevTest, RandomFrontendIgnoresATable) {
   AddBackends(2);

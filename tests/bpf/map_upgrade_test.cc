@@ -1,8 +1,9 @@
 // Layout upgrades of pinned maps (agent/loader/map_upgrade.h): an agent that finds the v1
 // pins of an older agent (16-bit rev-NAT ids) converts services, rev-NAT, affinity, source
 // ranges and conntrack into the v2 maps, drops the maglev tables and the event ring, removes
-// the old pins, and the reconciler then sees the same ids. An old pin of an unknown shape
-// stops the load and stays where it is.
+// the old pins, and the reconciler then sees the same ids. The backends hash of v1 becomes
+// the v2 array indexed by id, with the same ids. An old pin of an unknown shape, or a
+// backend id the new array cannot hold, stops the load and the old pin stays where it is.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "agent/loader/datapath.h"
 #include "agent/loader/layout_v1.h"
 #include "maps/map.h"
+#include "maps/slot_array.h"
 #include "tests/harness/privileged.h"
 
 namespace skiff::loader {
@@ -232,6 +234,123 @@ TEST_F(MapUpgradeTest, NewPinBesideAnOldOneIsStaleAndRecreated) {
   ASSERT_TRUE(entries.ok());
   ASSERT_EQ(entries->size(), 1u) << "the stale new-layout entry survived";
   EXPECT_EQ((*entries)[0].first, 9u);
+}
+
+skiff_lb4_backend Backend(const char* ip, uint16_t port, uint8_t flags = 0) {
+  skiff_lb4_backend b{};
+  b.address = Ip(ip);
+  b.port = htons(port);
+  b.proto = IPPROTO_TCP;
+  b.state = SKIFF_BACKEND_ACTIVE;
+  b.flags = flags;
+  return b;
+}
+
+reconcile::BackendAddr Addr(const char* ip, uint16_t port) {
+  return reconcile::BackendAddr(*model::IpAddr::Parse(ip), port, IPPROTO_TCP);
+}
+
+// What the agent before the array left: every map at v2 but the backends hash at v1.
+TEST_F(MapUpgradeTest, V1BackendsHashBecomesTheArrayWithTheSameIds) {
+  SKIFF_REQUIRE_PRIVILEGED();
+  int old = Pin(v1::kBackends, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(skiff_lb4_backend), 4096);
+  const std::vector<std::pair<__u32, skiff_lb4_backend>> want = {
+      {3, Backend("10.244.1.11", 8080)},
+      {17, Backend("10.244.1.12", 8080, SKIFF_BACKEND_F_LOCAL)},
+      {4095, Backend("10.244.2.9", 53)}};
+  for (const auto& [id, b] : want) ASSERT_EQ(bpf_map_update_elem(old, &id, &b, BPF_ANY), 0);
+
+  for (int start = 0; start < 2; start++) {  // the upgrade, then a restart over the array
+    auto dp = Datapath::Load(Opts());
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    EXPECT_FALSE(Exists(v1::kBackends));
+    EXPECT_TRUE(Exists(SKIFF_STR(SKIFF_MAP_LB4_BACKENDS)));
+    if (start == 0) {
+      ASSERT_EQ((*dp)->migrated().size(), 1u);
+      EXPECT_EQ((*dp)->migrated()[0],
+                absl::StrCat(v1::kBackends, " -> ", SKIFF_STR(SKIFF_MAP_LB4_BACKENDS),
+                             ": 3 entries converted"));
+    }
+    auto array = BackendArray::From((*dp)->skel()->maps.SKIFF_MAP_LB4_BACKENDS);
+    ASSERT_TRUE(array.ok()) << array.status();
+    EXPECT_EQ(array->max_entries(), 4096u);
+    auto entries = array->Entries();  // present slots only
+    ASSERT_TRUE(entries.ok()) << entries.status();
+    ASSERT_EQ(entries->size(), want.size());
+    for (size_t i = 0; i < want.size(); i++) {
+      EXPECT_EQ((*entries)[i].first, want[i].first);
+      EXPECT_EQ(std::memcmp(&(*entries)[i].second, &want[i].second, sizeof(skiff_lb4_backend)), 0)
+          << "id " << want[i].first;
+    }
+    auto empty = array->Lookup(4);
+    ASSERT_TRUE(empty.ok());
+    EXPECT_FALSE(empty->has_value()) << "an empty slot reads as a backend";
+
+    // The reconciler takes the ids over: the same backends keep them.
+    reconcile::LbReconciler rec((*dp)->tables());
+    ASSERT_TRUE(rec.Restore().ok());
+    EXPECT_EQ(rec.backend_count(), 3u);
+    EXPECT_EQ(rec.BackendId(Addr("10.244.1.12", 8080)), std::optional<uint32_t>(17));
+    EXPECT_EQ(rec.BackendId(Addr("10.244.2.9", 53)), std::optional<uint32_t>(4095));
+  }
+}
+
+// An id the new array cannot hold (--lb-backends-max at or below it) stops the load with the id
+// named; the v1 hash stays, and a larger size then converts it.
+TEST_F(MapUpgradeTest, V1BackendIdBeyondTheArrayStopsTheLoadAndStays) {
+  SKIFF_REQUIRE_PRIVILEGED();
+  int old = Pin(v1::kBackends, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(skiff_lb4_backend), 8192);
+  const __u32 id = 5000;
+  const skiff_lb4_backend b = Backend("10.244.1.11", 8080);
+  ASSERT_EQ(bpf_map_update_elem(old, &id, &b, BPF_ANY), 0);
+  {
+    auto dp = Datapath::Load(Opts());  // 4096 entries
+    ASSERT_FALSE(dp.ok());
+    EXPECT_NE(dp.status().message().find("holds id 5000"), std::string::npos) << dp.status();
+    EXPECT_TRUE(Exists(v1::kBackends));
+  }
+  DatapathOptions o = Opts();
+  o.lb_backends_max = 8192;
+  auto dp = Datapath::Load(o);
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  EXPECT_FALSE(Exists(v1::kBackends));
+  auto array = BackendArray::From((*dp)->skel()->maps.SKIFF_MAP_LB4_BACKENDS);
+  ASSERT_TRUE(array.ok());
+  auto got = array->Lookup(5000);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->address, b.address);
+}
+
+// The backends array is indexed by id: --lb-backends-max may not shrink it to or below its
+// highest id in use. Refused before anything is moved; the pin and its entries stay. (The
+// resize itself renames the pin aside, covered with the other maps' resizes.)
+TEST_F(MapUpgradeTest, BackendsArrayMayNotShrinkBelowItsHighestId) {
+  SKIFF_REQUIRE_PRIVILEGED();
+  {
+    auto dp = Datapath::Load(Opts());
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    auto array = BackendArray::From((*dp)->skel()->maps.SKIFF_MAP_LB4_BACKENDS);
+    ASSERT_TRUE(array.ok());
+    ASSERT_TRUE(array->Update(3000, Backend("10.244.1.11", 8080)).ok());
+    auto beyond = array->Update(4096, Backend("10.244.1.12", 8080));
+    ASSERT_FALSE(beyond.ok());
+    EXPECT_NE(beyond.message().find("id 4096 is beyond map"), std::string::npos) << beyond;
+  }
+  for (uint32_t size : {2048u, 3000u}) {
+    DatapathOptions o = Opts();
+    o.lb_backends_max = size;
+    auto small = Datapath::Load(o);
+    ASSERT_FALSE(small.ok()) << size;
+    EXPECT_NE(small.status().message().find("holds id 3000"), std::string::npos) << small.status();
+  }
+  auto dp = Datapath::Load(Opts());
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  auto array = BackendArray::From((*dp)->skel()->maps.SKIFF_MAP_LB4_BACKENDS);
+  ASSERT_TRUE(array.ok());
+  auto entries = array->Entries();
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].first, 3000u);
 }
 
 TEST_F(MapUpgradeTest, UnknownOldShapeStopsTheLoadAndStays) {

@@ -231,7 +231,7 @@ TEST_F(ApiE2E, WithTheAgentDownAgentctlSaysSoAndBpfMapStillReads) {
   std::map<std::string, uint64_t> entries;
   Json maps_json = maps.json();
   for (const auto& m : maps_json["maps"]) entries[m["name"]] = m["entries"].get<uint64_t>();
-  EXPECT_EQ(entries["skiff_lb4_backends_v1"], 4u);  // two pods x (8080/TCP, 5353/UDP)
+  EXPECT_EQ(entries["skiff_lb4_backends_v2"], 4u);  // two pods x (8080/TCP, 5353/UDP)
   EXPECT_GE(entries["skiff_ct4_global_v2"], 2u);
   Ctl dump = Agentctl(
       {"bpf", "--bpffs-root", bpffs_root_, "map", "dump", "skiff_lb4_revnat_v2", "-o", "json"});

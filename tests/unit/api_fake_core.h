@@ -51,7 +51,7 @@ class FakeCore : public AgentCore {
   absl::StatusOr<std::unique_ptr<MapReader>> OpenMap(const std::string& name) const override {
     if (name == ct_.name()) return Reader(&ct_, "lru_hash");
     if (name == services_.name()) return Reader(&services_, "hash");
-    if (name == backends_.name()) return Reader(&backends_, "hash");
+    if (name == backends_.name()) return Reader(&backends_, "array");
     if (name == revnat_.name()) return Reader(&revnat_, "hash");
     if (name == affinity_.name()) return Reader(&affinity_, "lru_hash");
     return absl::NotFoundError(absl::StrCat("map ", name, " not found"));

@@ -163,10 +163,10 @@ TEST_F(ApiServicesTest, StatusReportsSourcesProgramsAndMapFill) {
   for (const auto& m : r.maps()) maps[m.name()] = m;
   ASSERT_TRUE(maps.count("skiff_ct4_global_v2"));
   EXPECT_EQ(maps["skiff_ct4_global_v2"].entries(), 4u);    // two flows, two entries each
-  EXPECT_EQ(maps["skiff_lb4_backends_v1"].entries(), 3u);  // web-1:8080, web-2:8080, web-1:5353
+  EXPECT_EQ(maps["skiff_lb4_backends_v2"].entries(), 3u);  // web-1:8080, web-2:8080, web-1:5353
   // Slot 0 + 2 slots (web:80), slot 0 + 1 slot (web:53), slot 0 (empty:80).
   EXPECT_EQ(maps["skiff_lb4_services_v2"].entries(), 6u);
-  EXPECT_DOUBLE_EQ(maps["skiff_lb4_backends_v1"].pressure(), 3.0 / 65536);
+  EXPECT_DOUBLE_EQ(maps["skiff_lb4_backends_v2"].pressure(), 3.0 / 65536);
 }
 
 TEST_F(ApiServicesTest, ServicesShowFrontendsWithBackendsFromTheMaps) {
@@ -344,14 +344,14 @@ TEST_F(ApiServicesTest, PeerOfEachEntryIsTheOtherDirectionOfItsFlow) {
 TEST_F(ApiServicesTest, MapDumpDecodesTypedFieldsAndUnknownMapIsNotFound) {
   auto stub = v1::MapService::NewStub(channel_);
   v1::DumpMapRequest req;
-  req.set_name("skiff_lb4_backends_v1");
+  req.set_name("skiff_lb4_backends_v2");
   grpc::ClientContext ctx;
   auto r = stub->DumpMap(&ctx, req);
   v1::DumpMapResponse batch;
   std::vector<v1::MapEntry> entries;
   bool got_meta = false;
   while (r->Read(&batch)) {
-    got_meta |= batch.map().name() == "skiff_lb4_backends_v1";
+    got_meta |= batch.map().name() == "skiff_lb4_backends_v2";
     for (const auto& e : batch.entries()) entries.push_back(e);
   }
   ASSERT_TRUE(r->Finish().ok());

@@ -297,6 +297,68 @@ TEST(LbReconciler, MapFullIsNamedAndLeavesLastGoodState) {
   EXPECT_EQ(t.services.entries().size(), 2u);
 }
 
+// The backends map is an array indexed by backend id (maps/lb.h): ids stay below its size, and
+// running out of them is the map-full error, naming the map and its flag, with the frontend
+// left unwritten.
+TEST(LbReconciler, BackendIdsStayBelowTheBackendsArraySize) {
+  Tables t;
+  t.backends = FakeKvTable<__u32, skiff_lb4_backend>(SKIFF_STR(SKIFF_MAP_LB4_BACKENDS), 4);
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto a = Key("10.96.0.10", 80), b = Key("10.96.0.11", 80);
+  auto res = r.Apply(
+      State({Fe(a, {B("10.244.1.11", 8080), B("10.244.1.12", 8080), B("10.244.1.13", 8080)})}),
+      true);
+  ASSERT_TRUE(res.ok()) << res.errors[0];
+  std::set<uint32_t> ids;
+  for (const auto& [id, v] : t.backends.entries()) ids.insert(id);
+  EXPECT_EQ(ids, (std::set<uint32_t>{1, 2, 3}));  // never 0, never 4
+  res = r.Apply(
+      State({Fe(a, {B("10.244.1.11", 8080), B("10.244.1.12", 8080), B("10.244.1.13", 8080)}),
+             Fe(b, {B("10.244.1.14", 8080)})}),
+      true);
+  ASSERT_FALSE(res.ok());
+  EXPECT_GE(res.map_full_errors, 1);
+  EXPECT_NE(res.errors[0].find(absl::StrCat("map ", SKIFF_STR(SKIFF_MAP_LB4_BACKENDS),
+                                            " is full (4 entries: backend ids 1..3")),
+            std::string::npos)
+      << res.errors[0];
+  EXPECT_NE(res.errors[0].find("--lb-backends-max"), std::string::npos) << res.errors[0];
+  EXPECT_FALSE(t.Slot(b, 0)) << "a frontend without its backend was written";
+  EXPECT_EQ(t.backends.entries().size(), 3u);
+  // Freed ids are handed out again; a restart rebuilds the pool with the same bound.
+  res = r.Apply(State({Fe(a, {B("10.244.1.11", 8080)})}), true);
+  ASSERT_TRUE(res.ok()) << res.errors[0];
+  res = r.Apply(State({Fe(a, {B("10.244.1.11", 8080)}), Fe(b, {B("10.244.1.14", 8080)})}), true);
+  ASSERT_TRUE(res.ok()) << res.errors[0];
+  LbReconciler again(t.View());
+  ASSERT_TRUE(again.Restore().ok());
+  res = again.Apply(State({Fe(a, {B("10.244.1.11", 8080), B("10.244.1.15", 8080)}),
+                           Fe(b, {B("10.244.1.14", 8080)})}),
+                    true);
+  ASSERT_TRUE(res.ok()) << res.errors[0];
+  ids.clear();
+  for (const auto& [id, v] : t.backends.entries()) ids.insert(id);
+  EXPECT_EQ(ids, (std::set<uint32_t>{1, 2, 3}));
+  res = again.Apply(State({Fe(a, {B("10.244.1.11", 8080), B("10.244.1.15", 8080)}),
+                           Fe(b, {B("10.244.1.14", 8080), B("10.244.1.16", 8080)})}),
+                    true);
+  EXPECT_FALSE(res.ok()) << "a fourth backend fitted an array of 4";
+}
+
+// An endpoint at 0.0.0.0 would read as an empty slot of the backends array: refused, named.
+TEST(LbReconciler, BackendAtAddressZeroIsRefused) {
+  Tables t;
+  LbReconciler r(t.View());
+  ASSERT_TRUE(r.Restore().ok());
+  auto a = Key("10.96.0.10", 80);
+  auto res = r.Apply(State({Fe(a, {B("0.0.0.0", 8080)})}), true);
+  ASSERT_FALSE(res.ok());
+  EXPECT_NE(res.errors[0].find("0.0.0.0:8080"), std::string::npos) << res.errors[0];
+  EXPECT_TRUE(t.backends.entries().empty());
+  EXPECT_FALSE(t.Slot(a, 0));
+}
+
 // Fresh frontends go to the maps in batches (lb_batch.cc): one UpdateBatch per map here, with
 // every frontend's slots before its slot 0 in the batch, as single writes would have them.
 TEST(LbReconciler, FreshFrontendsAreWrittenInOrderedBatches) {
