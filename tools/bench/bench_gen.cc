@@ -55,7 +55,8 @@ std::string Ip(uint32_t a) {
 }
 
 struct Service {
-  std::string name;  // svc-<i>
+  std::string name;    // svc-<i>
+  uint32_t index = 0;  // i
   std::string vip;
   std::vector<std::string> endpoints;
 };
@@ -74,8 +75,25 @@ struct Params {
 std::string SvcPortName(const Service& s) { return absl::StrCat(kNamespace, "/", s.name, ":http"); }
 
 // ---------- Skiff manifests ----------
-// The pod behind endpoint j of s (targetRef), as the EndpointSlice controller names it.
-std::string PodName(const Service& s, size_t j) { return absl::StrCat(s.name, "-pod-", j); }
+// The pod behind endpoint j of s (targetRef), named as a Deployment's pods are:
+// <service>-<replicaset hash, 10 characters, one per service>-<5 characters, one per pod>,
+// from the alphabet Kubernetes' rand.String uses. Deterministic (a hash of the service's index
+// and j), so runs compare.
+std::string RandomChars(uint64_t seed, size_t n) {
+  static constexpr char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+  std::string out(n, ' ');
+  for (char& c : out) {  // splitmix64
+    uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    c = kAlphabet[(z ^ (z >> 31)) % (sizeof(kAlphabet) - 1)];
+  }
+  return out;
+}
+std::string PodName(const Service& s, size_t j) {
+  const uint64_t svc = uint64_t{s.index} << 24;
+  return absl::StrCat(s.name, "-", RandomChars(svc, 10), "-", RandomChars(svc + 64 * (j + 1), 5));
+}
 
 std::string ServiceManifest(const Service& s, bool target_refs) {
   std::string y = absl::StrCat("apiVersion: v1\nkind: Service\nmetadata:\n  name: ", s.name,
@@ -324,6 +342,7 @@ absl::Status Generate(const Params& p) {
   for (int i = 0; i < p.services; i++) {
     Service& s = svcs[i];
     s.name = absl::StrCat("svc-", i);
+    s.index = static_cast<uint32_t>(i);
     s.vip = Ip(kFirstVip + i);
     if (i == target && !p.target_endpoints.empty()) {
       s.endpoints = p.target_endpoints;
