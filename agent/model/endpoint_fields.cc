@@ -1,8 +1,12 @@
 #include "agent/model/endpoint_fields.h"
 
 #include <cstring>
+#include <optional>
+#include <string>
 #include <new>
 #include <utility>
+
+#include "agent/model/ref_prefixes.h"
 
 namespace skiff::model {
 namespace {
@@ -71,6 +75,18 @@ struct TargetRef::Block {
   char* name() { return reinterpret_cast<char*>(this + 1); }
 };
 
+namespace {
+
+// The inline form's fields (TargetRef::bits_).
+constexpr size_t kSuffixMax = 5;
+constexpr int kSizeShift = 1, kCharsShift = 4, kCharBits = 7, kIdShift = 39;
+static_assert(kCharsShift + kSuffixMax * kCharBits <= kIdShift);
+static_assert(kIdShift + ref_prefixes::kIdBits == 64);
+
+uint32_t IdOf(uint64_t bits) { return static_cast<uint32_t>(bits >> kIdShift); }
+
+}  // namespace
+
 TargetRef::Block* TargetRef::Make(InternedString kind, InternedString namespace_,
                                   absl::string_view name) {
   void* raw = ::operator new(sizeof(Block) + name.size());
@@ -79,20 +95,51 @@ TargetRef::Block* TargetRef::Make(InternedString kind, InternedString namespace_
   return b;
 }
 
+// The inline form of the reference, or 0 when it has none: the name's last part (after its
+// last '-', or all of it without one) is longer than kSuffixMax or not ASCII, or the pool is
+// full. A name has one split, so two inline references are equal exactly when their bits are.
+uint64_t TargetRef::Encode(InternedString kind, InternedString namespace_, absl::string_view name) {
+  const size_t dash = name.rfind('-');
+  const size_t start = dash == absl::string_view::npos ? 0 : dash + 1;
+  const absl::string_view suffix = name.substr(start);
+  if (suffix.size() > kSuffixMax) return 0;
+  uint64_t chars = 0;
+  for (size_t i = 0; i < suffix.size(); i++) {
+    const auto c = static_cast<unsigned char>(suffix[i]);
+    if (c >= 0x80) return 0;
+    chars |= uint64_t{c} << (i * kCharBits);
+  }
+  const std::optional<uint32_t> id =
+      ref_prefixes::Acquire(kind, namespace_, std::string_view(name.data(), start));
+  if (!id) return 0;
+  return uint64_t{*id} << kIdShift | chars << kCharsShift | uint64_t{suffix.size()} << kSizeShift |
+         kInlineTag;
+}
+
 void TargetRef::Free() {
-  if (block_ == nullptr) return;
-  block_->~Block();
-  ::operator delete(block_);
-  block_ = nullptr;
+  if (bits_ == 0) return;
+  if (is_inline()) {
+    ref_prefixes::Unref(IdOf(bits_));
+  } else {
+    block()->~Block();
+    ::operator delete(block());
+  }
+  bits_ = 0;
 }
 
 TargetRef::TargetRef(const ObjectReference& ref)
-    : block_(Make(ref.kind, ref.namespace_, ref.name)) {}
+    : bits_(Encode(ref.kind, ref.namespace_, ref.name)) {
+  if (bits_ == 0) bits_ = reinterpret_cast<uint64_t>(Make(ref.kind, ref.namespace_, ref.name));
+}
 
-TargetRef::TargetRef(const TargetRef& other) {
-  if (other.block_ != nullptr) {
-    const View v = *other;
-    block_ = Make(v.kind, v.namespace_, v.name);
+TargetRef::TargetRef(const TargetRef& other) : bits_(other.bits_) {
+  if (bits_ == 0) return;
+  if (is_inline()) {
+    ref_prefixes::Ref(IdOf(bits_));
+  } else {
+    const Block* b = other.block();
+    bits_ = reinterpret_cast<uint64_t>(
+        Make(b->kind, b->namespace_, absl::string_view(b->name(), b->name_size)));
   }
 }
 
@@ -104,18 +151,33 @@ TargetRef& TargetRef::operator=(const TargetRef& other) {
 TargetRef& TargetRef::operator=(TargetRef&& other) noexcept {
   if (this != &other) {
     Free();
-    block_ = std::exchange(other.block_, nullptr);
+    bits_ = std::exchange(other.bits_, 0);
   }
   return *this;
 }
 
 TargetRef::View TargetRef::operator*() const {
-  return View{block_->kind, block_->namespace_,
-              absl::string_view(block_->name(), block_->name_size)};
+  if (!is_inline()) {
+    const Block* b = block();
+    return View{b->kind, b->namespace_, std::string(b->name(), b->name_size)};
+  }
+  const ref_prefixes::Fields f = ref_prefixes::Get(IdOf(bits_));
+  const size_t size = (bits_ >> kSizeShift) & 7;
+  View v{f.kind, f.namespace_, std::string()};
+  v.name.reserve(f.prefix.size() + size);
+  v.name.append(f.prefix);
+  for (size_t i = 0; i < size; i++) {
+    v.name.push_back(static_cast<char>((bits_ >> (kCharsShift + i * kCharBits)) & 0x7f));
+  }
+  return v;
 }
 
 bool TargetRef::operator==(const TargetRef& other) const {
-  if (block_ == nullptr || other.block_ == nullptr) return block_ == other.block_;
+  if (bits_ == other.bits_) return true;
+  if (bits_ == 0 || other.bits_ == 0) return false;
+  // One name has one inline form; a block holds a name without one (or made while the pool
+  // was full), so only then compare texts.
+  if (is_inline() && other.is_inline()) return false;
   const View a = **this, b = *other;
   return a.kind == b.kind && a.namespace_ == b.namespace_ && a.name == b.name;
 }

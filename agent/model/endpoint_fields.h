@@ -8,11 +8,18 @@
 //   address's canonical form (every valid IPv4 address; IPv6 written as inet_ntop writes it),
 //   and any other address (FQDNs, further addresses, non-canonical IPv6 text) out of line as
 //   text: 32 bytes, no heap block for the usual single IP.
-// - TargetRef is one pointer; a reference lives in one heap block holding its interned kind
-//   and namespace and the name's characters (an empty reference costs nothing beyond the
-//   pointer).
+// - TargetRef is 8 bytes. A Deployment's pod (<deployment>-<replicaset hash>-<5 characters>),
+//   and a DaemonSet's or StatefulSet's (<name>-<5 characters>, <name>-<ordinal>), needs no heap
+//   block: the kind, namespace and name up to its last '-' are an entry of
+//   ref_prefixes.h, shared by every pod of the replicaset and named by a 25-bit id, and the
+//   rest of the name (at most 5 ASCII characters) is kept in the 8 bytes with it. Any other
+//   reference (a longer last part, non-ASCII text) lives in one heap block holding its interned
+//   kind and namespace and the name's characters. An empty reference costs nothing more.
+//   At 100,000 Services × 10 endpoints that is a million 48-64 byte blocks fewer, for 100,000
+//   entries of about 64 bytes.
 // Both read like the members they replace: addresses[i] / front() give the text as written,
-// target_ref->kind / ->namespace_ / ->name the reference's fields.
+// target_ref->kind / ->namespace_ / ->name the reference's fields (the name as a string made
+// for the caller: it may not be stored in one piece).
 #pragma once
 
 #include <cstddef>
@@ -74,11 +81,11 @@ class EndpointAddresses {
 
 class TargetRef {
  public:
-  // What -> and * give: the reference's fields (views into the block; valid while it lives).
+  // What -> and * give: the reference's fields.
   struct View {
     InternedString kind;
     InternedString namespace_;
-    absl::string_view name;  // absl::StrCat takes it (this absl has its own string_view)
+    std::string name;
   };
   struct Arrow {
     View view;
@@ -89,12 +96,12 @@ class TargetRef {
   TargetRef(std::nullopt_t) {}            // NOLINT: implicit, as optional's
   TargetRef(const ObjectReference& ref);  // NOLINT: implicit, as optional's
   TargetRef(const TargetRef& other);
-  TargetRef(TargetRef&& other) noexcept : block_(other.block_) { other.block_ = nullptr; }
+  TargetRef(TargetRef&& other) noexcept : bits_(other.bits_) { other.bits_ = 0; }
   TargetRef& operator=(const TargetRef& other);
   TargetRef& operator=(TargetRef&& other) noexcept;
   ~TargetRef() { Free(); }
 
-  bool has_value() const { return block_ != nullptr; }
+  bool has_value() const { return bits_ != 0; }
   explicit operator bool() const { return has_value(); }
   // Only when has_value().
   View operator*() const;
@@ -102,11 +109,22 @@ class TargetRef {
 
   bool operator==(const TargetRef& other) const;
 
+  // Whether the reference is kept in the 8 bytes and a ref_prefixes entry, without a block of
+  // its own (for tests).
+  bool is_inline() const { return (bits_ & kInlineTag) != 0; }
+
  private:
   struct Block;
+  // bits_: 0 when empty; else a Block* (aligned, so bit 0 is clear); else, with bit 0 set,
+  // inline: bits 1-3 the suffix's length (0-5), bits 4-38 its characters (7 bits each, the
+  // first lowest), bits 39-63 the ref_prefixes id.
+  static constexpr uint64_t kInlineTag = 1;
   static Block* Make(InternedString kind, InternedString namespace_, absl::string_view name);
+  static uint64_t Encode(InternedString kind, InternedString namespace_, absl::string_view name);
+  Block* block() const { return reinterpret_cast<Block*>(bits_); }
   void Free();
-  Block* block_ = nullptr;
+  uint64_t bits_ = 0;
 };
+static_assert(sizeof(TargetRef) == 8);
 
 }  // namespace skiff::model
