@@ -162,6 +162,10 @@ TEST_F(MetricsE2E, CountersFollowTrafficAndHealthEndpointsAnswer) {
   EXPECT_GT(SumSamples(before, "skiff_bpf_map_entries", "skiff_bpf_map_entries",
                        {{"map", "skiff_lb4_services_v2"}}),
             0);
+  // The backends array counts its backends (web-1, web-2), not its size (maps/slot_array.h).
+  EXPECT_EQ(SumSamples(before, "skiff_bpf_map_entries", "skiff_bpf_map_entries",
+                       {{"map", "skiff_lb4_backends_v2"}}),
+            2);
   EXPECT_EQ(before["families"]["skiff_build_info"]["samples"].size(), 1u);
   EXPECT_GT(SumSamples(before, "process_resident_memory_bytes", "process_resident_memory_bytes"),
             0);
