@@ -1,6 +1,8 @@
 #include "agent/model/ref_prefixes.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -13,17 +15,21 @@
 namespace skiff::model::ref_prefixes {
 namespace {
 
-// One allocation: the fields, then the prefix's characters.
+// One allocation: the fields, then the prefix's characters. 17 bytes before them (kind and
+// namespace as 4-byte ids, the size in one byte), so that a Deployment's prefix of up to 23
+// characters takes a 48-byte malloc chunk, not 64.
 struct Entry {
-  InternedString kind;
-  InternedString namespace_;
   std::atomic<uint32_t> refs{1};
   uint32_t id = 0;
-  uint32_t size = 0;
-  std::string_view prefix() const {
-    return std::string_view(reinterpret_cast<const char*>(this + 1), size);
-  }
+  InternedId kind;
+  InternedId namespace_;
+  uint8_t size = 0;
+  const char* chars() const { return reinterpret_cast<const char*>(&size + 1); }
+  char* chars() { return reinterpret_cast<char*>(&size + 1); }
+  std::string_view prefix() const { return std::string_view(chars(), size); }
 };
+constexpr size_t kHeader = offsetof(Entry, size) + 1;
+constexpr size_t kPrefixMax = 255;
 
 struct Key {
   const std::string* kind;  // interned: equal texts, equal pointers
@@ -78,6 +84,7 @@ std::optional<uint32_t> Acquire(InternedString kind, InternedString namespace_,
                                 std::string_view prefix) {
   Pool& p = ThePool();
   std::lock_guard<std::mutex> lock(p.mu);
+  if (prefix.size() > kPrefixMax) return std::nullopt;
   auto it = p.entries.find(Key{&kind.str(), &namespace_.str(), prefix});
   if (it != p.entries.end()) {
     (*it)->refs.fetch_add(1, std::memory_order_relaxed);
@@ -95,12 +102,12 @@ std::optional<uint32_t> Acquire(InternedString kind, InternedString namespace_,
       chunk.store(new std::atomic<Entry*>[kChunkSize](), std::memory_order_release);
     }
   }
-  void* raw = ::operator new(sizeof(Entry) + prefix.size());
-  Entry* e = new (raw) Entry{.kind = kind,
-                             .namespace_ = namespace_,
-                             .id = id,
-                             .size = static_cast<uint32_t>(prefix.size())};
-  if (!prefix.empty()) std::memcpy(reinterpret_cast<char*>(e + 1), prefix.data(), prefix.size());
+  void* raw = ::operator new(std::max(sizeof(Entry), kHeader + prefix.size()));
+  Entry* e = new (raw) Entry{.id = id,
+                             .kind = InternedId(kind),
+                             .namespace_ = InternedId(namespace_),
+                             .size = static_cast<uint8_t>(prefix.size())};
+  if (!prefix.empty()) std::memcpy(e->chars(), prefix.data(), prefix.size());
   p.Slot(id).store(e, std::memory_order_release);
   p.entries.insert(e);
   return id;
@@ -128,7 +135,9 @@ void Unref(uint32_t id) {
 
 Fields Get(uint32_t id) {
   const Entry* e = EntryOf(id);
-  return Fields{e->kind, e->namespace_, e->prefix()};
+  // The ids name the pool's texts (interned.h): these find them again, usually among the
+  // thread's recent texts, without the pool's lock.
+  return Fields{InternedString(e->kind.str()), InternedString(e->namespace_.str()), e->prefix()};
 }
 
 size_t Count() {

@@ -32,7 +32,8 @@ struct Fields {
 };
 
 // The id of the entry for (kind, namespace_, prefix), made if there is none, with one more
-// reference to it; nullopt when 2^kIdBits entries are in use.
+// reference to it; nullopt when 2^kIdBits entries are in use or the prefix is longer than
+// 255 bytes (names are at most 253).
 std::optional<uint32_t> Acquire(InternedString kind, InternedString namespace_,
                                 std::string_view prefix);
 // One more reference to an entry the caller holds one to.

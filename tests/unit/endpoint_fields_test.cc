@@ -121,7 +121,8 @@ TEST(TargetRef, UnusualNamesTakeABlockAndRoundTrip) {
   ExpectRoundTrip({"Pod", "shop", "standalone"}, false);       // no '-', longer than 5
   ExpectRoundTrip({"Pod", "shop", "web-caf\xc3\xa9"}, false);  // not ASCII
   ExpectRoundTrip({"Pod", "shop", std::string(300, 'p')}, false);
-  ExpectRoundTrip({"Pod", "", std::string(300, 'p') + "-x"}, true);  // a long prefix is fine
+  ExpectRoundTrip({"Pod", "", std::string(200, 'p') + "-x"}, true);   // a long prefix is fine
+  ExpectRoundTrip({"Pod", "", std::string(300, 'p') + "-x"}, false);  // up to 255 bytes
 }
 
 TEST(TargetRef, EqualityIsTheFields) {
