@@ -121,7 +121,8 @@ absl::StatusOr<std::vector<MapMigration>> PreparePinnedMaps(bpf_object* obj,
             absl::StrCat("map ", name, " holds ", n, " entries, more than the requested size ",
                          want_max, "; keep the size at least ", n));
     }
-    std::string aside = path + ".migrating";
+    // No dot in the name: bpffs refuses dotted names (reserved for its own files) with EPERM.
+    std::string aside = path + "__resizing";
     unlink(aside.c_str());
     if (rename(path.c_str(), aside.c_str()) != 0)
       return ErrnoStatus(errno, absl::StrCat("moving ", path, " aside for resizing"));

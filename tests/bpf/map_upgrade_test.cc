@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -351,6 +352,74 @@ TEST_F(MapUpgradeTest, BackendsArrayMayNotShrinkBelowItsHighestId) {
   ASSERT_TRUE(entries.ok());
   ASSERT_EQ(entries->size(), 1u);
   EXPECT_EQ((*entries)[0].first, 3000u);
+}
+
+// A size change (docs/maps.md "Layout changes and size changes"): a restart with larger
+// --ct-max and --lb-backends-max moves each pin aside, creates the map with the new size,
+// copies every entry and removes the aside pin; live conntrack entries and backend ids survive.
+// A restart at the same size migrates nothing.
+TEST_F(MapUpgradeTest, LargerSizesKeepEveryEntry) {
+  SKIFF_REQUIRE_PRIVILEGED();
+  skiff_ct4_key k{};
+  k.saddr = Ip("10.244.1.5");
+  k.daddr = Ip("10.96.0.10");
+  k.sport = htons(40000);
+  k.dport = htons(80);
+  k.proto = IPPROTO_TCP;
+  k.kind = SKIFF_CT_SERVICE;
+  skiff_ct_entry e{};
+  e.nat_addr = Ip("10.244.1.11");
+  e.nat_port = htons(8080);
+  e.backend_id = 3000;
+  e.expires = 123456;
+  {
+    auto dp = Datapath::Load(Opts());
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    EXPECT_TRUE((*dp)->migrated().empty());
+    int ct = bpf_map__fd((*dp)->skel()->maps.SKIFF_MAP_CT4);
+    ASSERT_EQ(bpf_map_update_elem(ct, &k, &e, BPF_NOEXIST), 0) << strerror(errno);
+    auto array = BackendArray::From((*dp)->skel()->maps.SKIFF_MAP_LB4_BACKENDS);
+    ASSERT_TRUE(array.ok());
+    ASSERT_TRUE(array->Update(3000, Backend("10.244.1.11", 8080)).ok());
+  }
+  DatapathOptions o = Opts();
+  o.ct_max = 8192;
+  o.lb_backends_max = 8192;
+  for (int start = 0; start < 2; start++) {  // the resize, then a restart at the new size
+    auto dp = Datapath::Load(o);
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    const std::vector<std::string> migrated = (*dp)->migrated();
+    if (start == 0) {
+      EXPECT_NE(std::find(migrated.begin(), migrated.end(),
+                          absl::StrCat(SKIFF_STR(SKIFF_MAP_CT4), ": 4096 -> 8192 entries")),
+                migrated.end())
+          << ::testing::PrintToString(migrated);
+      EXPECT_NE(
+          std::find(migrated.begin(), migrated.end(),
+                    absl::StrCat(SKIFF_STR(SKIFF_MAP_LB4_BACKENDS), ": 4096 -> 8192 entries")),
+          migrated.end())
+          << ::testing::PrintToString(migrated);
+    } else {
+      EXPECT_TRUE(migrated.empty()) << ::testing::PrintToString(migrated);
+    }
+    for (const auto& entry : std::filesystem::directory_iterator(root_))
+      EXPECT_EQ(entry.path().string().find("__resizing"), std::string::npos) << entry.path();
+    EXPECT_EQ(bpf_map__max_entries((*dp)->skel()->maps.SKIFF_MAP_CT4), 8192u);
+    skiff_ct_entry got{};
+    ASSERT_EQ(bpf_map_lookup_elem(bpf_map__fd((*dp)->skel()->maps.SKIFF_MAP_CT4), &k, &got), 0)
+        << "the conntrack entry did not survive the resize";
+    EXPECT_EQ(got.backend_id, 3000u);
+    EXPECT_EQ(got.nat_addr, e.nat_addr);
+    EXPECT_EQ(got.expires, e.expires);
+    auto array = BackendArray::From((*dp)->skel()->maps.SKIFF_MAP_LB4_BACKENDS);
+    ASSERT_TRUE(array.ok());
+    EXPECT_EQ(array->max_entries(), 8192u);
+    auto entries = array->Entries();
+    ASSERT_TRUE(entries.ok());
+    ASSERT_EQ(entries->size(), 1u);
+    EXPECT_EQ((*entries)[0].first, 3000u);
+    EXPECT_EQ((*entries)[0].second.address, Ip("10.244.1.11"));
+  }
 }
 
 TEST_F(MapUpgradeTest, UnknownOldShapeStopsTheLoadAndStays) {
