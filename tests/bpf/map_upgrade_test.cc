@@ -32,6 +32,18 @@ __be32 Ip(const char* s) {
   return a;
 }
 
+// A TCP service conntrack key.
+skiff_ct4_key CtKey(const char* client, const char* vip, uint16_t sport, uint16_t dport) {
+  skiff_ct4_key k{};
+  k.saddr = Ip(client);
+  k.daddr = Ip(vip);
+  k.sport = htons(sport);
+  k.dport = htons(dport);
+  k.proto = IPPROTO_TCP;
+  k.kind = SKIFF_CT_SERVICE;
+  return k;
+}
+
 class MapUpgradeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -114,13 +126,7 @@ TEST_F(MapUpgradeTest, V1PinsAreConvertedAndRemoved) {
   v1::Lb4SrcRangeKey rk{32 + 24, 7, 0, Ip("203.0.113.0")};
   skiff_lb4_src_range_val rv{1, {0, 0, 0}};
   ASSERT_EQ(bpf_map_update_elem(src, &rk, &rv, BPF_ANY), 0);
-  skiff_ct4_key ck{};
-  ck.saddr = Ip("10.244.1.2");
-  ck.daddr = Ip("10.96.0.10");
-  ck.sport = htons(40000);
-  ck.dport = htons(80);
-  ck.proto = IPPROTO_TCP;
-  ck.kind = SKIFF_CT_SERVICE;
+  const skiff_ct4_key ck = CtKey("10.244.1.2", "10.96.0.10", 40000, 80);
   v1::CtEntry ce{};
   ce.packets = 5;
   ce.bytes = 500;
@@ -360,13 +366,7 @@ TEST_F(MapUpgradeTest, BackendsArrayMayNotShrinkBelowItsHighestId) {
 // A restart at the same size migrates nothing.
 TEST_F(MapUpgradeTest, LargerSizesKeepEveryEntry) {
   SKIFF_REQUIRE_PRIVILEGED();
-  skiff_ct4_key k{};
-  k.saddr = Ip("10.244.1.5");
-  k.daddr = Ip("10.96.0.10");
-  k.sport = htons(40000);
-  k.dport = htons(80);
-  k.proto = IPPROTO_TCP;
-  k.kind = SKIFF_CT_SERVICE;
+  const skiff_ct4_key k = CtKey("10.244.1.5", "10.96.0.10", 40000, 80);
   skiff_ct_entry e{};
   e.nat_addr = Ip("10.244.1.11");
   e.nat_port = htons(8080);
