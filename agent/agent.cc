@@ -70,6 +70,7 @@ loader::DatapathOptions DatapathOptionsFrom(const AgentConfig& cfg) {
   o.policy_ct_max = cfg.policy_ct_max;
   o.events_ring_size = cfg.events_ring_size;
   o.drop_events_per_sec = cfg.drop_events_per_sec;
+  o.host_routing = cfg.host_routing == "bpf";
   return o;
 }
 
@@ -302,7 +303,7 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   }
 
   loader::Attacher attacher(loader::IfaceMatcher(cfg.endpoint_ifaces), (*dp)->from_container_fd(),
-                            (*dp)->to_container_fd());
+                            (*dp)->to_container_fd(), (*dp)->endpoint_ifaces());
   auto watcher = loader::LinkWatcher::Open();
   if (!watcher.ok()) return watcher.status();
   auto links = loader::ListLinks();

@@ -82,6 +82,13 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
                  "disabled")
       ->check(CLI::IsMember({"native", "best-effort", "disabled"}))
       ->capture_default_str();
+  app.add_option("--host-routing", c.host_routing,
+                 "Pod-to-pod traffic within the node: bpf (from_container delivers it straight "
+                 "into the destination pod, skipping the node's IP stack, netfilter and the "
+                 "destination's to_container; not while a NetworkPolicy exists) or legacy "
+                 "(through the node's stack)")
+      ->check(CLI::IsMember({"bpf", "legacy"}))
+      ->capture_default_str();
   app.add_option("--socket-lb", c.socket_lb,
                  "Socket-level load balancing for processes in the node's network namespace "
                  "(ClusterIPs, the node's own NodePorts, externalIPs, LoadBalancer IPs): "

@@ -25,7 +25,8 @@ struct AgentConfig {
   // Datapath
   std::string endpoint_ifaces = "lxc*";  // comma-separated globs of pod-facing host ifaces
   std::string devices;  // node devices for NodePort & co.; "" = the default route's device
-  std::string xdp = "best-effort";  // XDP on the devices: native, best-effort, disabled
+  std::string xdp = "best-effort";   // XDP on the devices: native, best-effort, disabled
+  std::string host_routing = "bpf";  // bpf (pod to local pod skips the stack), legacy
   // Socket-level load balancing for the node's own sockets (docs/socket-lb.md)
   std::string socket_lb = "enabled";           // enabled, disabled
   std::string socket_lb_scope = "host";        // host, all (pods too)

@@ -2,12 +2,14 @@
  *  from_container (tc ingress, packets leaving the pod): service translation for pods'
  *    ClusterIP traffic and reverse NAT of local backends' replies (lib/svc4.h), then
  *    NetworkPolicy on the tuple between real endpoints (lib/policy.h): replies of tracked
- *    connections are marked, other packets need the source pod's egress;
+ *    connections are marked, other packets need the source pod's egress; last, host routing
+ *    (lib/host_route.h) hands a packet for another pod of this node straight to that pod;
  *  to_container (tc egress, packets entering the pod): the destination pod's ingress
  *    NetworkPolicy (lib/policy.h). */
 #include "lib/common.h"
 #include "lib/config.h"
 #include "lib/events.h"
+#include "lib/host_route.h"
 #include "lib/lxc.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
@@ -21,7 +23,9 @@ int from_container(struct __sk_buff *skb) {
   struct skiff_pkt pkt;
   int rc = skiff_parse_skb(skb, &pkt);
   if (rc == 0 && pkt.family == SKIFF_AF_INET) rc = skiff_from_container4(skb, &pkt);
-  return skiff_from_container_verdict(skb, &pkt, rc, len);
+  rc = skiff_from_container_verdict(skb, &pkt, rc, len);
+  if (rc == TC_ACT_OK && pkt.family == SKIFF_AF_INET) rc = skiff_host_route4(skb);
+  return rc;
 }
 
 SEC("tc")

@@ -20,6 +20,7 @@ struct skiff_config {
   __u32 drop_events_per_sec;         /* drop events per CPU and second; 0: none */
   __u32 maglev_table_size;           /* entries per maglev table (maps/lb.h); a prime */
   __u32 maglev_hash_seed;            /* seed of skiff_flow_hash4 (maps/flow_hash.h) */
+  __u32 host_routing;                /* 1: pod-to-pod on this node bypasses the stack */
 };
 
 #endif /* SKIFF_MAPS_CONFIG_H_ */

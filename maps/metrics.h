@@ -16,6 +16,9 @@
 #define SKIFF_DIR_XDP 4
 /* cgroup socket hooks (socket-level LB): one count per connect/sendmsg */
 #define SKIFF_DIR_SOCK 5
+/* from_container packets host routing delivered straight into a local pod (they skip that
+ * pod's to_container) */
+#define SKIFF_DIR_HOST_ROUTED 6
 #define SKIFF_DIR_COUNT 8 /* room to grow without a layout change */
 
 #define SKIFF_METRICS_OUTCOMES 64 /* 1 + room for every drop reason */

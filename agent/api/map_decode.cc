@@ -1,6 +1,7 @@
 #include "agent/api/map_decode.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <cstring>
 #include <map>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/api/policy_key.h"
 #include "maps/ct.h"
+#include "maps/host_route.h"
 #include "maps/lb.h"
 #include "maps/metrics.h"
 #include "maps/names.h"
@@ -122,6 +124,8 @@ std::string DirectionName(uint32_t dir) {
       return "xdp";
     case SKIFF_DIR_SOCK:
       return "sock";
+    case SKIFF_DIR_HOST_ROUTED:
+      return "host-routed";
   }
   return absl::StrCat("dir-", dir);
 }
@@ -321,6 +325,16 @@ bool DecodeKnown(const MapMeta& m, Bytes key, Bytes value, v1::MapEntry* out) {
     if (!As(key, &idx) || !As(value, &ps)) return false;
     Uint(k, "index", idx);
     Text(v, "flags", (ps.flags & SKIFF_POL_STATE_F_DENY_UNKNOWN) ? "deny-unknown" : "");
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_ENDPOINT_IFACES)) {
+    __u32 ifindex;
+    skiff_endpoint_iface e;
+    if (!As(key, &ifindex) || !As(value, &e)) return false;
+    Uint(k, "ifindex", ifindex);
+    char name[IF_NAMESIZE] = {};
+    Text(k, "name", if_indextoname(ifindex, name) ? name : "(gone)");
+    Uint(v, "flags", e.flags);
     return true;
   }
   if (n == SKIFF_STR(SKIFF_MAP_METRICS)) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <iterator>
 #include <set>
 
 namespace skiff::loader {
@@ -41,6 +42,12 @@ void Attacher::Attach(const Link& link) {
   }
   attached_[link.ifindex] = link.name;
   if (accept_local_) WriteAcceptLocal(link.name);
+  if (ifaces_) {
+    // Without the entry the interface still works, through the node's stack.
+    if (absl::Status ust = ifaces_->Update(static_cast<__u32>(link.ifindex), {}); !ust.ok())
+      spdlog::warn("host routing will not deliver to {} (ifindex {}): {}", link.name, link.ifindex,
+                   ust.ToString());
+  }
   spdlog::info("attached from-container{} to {} (ifindex {}, tc ingress{})",
                to_container_fd_ >= 0 ? " and to-container" : "", link.name, link.ifindex,
                to_container_fd_ >= 0 ? " and egress" : "");
@@ -52,6 +59,30 @@ void Attacher::SetAcceptLocal(bool on) {
     for (const auto& [idx, name] : attached_) WriteAcceptLocal(name);
 }
 
+void Attacher::Forget(std::map<int, std::string>::iterator it) {
+  spdlog::info("interface {} (ifindex {}) is gone", it->second, it->first);
+  // An ifindex the kernel may hand to another device: host routing must not deliver to it.
+  if (ifaces_) {
+    if (absl::Status st = ifaces_->Delete(static_cast<__u32>(it->first)); !st.ok())
+      spdlog::warn("removing ifindex {} from {}: {}", it->first, ifaces_->name(), st.ToString());
+  }
+  attached_.erase(it);
+}
+
+void Attacher::PruneIfaces() {
+  if (!ifaces_) return;
+  auto entries = ifaces_->Entries();
+  if (!entries.ok()) {
+    spdlog::warn("reading {}: {}", ifaces_->name(), entries.status().ToString());
+    return;
+  }
+  for (const auto& [ifindex, v] : *entries) {
+    if (attached_.count(static_cast<int>(ifindex))) continue;
+    if (absl::Status st = ifaces_->Delete(ifindex); !st.ok())
+      spdlog::warn("removing ifindex {} from {}: {}", ifindex, ifaces_->name(), st.ToString());
+  }
+}
+
 void Attacher::Sync(const std::vector<Link>& links) {
   std::set<int> present;
   for (const auto& l : links) {
@@ -59,22 +90,17 @@ void Attacher::Sync(const std::vector<Link>& links) {
     Attach(l);
   }
   for (auto it = attached_.begin(); it != attached_.end();) {
-    if (present.count(it->first)) {
-      ++it;
-      continue;
-    }
-    spdlog::info("interface {} (ifindex {}) is gone", it->second, it->first);
-    it = attached_.erase(it);
+    auto next = std::next(it);
+    if (!present.count(it->first)) Forget(it);
+    it = next;
   }
+  PruneIfaces();
 }
 
 void Attacher::OnEvent(const LinkEvent& ev) {
   if (ev.removed) {
     auto it = attached_.find(ev.link.ifindex);
-    if (it != attached_.end()) {
-      spdlog::info("interface {} (ifindex {}) is gone", it->second, it->first);
-      attached_.erase(it);
-    }
+    if (it != attached_.end()) Forget(it);
     return;
   }
   Attach(ev.link);

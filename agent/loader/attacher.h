@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "agent/loader/links.h"
+#include "agent/reconcile/kv_table.h"
 #include "agent/loader/tc.h"
+#include "maps/host_route.h"
 
 namespace skiff::loader {
 
@@ -23,11 +25,14 @@ struct Attachment {
 
 class Attacher {
  public:
-  // to_container_fd < 0: from_container only.
-  Attacher(IfaceMatcher matcher, int from_container_fd, int to_container_fd = -1)
+  // to_container_fd < 0: from_container only. ifaces (optional): the attached interfaces'
+  // map for host routing (maps/host_route.h), kept equal to the attached set.
+  Attacher(IfaceMatcher matcher, int from_container_fd, int to_container_fd = -1,
+           reconcile::KvTable<__u32, skiff_endpoint_iface>* ifaces = nullptr)
       : matcher_(std::move(matcher)),
         from_container_fd_(from_container_fd),
-        to_container_fd_(to_container_fd) {}
+        to_container_fd_(to_container_fd),
+        ifaces_(ifaces) {}
 
   // Reconciles against a full list of links (start-up, or after lost netlink events).
   void Sync(const std::vector<Link>& links);
@@ -42,10 +47,14 @@ class Attacher {
 
  private:
   void Attach(const Link& link);
+  void Forget(std::map<int, std::string>::iterator it);
+  // Drops map entries of interfaces not attached (a previous run's, gone meanwhile).
+  void PruneIfaces();
   bool accept_local_ = false;
   IfaceMatcher matcher_;
   int from_container_fd_;
   int to_container_fd_;
+  reconcile::KvTable<__u32, skiff_endpoint_iface>* ifaces_;
   std::map<int, std::string> attached_;  // ifindex -> name
 };
 

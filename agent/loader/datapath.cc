@@ -62,6 +62,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (int err = bpf_map__set_max_entries(s->maps.SKIFF_MAP_EVENTS, ring))
     return ErrnoStatus(err, absl::StrCat("setting --events-ring-size = ", ring));
   s->rodata->skiff_config.drop_events_per_sec = o.drop_events_per_sec;
+  s->rodata->skiff_config.host_routing = o.host_routing ? 1 : 0;
 
   // Maglev: the table size is both the datapath's modulus and the map's value size.
   if (auto st = reconcile::ValidateMaglevTableSize(o.maglev_table_size); !st.ok()) return st;
@@ -143,6 +144,9 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   auto pol_state = Table<__u32, skiff_pol_state>(s->maps.SKIFF_MAP_POL_STATE);
   if (!pol_state.ok()) return pol_state.status();
   dp->pol_state_ = std::move(*pol_state);
+  auto ifaces = Table<__u32, skiff_endpoint_iface>(s->maps.SKIFF_MAP_ENDPOINT_IFACES);
+  if (!ifaces.ok()) return ifaces.status();
+  dp->endpoint_ifaces_ = std::move(*ifaces);
   return dp;
 }
 

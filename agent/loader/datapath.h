@@ -19,6 +19,7 @@
 #include "maps/ct.h"
 #include "maps/events.h"
 #include "maps/flow_hash.h"
+#include "maps/host_route.h"
 #include "maps/lb.h"
 #include "maps/policy.h"
 
@@ -40,6 +41,7 @@ struct DatapathOptions {
   uint32_t policy_ct_max = SKIFF_POL_CT_SIZE_DEFAULT;
   uint32_t events_ring_size = SKIFF_EVENTS_RING_SIZE_DEFAULT;        // bytes, power of two
   uint32_t drop_events_per_sec = SKIFF_DROP_EVENTS_PER_SEC_DEFAULT;  // per CPU; 0: none
+  bool host_routing = true;  // --host-routing=bpf (bpf/lib/host_route.h)
 };
 
 struct MapStatus {
@@ -55,6 +57,10 @@ class Datapath {
   int to_container_fd() const;
   reconcile::LbTables tables();
   policy::PolicyTables policy_tables();
+  // The attached pod interfaces host routing may deliver to (maps/host_route.h).
+  reconcile::KvTable<__u32, skiff_endpoint_iface>* endpoint_ifaces() {
+    return endpoint_ifaces_.get();
+  }
   std::vector<MapStatus> maps() const;
   std::vector<std::string> migrated() const { return migrated_; }
   lxc_bpf* skel() const { return skel_.get(); }
@@ -75,6 +81,7 @@ class Datapath {
   std::unique_ptr<reconcile::BpfKvTable<skiff_ipcache_key, skiff_ipcache_val>> ipcache_;
   std::unique_ptr<reconcile::BpfKvTable<skiff_policy_key, skiff_policy_val>> policy_;
   std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_pol_state>> pol_state_;
+  std::unique_ptr<reconcile::BpfKvTable<__u32, skiff_endpoint_iface>> endpoint_ifaces_;
   std::vector<std::string> migrated_;
 };
 

@@ -83,6 +83,8 @@ std::string DirectionName(int dir) {
       return "xdp";
     case SKIFF_DIR_SOCK:
       return "sock";
+    case SKIFF_DIR_HOST_ROUTED:
+      return "host_routed";
     default:
       return "";
   }

@@ -8,6 +8,7 @@
 #include "lib/common.h"
 #include "maps/ct.h"
 #include "maps/events.h"
+#include "maps/host_route.h"
 #include "maps/lb.h"
 #include "maps/lb_filter.h"
 #include "maps/metrics.h"
@@ -143,6 +144,15 @@ struct {
   __type(value, struct skiff_pol_state);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } SKIFF_MAP_POL_STATE SEC(".maps");
+
+/* Host routing's targets: attached pod-facing interfaces by ifindex (maps/host_route.h). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SKIFF_ENDPOINT_IFACES_SIZE_DEFAULT);
+  __type(key, __u32); /* ifindex */
+  __type(value, struct skiff_endpoint_iface);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_ENDPOINT_IFACES SEC(".maps");
 
 /* Flow events (maps/events.h, docs/flows.md). */
 struct {

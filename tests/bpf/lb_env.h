@@ -63,10 +63,12 @@ struct ServiceSpec {
 class LbEnv {
  public:
   // events_ring: the flow-event ring buffer's size in bytes (0: the default);
-  // maglev_table_size: --maglev-table-size (the modulus and the maglev map's value size).
+  // maglev_table_size: --maglev-table-size (the modulus and the maglev map's value size);
+  // host_routing: --host-routing=bpf (off by default: tests that run in the machine's own
+  // network namespace must not consult its FIB).
   static absl::StatusOr<std::unique_ptr<LbEnv>> Load(
       uint32_t ct_max = 4096, uint32_t events_ring = 0,
-      uint32_t maglev_table_size = SKIFF_MAGLEV_TABLE_SIZE_DEFAULT) {
+      uint32_t maglev_table_size = SKIFF_MAGLEV_TABLE_SIZE_DEFAULT, bool host_routing = false) {
     auto skel = OpenSkeleton<lxc_bpf>(lxc_bpf__open, lxc_bpf__destroy);
     if (!skel.ok()) return skel.status();
     // As the agent does (loader/datapath.cc): the table size is the modulus and the value size.
@@ -74,6 +76,7 @@ class LbEnv {
                                           maglev_table_size * sizeof(__u32)))
       return ErrnoStatus(err, "sizing maglev tables");
     (*skel)->rodata->skiff_config.maglev_table_size = maglev_table_size;
+    (*skel)->rodata->skiff_config.host_routing = host_routing ? 1 : 0;
     bpf_map* m;
     bpf_object__for_each_map(m, (*skel)->obj) {
       if (int err = bpf_map__set_pin_path(m, nullptr)) return ErrnoStatus(err, "unpinning");

@@ -36,13 +36,6 @@ constexpr char kVip[] = "10.96.0.10";
 const std::map<std::string, std::string> kPods = {
     {"client", "10.244.1.10"}, {"web-1", "10.244.1.11"}, {"web-2", "10.244.1.12"}};
 
-std::string PodYaml(const std::string& name, const std::string& ip) {
-  return absl::StrCat("apiVersion: v1\nkind: Pod\nmetadata:\n  name: ", name,
-                      "\n  namespace: default\nspec:\n  nodeName: node-1\nstatus:\n  phase: "
-                      "Running\n  podIPs:\n  - ip: ",
-                      ip, "\n");
-}
-
 struct Ctl {
   int code = -1;
   std::string out, err;

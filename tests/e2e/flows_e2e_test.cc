@@ -38,13 +38,6 @@ constexpr char kEmptyVip[] = "10.96.0.20";
 const std::map<std::string, std::string> kPods = {{"client", "10.244.1.10"},
                                                   {"web-1", "10.244.1.11"}};
 
-std::string PodYaml(const std::string& name, const std::string& ip) {
-  return absl::StrCat("apiVersion: v1\nkind: Pod\nmetadata:\n  name: ", name,
-                      "\n  namespace: default\nspec:\n  nodeName: node-1\nstatus:\n  phase: "
-                      "Running\n  podIPs:\n  - ip: ",
-                      ip, "\n");
-}
-
 std::string ReadAll(const std::string& path) {
   std::ifstream f(path);
   std::stringstream ss;

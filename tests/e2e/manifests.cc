@@ -7,6 +7,15 @@
 
 namespace skiff::e2e {
 
+std::string PodYaml(const std::string& name, const std::string& ip, const std::string& app,
+                    int node) {
+  return absl::StrCat(
+      "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ", name, "\n  namespace: default\n",
+      app.empty() ? "" : absl::StrCat("  labels:\n    app: ", app, "\n"),
+      "spec:\n  nodeName: node-", node, "\nstatus:\n  phase: Running\n  podIP: ", ip,
+      "\n  podIPs:\n  - ip: ", ip, "\n");
+}
+
 std::string ServiceYaml(const std::string& name, const std::string& cluster_ip,
                         const std::vector<PortSpec>& ports, bool affinity, const std::string& ns) {
   std::string y = absl::StrCat("apiVersion: v1\nkind: Service\nmetadata:\n  name: ", name,

@@ -36,6 +36,10 @@ std::string EndpointSliceYaml(const std::string& name, const std::string& servic
                               const std::vector<SlicePort>& ports,
                               const std::string& ns = "default");
 
+// A running Pod on node-<node> with one IP and, when app is not empty, the label app=<app>.
+std::string PodYaml(const std::string& name, const std::string& ip, const std::string& app = "",
+                    int node = 1);
+
 // Writes path atomically (temp file + rename).
 void WriteFileAtomically(const std::string& path, const std::string& contents);
 

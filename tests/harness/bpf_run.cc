@@ -62,6 +62,14 @@ absl::StatusOr<RunResult> RunTcWithMark(int prog_fd, const Bytes& in, uint32_t m
   return r;
 }
 
+absl::StatusOr<RunResult> RunTcOn(int prog_fd, const Bytes& in, int ingress_ifindex) {
+  __sk_buff ctx{};
+  ctx.ifindex = static_cast<__u32>(ingress_ifindex);
+  ctx.ingress_ifindex = static_cast<__u32>(ingress_ifindex);
+  return TestRun(prog_fd, in, 1, &ctx, sizeof(ctx), nullptr, 0,
+                 "BPF_PROG_TEST_RUN (tc, on an interface)");
+}
+
 absl::StatusOr<RunResult> RunXdpOn(int prog_fd, const Bytes& in, int ingress_ifindex,
                                    uint32_t repeat) {
   xdp_md ctx{};

@@ -31,6 +31,10 @@ absl::StatusOr<RunResult> RunProgram(int prog_fd, const Bytes& in, uint32_t repe
 // skb->mark afterwards (policy hands verdicts between hooks in the mark).
 absl::StatusOr<RunResult> RunTcWithMark(int prog_fd, const Bytes& in, uint32_t mark = 0);
 
+// A tc program run on an skb that arrived on ingress_ifindex (a device of this process's
+// network namespace): skb->dev, skb->ingress_ifindex and the FIB lookup's namespace follow it.
+absl::StatusOr<RunResult> RunTcOn(int prog_fd, const Bytes& in, int ingress_ifindex);
+
 // An XDP program run as if the frame arrived on ingress_ifindex (a device of this process's
 // network namespace): ctx->ingress_ifindex and the FIB lookup's namespace follow it.
 absl::StatusOr<RunResult> RunXdpOn(int prog_fd, const Bytes& in, int ingress_ifindex,

@@ -1,0 +1,62 @@
+/* Host routing (docs/datapath.md "Host routing"): an IPv4 packet leaving a pod for another pod
+ * of this node is delivered straight into the destination pod's namespace (bpf_redirect_peer)
+ * instead of going through the node's IP stack (routing, netfilter FORWARD, the neighbour
+ * layer, the destination veth's queue and its to_container hook), as Cilium's eBPF host
+ * routing does. The kernel's FIB decides where it goes (bpf_fib_lookup: the node's routes and
+ * neighbour entries, MTU), and the packet is forwarded as a router would: TTL decremented,
+ * Ethernet addresses of the outgoing link.
+ *
+ * Only where nothing else must see the packet: the route's interface is an attached pod
+ * interface (maps/host_route.h), and no NetworkPolicy exists (with one, the destination's
+ * ingress policy runs in its to_container, so the packet takes the stack). Anything else —
+ * traffic to the node, off the node, to an interface Skiff does not manage, without a resolved
+ * neighbour, TTL 1, too big for the link — takes the stack unchanged. */
+#ifndef SKIFF_BPF_LIB_HOST_ROUTE_H_
+#define SKIFF_BPF_LIB_HOST_ROUTE_H_
+
+#include "lib/config.h"
+#include "lib/maps.h"
+#include "lib/metrics.h"
+#include "lib/policy.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+/* TC_ACT_REDIRECT when the packet was handed to the destination pod (counted under
+ * SKIFF_DIR_HOST_ROUTED), TC_ACT_OK when it takes the stack (untouched). Call last, on a packet
+ * from_container lets through: it reads the headers as translation left them. */
+static __always_inline int skiff_host_route4(struct __sk_buff *skb) {
+  if (!skiff_config.host_routing || skiff_policy_active()) return TC_ACT_OK;
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  struct iphdr *iph = (void *)(eth + 1);
+  if ((void *)(iph + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
+  if (iph->ttl <= 1) return TC_ACT_OK; /* the stack sends the ICMP time exceeded */
+
+  struct bpf_fib_lookup fib = {
+      .family = AF_INET,
+      .tos = iph->tos,
+      .l4_protocol = iph->protocol,
+      .tot_len = 0, /* 0: the kernel checks the skb against the MTU, GSO included */
+      .ifindex = skb->ingress_ifindex,
+      .ipv4_src = iph->saddr,
+      .ipv4_dst = iph->daddr,
+  };
+  if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS) return TC_ACT_OK;
+  __u32 out = fib.ifindex;
+  if (!bpf_map_lookup_elem(&SKIFF_MAP_ENDPOINT_IFACES, &out)) return TC_ACT_OK;
+
+  /* As ip_decrease_ttl: the TTL is the high byte of its 16-bit word. */
+  __u32 check = iph->check;
+  check += bpf_htons(0x0100);
+  iph->check = (__sum16)(check + (check >= 0xffff));
+  iph->ttl--;
+  __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+  __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+  skiff_metrics_count(SKIFF_DIR_HOST_ROUTED, 0, skb->len);
+  return bpf_redirect_peer(out, 0);
+}
+
+#endif /* SKIFF_BPF_LIB_HOST_ROUTE_H_ */

@@ -1,0 +1,185 @@
+// Host routing (bpf/lib/host_route.h) through BPF_PROG_TEST_RUN: from_container hands a packet
+// for another attached pod interface to bpf_redirect_peer, rewritten as a router forwards it
+// (TTL − 1 with a valid checksum, the outgoing link's Ethernet addresses), and leaves
+// everything else to the node's stack untouched: a route through an interface Skiff did not
+// attach, no neighbour entry, TTL 1, traffic for the node itself, while a NetworkPolicy
+// exists, and with --host-routing=legacy. The redirect itself (into the pod's namespace) is
+// covered end to end by tests/e2e/services_e2e_test.cc (HostRouting*).
+//
+// Each test process runs in a network namespace of its own, with two "pod" veths (hra, hrb:
+// attached), one veth Skiff does not manage (hrx), static routes and neighbours.
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <sched.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "gtest/gtest.h"
+#include "maps/host_route.h"
+#include "maps/policy.h"
+#include "tests/bpf/lb_env.h"
+#include "tests/harness/bpf_run.h"
+#include "tests/harness/packet.h"
+#include "tests/harness/privileged.h"
+
+namespace skiff::testing {
+namespace {
+
+using tcp::kSyn;
+
+constexpr const char* kPodA = "10.244.0.10";
+constexpr const char* kPodB = "10.244.0.20";
+constexpr const char* kNoNeigh = "10.244.0.30";  // routed to hrb, no neighbour entry
+constexpr const char* kOther = "10.244.9.5";     // behind hrx, not a pod interface
+constexpr const char* kNode = "10.244.0.1";      // the node's own address
+constexpr const char* kVip = "10.96.0.10";
+const Mac kPodAMac{0x02, 0, 0, 0, 0x0a, 0x0a};
+const Mac kPodBMac{0x02, 0, 0, 0, 0x0b, 0x0b};
+const Mac kHraMac{0x02, 0, 0, 0, 0xaa, 0x01};
+const Mac kHrbMac{0x02, 0, 0, 0, 0xbb, 0x01};
+const Mac kGatewayMac{0x02, 0, 0, 0, 0xee, 0xee};  // what pod A sends to (its gateway)
+
+void Must(const absl::Status& st) { ASSERT_TRUE(st.ok()) << st; }
+
+class HostRouteTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) return;
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
+    const char* script =
+        "set -e; ip link set lo up; ip addr add 10.244.0.1/32 dev lo;"
+        "ip link add hra address 02:00:00:00:aa:01 type veth peer name hrap;"
+        "ip link add hrb address 02:00:00:00:bb:01 type veth peer name hrbp;"
+        "ip link add hrx address 02:00:00:00:cc:01 type veth peer name hrxp;"
+        "for d in hra hrap hrb hrbp hrx hrxp; do ip link set $d up; done;"
+        "ip route add 10.244.0.10/32 dev hra; ip route add 10.244.0.20/32 dev hrb;"
+        "ip route add 10.244.0.30/32 dev hrb; ip route add 10.244.9.0/24 dev hrx;"
+        "ip neigh replace 10.244.0.10 lladdr 02:00:00:00:0a:0a dev hra nud permanent;"
+        "ip neigh replace 10.244.0.20 lladdr 02:00:00:00:0b:0b dev hrb nud permanent;"
+        "ip neigh replace 10.244.9.5 lladdr 02:00:00:00:0c:0c dev hrx nud permanent;"
+        "echo 1 > /proc/sys/net/ipv4/conf/all/forwarding";
+    ASSERT_EQ(std::system(script), 0) << "setting up the test namespace failed";
+  }
+
+  void SetUp() override {
+    SKIFF_REQUIRE_PRIVILEGED();
+    PinToCpu();
+    Load(true);
+  }
+
+  void Load(bool host_routing) {
+    auto env = LbEnv::Load(4096, 0, SKIFF_MAGLEV_TABLE_SIZE_DEFAULT, host_routing);
+    ASSERT_TRUE(env.ok()) << env.status();
+    env_ = std::move(*env);
+    Must(env_->Reset());
+    auto ifaces =
+        Map<__u32, skiff_endpoint_iface>::From(env_->skel->maps.SKIFF_MAP_ENDPOINT_IFACES);
+    ASSERT_TRUE(ifaces.ok()) << ifaces.status();
+    for (const char* name : {"hra", "hrb"}) Must(ifaces->Update(if_nametoindex(name), {}));
+  }
+
+  void SetPolicyActive() {
+    auto st = Map<__u32, skiff_pol_state>::From(env_->skel->maps.SKIFF_MAP_POL_STATE);
+    ASSERT_TRUE(st.ok()) << st.status();
+    skiff_pol_state v{};
+    v.flags = SKIFF_POL_STATE_F_DENY_UNKNOWN;
+    Must(st->Update(0, v));
+  }
+
+  // A frame pod A sends (to its gateway's MAC), run on hra's tc ingress.
+  RunResult FromPodA(const Bytes& frame) {
+    auto r = RunTcOn(env_->prog_fd(), frame, static_cast<int>(if_nametoindex("hra")));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : RunResult{};
+  }
+
+  static Bytes Syn(const char* dst, uint16_t dport, uint8_t ttl = 64, Mac src = kPodAMac,
+                   Mac dst_mac = kGatewayMac) {
+    return PacketBuilder()
+        .Eth(src, dst_mac)
+        .Ipv4(kPodA, dst)
+        .Ttl(ttl)
+        .Tcp(40000, dport, kSyn)
+        .Payload("hello")
+        .Build();
+  }
+
+  void ExpectStackUntouched(const Bytes& in) {
+    RunResult r = FromPodA(in);
+    EXPECT_VERDICT(ProgKind::kTc, TC_ACT_OK, r.retval);
+    EXPECT_PACKET_EQ(in, r.out);
+    EXPECT_EQ(env_->Metric(SKIFF_DIR_HOST_ROUTED, 0), 0u);
+  }
+
+  std::unique_ptr<LbEnv> env_;
+};
+
+TEST_F(HostRouteTest, PodToPodIsRedirectedAsARouterForwardsIt) {
+  RunResult r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
+  // TTL − 1, and the frame pod B expects from its gateway (hrb) to its own MAC.
+  EXPECT_PACKET_EQ(Syn(kPodB, 8080, 63, kHrbMac, kPodBMac), r.out);
+  std::string why;
+  EXPECT_TRUE(ChecksumsValid(r.out, &why)) << why;
+  EXPECT_EQ(env_->Metric(SKIFF_DIR_HOST_ROUTED, 0), 1u);
+  EXPECT_EQ(env_->Metric(SKIFF_DIR_FROM_CONTAINER, 0), 1u);
+}
+
+TEST_F(HostRouteTest, UdpAndTheReverseDirectionToo) {
+  Bytes in = PacketBuilder()
+                 .Eth(kPodBMac, kGatewayMac)
+                 .Ipv4(kPodB, kPodA)
+                 .Udp(53, 40000)
+                 .Payload("answer")
+                 .Build();
+  auto r = RunTcOn(env_->prog_fd(), in, static_cast<int>(if_nametoindex("hrb")));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r->retval);
+  EXPECT_PACKET_EQ(PacketBuilder()
+                       .Eth(kHraMac, kPodAMac)
+                       .Ipv4(kPodB, kPodA)
+                       .Ttl(63)
+                       .Udp(53, 40000)
+                       .Payload("answer")
+                       .Build(),
+                   r->out);
+}
+
+TEST_F(HostRouteTest, ClusterIpIsTranslatedThenRedirectedToTheBackendPod) {
+  Must(env_->AddBackend({.id = 1, .ip = kPodB, .port = 8080}));
+  Must(env_->AddService({.vip = kVip, .port = 80, .rev_nat_id = 1, .active = {1}}));
+  RunResult r = FromPodA(Syn(kVip, 80));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
+  EXPECT_PACKET_EQ(Syn(kPodB, 8080, 63, kHrbMac, kPodBMac), r.out);
+  std::string why;
+  EXPECT_TRUE(ChecksumsValid(r.out, &why)) << why;
+}
+
+TEST_F(HostRouteTest, RouteThroughAnInterfaceSkiffDoesNotManageTakesTheStack) {
+  ExpectStackUntouched(Syn(kOther, 8080));
+}
+
+TEST_F(HostRouteTest, NoNeighbourEntryTakesTheStack) { ExpectStackUntouched(Syn(kNoNeigh, 8080)); }
+
+TEST_F(HostRouteTest, TtlOneTakesTheStackForItsTimeExceeded) {
+  ExpectStackUntouched(Syn(kPodB, 8080, 1));
+}
+
+TEST_F(HostRouteTest, TrafficToTheNodeTakesTheStack) { ExpectStackUntouched(Syn(kNode, 10250)); }
+
+TEST_F(HostRouteTest, AnyNetworkPolicyMakesEveryPacketTakeTheStack) {
+  SetPolicyActive();
+  // Policy's own checks pass this one (pod A has no identity entry here): only routing differs.
+  ExpectStackUntouched(Syn(kPodB, 8080));
+}
+
+TEST_F(HostRouteTest, LegacyRoutingLeavesEveryPacketToTheStack) {
+  Load(false);
+  ExpectStackUntouched(Syn(kPodB, 8080));
+}
+
+}  // namespace
+}  // namespace skiff::testing
