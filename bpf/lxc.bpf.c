@@ -24,7 +24,10 @@ int from_container(struct __sk_buff *skb) {
   int rc = skiff_parse_skb(skb, &pkt);
   if (rc == 0 && pkt.family == SKIFF_AF_INET) rc = skiff_from_container4(skb, &pkt);
   rc = skiff_from_container_verdict(skb, &pkt, rc, len);
-  if (rc == TC_ACT_OK && pkt.family == SKIFF_AF_INET) rc = skiff_host_route4(skb);
+  if (rc != TC_ACT_OK || pkt.family != SKIFF_AF_INET) return rc;
+  struct skiff_pkt cur;
+  rc = skiff_host_route4(skb, &pkt, &cur);
+  if (rc < 0) return skiff_to_container_drop(skb, &cur, rc, len);
   return rc;
 }
 
@@ -34,11 +37,7 @@ int to_container(struct __sk_buff *skb) {
   struct skiff_pkt pkt;
   int rc = skiff_parse_skb(skb, &pkt);
   if (rc == 0 && pkt.family == SKIFF_AF_INET) rc = skiff_policy_ingress(skb, &pkt);
-  if (rc < 0) {
-    skiff_metrics_count(SKIFF_DIR_TO_CONTAINER, rc, len);
-    skiff_event_drop(skb, &pkt, SKIFF_DIR_TO_CONTAINER, rc);
-    return TC_ACT_SHOT;
-  }
+  if (rc < 0) return skiff_to_container_drop(skb, &pkt, rc, len);
   skiff_metrics_count(SKIFF_DIR_TO_CONTAINER, 0, len);
   return TC_ACT_OK;
 }

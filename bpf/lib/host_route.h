@@ -6,11 +6,12 @@
  * neighbour entries, MTU), and the packet is forwarded as a router would: TTL decremented,
  * Ethernet addresses of the outgoing link.
  *
- * Only where nothing else must see the packet: the route's interface is an attached pod
- * interface (maps/host_route.h), and no NetworkPolicy exists (with one, the destination's
- * ingress policy runs in its to_container, so the packet takes the stack). Anything else —
- * traffic to the node, off the node, to an interface Skiff does not manage, without a resolved
- * neighbour, TTL 1, too big for the link — takes the stack unchanged. */
+ * Only where the route's interface is an attached pod interface (maps/host_route.h). The
+ * destination's to_container does not run, so its work is done here: while any NetworkPolicy
+ * exists, the destination pod's ingress policy (lib/policy.h) on the packet as translation
+ * left it, exactly as to_container would check it. Anything else — traffic to the node, off
+ * the node, to an interface Skiff does not manage, without a resolved neighbour, TTL 1, too
+ * big for the link — takes the stack unchanged. */
 #ifndef SKIFF_BPF_LIB_HOST_ROUTE_H_
 #define SKIFF_BPF_LIB_HOST_ROUTE_H_
 
@@ -23,11 +24,32 @@
 #define AF_INET 2
 #endif
 
+/* The packet as to_container would parse it after translation: addresses from the IP header,
+ * ports from the L4 header (same offsets; NAT rewrites them in place). */
+static __always_inline void skiff_host_route_cur(struct iphdr *iph, void *data, void *data_end,
+                                                 const struct skiff_pkt *pkt,
+                                                 struct skiff_pkt *cur) {
+  *cur = *pkt;
+  cur->saddr[0] = iph->saddr;
+  cur->daddr[0] = iph->daddr;
+  if ((pkt->l4_proto == IPPROTO_TCP || pkt->l4_proto == IPPROTO_UDP) &&
+      !(pkt->flags & SKIFF_PKT_F_LATER_FRAGMENT)) {
+    __be16 *ports = data + (pkt->l4_off & 0xff);
+    if ((void *)(ports + 2) <= data_end) {
+      cur->sport = ports[0];
+      cur->dport = ports[1];
+    }
+  }
+}
+
 /* TC_ACT_REDIRECT when the packet was handed to the destination pod (counted under
- * SKIFF_DIR_HOST_ROUTED), TC_ACT_OK when it takes the stack (untouched). Call last, on a packet
- * from_container lets through: it reads the headers as translation left them. */
-static __always_inline int skiff_host_route4(struct __sk_buff *skb) {
-  if (!skiff_config.host_routing || skiff_policy_active()) return TC_ACT_OK;
+ * SKIFF_DIR_HOST_ROUTED), TC_ACT_OK when it takes the stack (untouched), or the destination's
+ * ingress policy drop code (the caller accounts it as to_container would). Call last, on a
+ * packet from_container lets through; `cur` receives the packet's tuple as it leaves. */
+static __always_inline int skiff_host_route4(struct __sk_buff *skb, const struct skiff_pkt *pkt,
+                                             struct skiff_pkt *cur) {
+  *cur = *pkt;
+  if (!skiff_config.host_routing) return TC_ACT_OK;
   void *data = (void *)(long)skb->data;
   void *data_end = (void *)(long)skb->data_end;
   struct ethhdr *eth = data;
@@ -48,6 +70,17 @@ static __always_inline int skiff_host_route4(struct __sk_buff *skb) {
   __u32 out = fib.ifindex;
   if (!bpf_map_lookup_elem(&SKIFF_MAP_ENDPOINT_IFACES, &out)) return TC_ACT_OK;
 
+  skiff_host_route_cur(iph, data, data_end, pkt, cur);
+  /* The destination's ingress (to_container's check; a no-op without any NetworkPolicy). */
+  int rc = skiff_policy_ingress(skb, cur);
+  if (rc < 0) return rc;
+
+  /* The policy helpers may have moved the packet: read the headers again. */
+  data = (void *)(long)skb->data;
+  data_end = (void *)(long)skb->data_end;
+  eth = data;
+  iph = (void *)(eth + 1);
+  if ((void *)(iph + 1) > data_end) return TC_ACT_OK;
   /* As ip_decrease_ttl: the TTL is the high byte of its 16-bit word. */
   __u32 check = iph->check;
   check += bpf_htons(0x0100);

@@ -33,4 +33,13 @@ static __always_inline int skiff_from_container_verdict(struct __sk_buff *skb,
   return rc;
 }
 
+/* A packet the destination pod's ingress refused, at to_container or, host-routed, on its
+ * behalf in from_container: counted and reported under to_container either way. */
+static __always_inline int skiff_to_container_drop(struct __sk_buff *skb,
+                                                   const struct skiff_pkt *pkt, int rc, __u32 len) {
+  skiff_metrics_count(SKIFF_DIR_TO_CONTAINER, rc, len);
+  skiff_event_drop(skb, pkt, SKIFF_DIR_TO_CONTAINER, rc);
+  return TC_ACT_SHOT;
+}
+
 #endif /* SKIFF_BPF_LIB_LXC_H_ */

@@ -2,9 +2,11 @@
 // for another attached pod interface to bpf_redirect_peer, rewritten as a router forwards it
 // (TTL − 1 with a valid checksum, the outgoing link's Ethernet addresses), and leaves
 // everything else to the node's stack untouched: a route through an interface Skiff did not
-// attach, no neighbour entry, TTL 1, traffic for the node itself, while a NetworkPolicy
-// exists, and with --host-routing=legacy. The redirect itself (into the pod's namespace) is
-// covered end to end by tests/e2e/services_e2e_test.cc (HostRouting*).
+// attach, no neighbour entry, TTL 1, traffic for the node itself, and with
+// --host-routing=legacy. While a NetworkPolicy exists, the destination's ingress policy is
+// checked here on the translated packet, as its to_container (skipped) would. The redirect itself
+// (into the pod's namespace) is covered end to end by tests/e2e/services_e2e_test.cc
+// (HostRouting*).
 //
 // Each test process runs in a network namespace of its own, with two "pod" veths (hra, hrb:
 // attached), one veth Skiff does not manage (hrx), static routes and neighbours.
@@ -81,12 +83,34 @@ class HostRouteTest : public ::testing::Test {
     for (const char* name : {"hra", "hrb"}) Must(ifaces->Update(if_nametoindex(name), {}));
   }
 
-  void SetPolicyActive() {
+  // Policy in force: pod A is identity 300 (endpoint 1), pod B identity 301 (endpoint 2),
+  // ingress-isolated or not.
+  void SetPolicy(bool b_isolated) {
     auto st = Map<__u32, skiff_pol_state>::From(env_->skel->maps.SKIFF_MAP_POL_STATE);
     ASSERT_TRUE(st.ok()) << st.status();
     skiff_pol_state v{};
     v.flags = SKIFF_POL_STATE_F_DENY_UNKNOWN;
     Must(st->Update(0, v));
+    auto ipc = Map<skiff_ipcache_key, skiff_ipcache_val>::From(env_->skel->maps.SKIFF_MAP_IPCACHE4);
+    ASSERT_TRUE(ipc.ok()) << ipc.status();
+    Must(ipc->Update({32, Ip4(kPodA)}, {300, 1, 0, {}}));
+    Must(
+        ipc->Update({32, Ip4(kPodB)},
+                    {301, 2, static_cast<__u8>(b_isolated ? SKIFF_EP_F_INGRESS_ISOLATED : 0), {}}));
+  }
+
+  // Pod B's ingress allows identity 300 on TCP `port`.
+  void AllowAToB(uint16_t port) {
+    auto pol = Map<skiff_policy_key, skiff_policy_val>::From(env_->skel->maps.SKIFF_MAP_POLICY4);
+    ASSERT_TRUE(pol.ok()) << pol.status();
+    skiff_policy_key k{};
+    k.prefixlen = SKIFF_POLICY_PREFIX_FULL;
+    k.endpoint_id = 2;
+    k.identity = 300;
+    k.direction = SKIFF_POLICY_INGRESS;
+    k.proto = IPPROTO_TCP;
+    k.dport = htons(port);
+    Must(pol->Update(k, {7, 0}));
   }
 
   // A frame pod A sends (to its gateway's MAC), run on hra's tc ingress.
@@ -170,10 +194,41 @@ TEST_F(HostRouteTest, TtlOneTakesTheStackForItsTimeExceeded) {
 
 TEST_F(HostRouteTest, TrafficToTheNodeTakesTheStack) { ExpectStackUntouched(Syn(kNode, 10250)); }
 
-TEST_F(HostRouteTest, AnyNetworkPolicyMakesEveryPacketTakeTheStack) {
-  SetPolicyActive();
-  // Policy's own checks pass this one (pod A has no identity entry here): only routing differs.
-  ExpectStackUntouched(Syn(kPodB, 8080));
+TEST_F(HostRouteTest, WithPolicyANonIsolatedDestinationIsStillRedirected) {
+  SetPolicy(false);
+  RunResult r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
+  EXPECT_PACKET_EQ(Syn(kPodB, 8080, 63, kHrbMac, kPodBMac), r.out);
+}
+
+TEST_F(HostRouteTest, IsolatedDestinationWithoutARuleDropsAsItsToContainerWould) {
+  SetPolicy(true);
+  RunResult r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT, r.retval);
+  EXPECT_EQ(env_->Metric(SKIFF_DIR_TO_CONTAINER, SKIFF_DROP_POLICY_DENIED_INGRESS), 1u);
+  EXPECT_EQ(env_->Metric(SKIFF_DIR_HOST_ROUTED, 0), 0u);
+  // The rule for another port does not help either.
+  AllowAToB(9090);
+  r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_SHOT, r.retval);
+}
+
+TEST_F(HostRouteTest, IsolatedDestinationAllowingTheSourceIsRedirected) {
+  SetPolicy(true);
+  AllowAToB(8080);
+  RunResult r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
+  EXPECT_EQ(env_->Metric(SKIFF_DIR_HOST_ROUTED, 0), 1u);
+}
+
+TEST_F(HostRouteTest, IngressPolicySeesTheBackendPortAfterTranslation) {
+  SetPolicy(true);
+  AllowAToB(8080);  // the backend's port, not the service's 80
+  Must(env_->AddBackend({.id = 1, .ip = kPodB, .port = 8080}));
+  Must(env_->AddService({.vip = kVip, .port = 80, .rev_nat_id = 1, .active = {1}}));
+  RunResult r = FromPodA(Syn(kVip, 80));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
+  EXPECT_PACKET_EQ(Syn(kPodB, 8080, 63, kHrbMac, kPodBMac), r.out);
 }
 
 TEST_F(HostRouteTest, LegacyRoutingLeavesEveryPacketToTheStack) {

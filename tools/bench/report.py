@@ -9,7 +9,8 @@ import statistics
 import sys
 from pathlib import Path
 
-DP_MODES = ["floor", "skiff", "skiff-sock", "skiff-p2p", "iptables", "iptables-p2p", "nftables"]
+DP_MODES = ["floor", "skiff", "skiff-sock", "skiff-p2p", "skiff-legacy", "skiff-p2p-legacy",
+            "iptables", "iptables-p2p", "nftables"]
 CP_PEERS = ["skiff", "iptables-nft", "iptables-legacy", "nftables"]
 NP_PATHS = [("local", "backend on node 1 (DNAT)"), ("remote", "backend on node 2 (DNAT + SNAT)")]
 
