@@ -213,7 +213,8 @@ class ReconcileLoop {
 // The API reads the main loop's state only through immutable snapshots published here.
 void PublishApiState(api::StateBoard& board, const ReconcileLoop& loop,
                      const model::ObjectStore& store, const loader::Attacher& attacher,
-                     const loader::NodePortDatapath* nodeport, const loader::SocketLb* sock_lb) {
+                     const loader::NodePortDatapath* nodeport, const loader::SocketLb* sock_lb,
+                     bool host_routing) {
   auto s = std::make_shared<api::ApiState>();
   s->objects = loop.last_snapshot();
   s->sources = store.Sources();
@@ -221,7 +222,10 @@ void PublishApiState(api::StateBoard& board, const ReconcileLoop& loop,
   s->reconcile_errors = loop.last_errors();
   s->policy = loop.policy_state();
   for (const auto& a : attacher.attachments())
-    s->programs.push_back({a.iface, a.ifindex, loader::TcDirectionName(a.dir), a.program});
+    s->programs.push_back({a.iface, a.ifindex, loader::TcDirectionName(a.dir),
+                           host_routing && a.program == "from_container"
+                               ? "from_container (host routing)"
+                               : a.program});
   // The node devices: tc both ways, and XDP when it runs (else why not).
   if (nodeport)
     for (const auto& x : nodeport->xdp()) {
@@ -385,7 +389,8 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   // The API starts once the datapath is loaded; it reads pinned maps directly and the main
   // loop's state through `board`. Declared after `dp`, so it stops before the maps close.
   api::StateBoard board;
-  PublishApiState(board, loop, store, attacher, nodeport.get(), sock_lb.get());
+  PublishApiState(board, loop, store, attacher, nodeport.get(), sock_lb.get(),
+                  cfg.host_routing == "bpf");
   auto core = api::DatapathCore::Create(dp->get(), &board, cfg.node_name);
   if (!core.ok()) return core.status();
   // Flow events (docs/flows.md): read on their own thread, enriched from `board`.
@@ -402,7 +407,8 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   bool links_changed = false;
   while (true) {
     if (loop.MaybeRun() || links_changed)
-      PublishApiState(board, loop, store, attacher, nodeport.get(), sock_lb.get());
+      PublishApiState(board, loop, store, attacher, nodeport.get(), sock_lb.get(),
+                      cfg.host_routing == "bpf");
     board_obs.SetSources(store.Sources());
     if (links_changed) PublishAttachments(board_obs, obs_matcher, attacher);
     links_changed = false;

@@ -135,8 +135,14 @@ TEST_F(ApiE2E, AgentctlReportsTheTrafficJustSent) {
   EXPECT_EQ(s["synced"], true);
   EXPECT_EQ(s["frontends"], 2);
   std::set<std::string> ifaces;
-  for (const auto& p : s["programs"]) ifaces.insert(p["interface"].get<std::string>());
+  int host_routed_rows = 0;
+  for (const auto& p : s["programs"]) {
+    ifaces.insert(p["interface"].get<std::string>());
+    if (p["program"] == "from_container (host routing)") host_routed_rows++;
+  }
   for (const auto& [name, pod] : pods_) EXPECT_TRUE(ifaces.count(pod.host_if)) << pod.host_if;
+  // --host-routing=bpf (the default) shows on every pod interface's from_container row.
+  EXPECT_EQ(host_routed_rows, static_cast<int>(pods_.size())) << st.out;
   uint64_t ct_entries = 0;
   for (const auto& m : s["maps"])
     if (m["name"] == "skiff_ct4_global_v2") ct_entries = m["entries"].get<uint64_t>();
