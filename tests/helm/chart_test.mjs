@@ -173,6 +173,7 @@ await test("default values: DaemonSet shape", async () => {
     "--lb-affinity-max": "65536",
     "--socket-lb": "enabled",
     "--socket-lb-scope": "host",
+    "--host-routing": "bpf",
     "--cgroup-root": "/host/sys/fs/cgroup",
     "--log-level": "info",
     "--log-format": "text",

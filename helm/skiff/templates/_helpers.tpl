@@ -78,6 +78,7 @@ docs/configuration.md. */}}
 {{- $args = append $args (printf "--lb-affinity-max=%d" (int64 $v.maps.lbAffinityMax)) }}
 {{- $args = append $args (printf "--socket-lb=%s" $v.agent.socketLB) }}
 {{- $args = append $args (printf "--socket-lb-scope=%s" $v.agent.socketLBScope) }}
+{{- $args = append $args (printf "--host-routing=%s" $v.agent.hostRouting) }}
 {{- $args = append $args "--cgroup-root=/host/sys/fs/cgroup" }}
 {{- $args = append $args (printf "--log-level=%s" $v.agent.logLevel) }}
 {{- $args = append $args (printf "--log-format=%s" $v.agent.logFormat) }}
