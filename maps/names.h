@@ -25,6 +25,7 @@
 #define SKIFF_MAP_EVENTS_STATE skiff_events_state_v1
 #define SKIFF_MAP_SOCK4_REVNAT skiff_sock4_revnat_v1
 #define SKIFF_MAP_ENDPOINT_IFACES skiff_endpoint_ifaces_v1
+#define SKIFF_MAP_HOST_ROUTE4 skiff_host_route4_v1
 
 #define SKIFF_STR_(x) #x
 #define SKIFF_STR(x) SKIFF_STR_(x)

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -335,6 +336,28 @@ bool DecodeKnown(const MapMeta& m, Bytes key, Bytes value, v1::MapEntry* out) {
     char name[IF_NAMESIZE] = {};
     Text(k, "name", if_indextoname(ifindex, name) ? name : "(gone)");
     Uint(v, "flags", e.flags);
+    return true;
+  }
+  if (n == SKIFF_STR(SKIFF_MAP_HOST_ROUTE4)) {
+    skiff_host_route4_key rk;
+    skiff_host_route4 r;
+    if (!As(key, &rk) || !As(value, &r)) return false;
+    Text(k, "dst", Ipv4String(rk.daddr));
+    Text(k, "src", Ipv4String(rk.saddr));
+    Uint(k, "ifindex", rk.ifindex);
+    Uint(k, "tos", rk.tos);
+    Text(k, "proto", ProtocolString(rk.proto));
+    Uint(v, "ifindex", r.ifindex);
+    Uint(v, "mtu", r.mtu);
+    auto mac = [](const __u8* m) {
+      char buf[18];
+      std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+                    m[5]);
+      return std::string(buf);
+    };
+    Text(v, "dmac", mac(r.dmac));
+    Text(v, "smac", mac(r.smac));
+    Uint(v, "expires_ns", r.expires);
     return true;
   }
   if (n == SKIFF_STR(SKIFF_MAP_METRICS)) {

@@ -154,6 +154,15 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } SKIFF_MAP_ENDPOINT_IFACES SEC(".maps");
 
+/* Host routing's route cache: bpf_fib_lookup answers by lookup inputs (maps/host_route.h). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, SKIFF_HOST_ROUTE4_SIZE_DEFAULT);
+  __type(key, struct skiff_host_route4_key);
+  __type(value, struct skiff_host_route4);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} SKIFF_MAP_HOST_ROUTE4 SEC(".maps");
+
 /* Flow events (maps/events.h, docs/flows.md). */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -14,6 +14,7 @@
 #include <linux/pkt_cls.h>
 #include <net/if.h>
 #include <sched.h>
+#include <time.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -138,6 +139,44 @@ class HostRouteTest : public ::testing::Test {
     EXPECT_EQ(env_->Metric(SKIFF_DIR_HOST_ROUTED, 0), 0u);
   }
 
+  Map<skiff_host_route4_key, skiff_host_route4> Routes() {
+    auto m =
+        Map<skiff_host_route4_key, skiff_host_route4>::From(env_->skel->maps.SKIFF_MAP_HOST_ROUTE4);
+    EXPECT_TRUE(m.ok()) << m.status();
+    return *m;
+  }
+
+  // The cache key of pod A's packets to `dst` (Syn: TOS 0, TCP).
+  static skiff_host_route4_key RouteKey(const char* dst) {
+    skiff_host_route4_key k{};
+    k.daddr = Ip4(dst);
+    k.saddr = Ip4(kPodA);
+    k.ifindex = if_nametoindex("hra");
+    k.proto = IPPROTO_TCP;
+    return k;
+  }
+
+  static __u64 NowNs() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<__u64>(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
+  }
+
+  // A cache entry for pod B that differs from the FIB's answer in its MAC addresses, so
+  // that the output shows which one was used.
+  static skiff_host_route4 FakeRoute(const char* out_if, __u64 expires, __u32 mtu = 1500) {
+    skiff_host_route4 r{};
+    r.expires = expires;
+    r.ifindex = if_nametoindex(out_if);
+    r.mtu = mtu;
+    std::memcpy(r.dmac, kFakeDmac.data(), 6);
+    std::memcpy(r.smac, kFakeSmac.data(), 6);
+    return r;
+  }
+
+  static constexpr Mac kFakeDmac{0x02, 0, 0, 0, 0xfd, 0xfd};
+  static constexpr Mac kFakeSmac{0x02, 0, 0, 0, 0xf5, 0xf5};
+
   std::unique_ptr<LbEnv> env_;
 };
 
@@ -229,6 +268,103 @@ TEST_F(HostRouteTest, IngressPolicySeesTheBackendPortAfterTranslation) {
   RunResult r = FromPodA(Syn(kVip, 80));
   EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
   EXPECT_PACKET_EQ(Syn(kPodB, 8080, 63, kHrbMac, kPodBMac), r.out);
+}
+
+TEST_F(HostRouteTest, TheFibAnswerIsCachedAndTheCachedPathGivesTheSameOutput) {
+  Bytes want = Syn(kPodB, 8080, 63, kHrbMac, kPodBMac);
+  __u64 before = NowNs();
+  RunResult first = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, first.retval);
+  EXPECT_PACKET_EQ(want, first.out);
+  auto e = Routes().Lookup(RouteKey(kPodB));
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_TRUE(e->has_value()) << "no cache entry after a host-routed packet";
+  const skiff_host_route4& r = **e;
+  EXPECT_EQ(r.ifindex, if_nametoindex("hrb"));
+  EXPECT_EQ(r.mtu, 1500u);
+  EXPECT_EQ(0, std::memcmp(r.dmac, kPodBMac.data(), 6));
+  EXPECT_EQ(0, std::memcmp(r.smac, kHrbMac.data(), 6));
+  // A lifetime of SKIFF_HOST_ROUTE_TTL_NS from now (the coarse clock may lag by a tick).
+  EXPECT_GE(r.expires + 20000000ULL, before + SKIFF_HOST_ROUTE_TTL_NS);
+  EXPECT_LE(r.expires, NowNs() + SKIFF_HOST_ROUTE_TTL_NS);
+
+  RunResult second = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, second.retval);
+  EXPECT_PACKET_EQ(want, second.out);
+  std::string why;
+  EXPECT_TRUE(ChecksumsValid(second.out, &why)) << why;
+  EXPECT_EQ(env_->Metric(SKIFF_DIR_HOST_ROUTED, 0), 2u);
+}
+
+TEST_F(HostRouteTest, AFreshCacheEntryReplacesTheFibLookup) {
+  Must(Routes().Update(RouteKey(kPodB), FakeRoute("hrb", NowNs() + 60000000000ULL)));
+  RunResult r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
+  EXPECT_PACKET_EQ(Syn(kPodB, 8080, 63, kFakeSmac, kFakeDmac), r.out);
+  // Another source's lookup is its own (fib rules may route it differently).
+  Bytes from_b =
+      PacketBuilder().Eth(kPodBMac, kGatewayMac).Ipv4(kPodB, kPodA).Tcp(8080, 40000, kSyn).Build();
+  auto rb = RunTcOn(env_->prog_fd(), from_b, static_cast<int>(if_nametoindex("hrb")));
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  EXPECT_PACKET_EQ(PacketBuilder()
+                       .Eth(kHraMac, kPodAMac)
+                       .Ipv4(kPodB, kPodA)
+                       .Ttl(63)
+                       .Tcp(8080, 40000, kSyn)
+                       .Build(),
+                   rb->out);
+}
+
+TEST_F(HostRouteTest, ACacheEntryWhoseInterfaceLeftTheEndpointMapIsNotUsed) {
+  // hrx: never attached; then hrb once removed from the endpoint map (its pod deleted).
+  Must(Routes().Update(RouteKey(kPodB), FakeRoute("hrx", NowNs() + 60000000000ULL)));
+  RunResult r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
+  EXPECT_PACKET_EQ(Syn(kPodB, 8080, 63, kHrbMac, kPodBMac), r.out);
+
+  Must(Routes().Update(RouteKey(kPodB), FakeRoute("hrb", NowNs() + 60000000000ULL)));
+  auto ifaces = Map<__u32, skiff_endpoint_iface>::From(env_->skel->maps.SKIFF_MAP_ENDPOINT_IFACES);
+  ASSERT_TRUE(ifaces.ok()) << ifaces.status();
+  Must(ifaces->Delete(if_nametoindex("hrb")));
+  Must(env_->Reset());  // the counters
+  ExpectStackUntouched(Syn(kPodB, 8080));
+}
+
+TEST_F(HostRouteTest, AnExpiredCacheEntryIsNotUsedAndIsRefreshed) {
+  // A second ago (the BPF side reads the coarse clock, a tick behind).
+  Must(Routes().Update(RouteKey(kPodB), FakeRoute("hrb", NowNs() - 1000000000ULL)));
+  RunResult r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
+  EXPECT_PACKET_EQ(Syn(kPodB, 8080, 63, kHrbMac, kPodBMac), r.out);
+  auto e = Routes().Lookup(RouteKey(kPodB));
+  ASSERT_TRUE(e.ok() && e->has_value());
+  EXPECT_EQ(0, std::memcmp((*e)->dmac, kPodBMac.data(), 6));
+  EXPECT_GT((*e)->expires + 20000000ULL, NowNs() + SKIFF_HOST_ROUTE_TTL_NS / 2);
+}
+
+TEST_F(HostRouteTest, APacketTooBigForTheCachedMtuAsksTheFib) {
+  // The cached MTU lets 40 + 18 bytes through; the packet (59) asks the FIB (MTU 1500).
+  Must(Routes().Update(RouteKey(kPodB), FakeRoute("hrb", NowNs() + 60000000000ULL, 40)));
+  RunResult r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
+  EXPECT_PACKET_EQ(Syn(kPodB, 8080, 63, kHrbMac, kPodBMac), r.out);
+  // Exactly at the limit (59 = 41 + 18) the cached entry serves.
+  Must(Routes().Update(RouteKey(kPodB), FakeRoute("hrb", NowNs() + 60000000000ULL, 41)));
+  r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_PACKET_EQ(Syn(kPodB, 8080, 63, kFakeSmac, kFakeDmac), r.out);
+}
+
+TEST_F(HostRouteTest, AfterACachedRouteAFrameBeyondTheLinkMtuTakesTheStack) {
+  RunResult r = FromPodA(Syn(kPodB, 8080));
+  EXPECT_VERDICT(ProgKind::kTc, TC_ACT_REDIRECT, r.retval);
+  Must(env_->Reset());
+  Bytes big = PacketBuilder()
+                  .Eth(kPodAMac, kGatewayMac)
+                  .Ipv4(kPodA, kPodB)
+                  .Tcp(40000, 8080, kSyn)
+                  .Payload(std::string(1600, 'x'))
+                  .Build();
+  ExpectStackUntouched(big);
 }
 
 TEST_F(HostRouteTest, LegacyRoutingLeavesEveryPacketToTheStack) {
