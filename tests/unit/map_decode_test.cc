@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/api/map_decode.h"
+#include "maps/host_route.h"
 #include "maps/lb.h"
 #include "maps/names.h"
 #include "maps/nat.h"
@@ -121,6 +122,31 @@ TEST(MapDecode, IpcacheAndPolicyEntries) {
   EXPECT_EQ(d["key.proto"], "TCP");
   EXPECT_EQ(d["key.ports"], "8192-8199");
   EXPECT_EQ(d["value.rule_id"], "12");
+}
+
+TEST(MapDecode, HostRouteCacheEntry) {
+  skiff_host_route4_key k{};
+  k.daddr = Ip("10.244.0.20");
+  k.saddr = Ip("10.244.0.10");
+  k.ifindex = 7;
+  k.proto = IPPROTO_UDP;
+  skiff_host_route4 r{};
+  r.expires = 123456789;
+  r.ifindex = 9;
+  r.mtu = 1450;
+  const uint8_t dmac[6] = {0x02, 0, 0, 0, 0x0b, 0x0b}, smac[6] = {0x02, 0, 0, 0, 0xbb, 0x01};
+  std::memcpy(r.dmac, dmac, 6);
+  std::memcpy(r.smac, smac, 6);
+  auto d = Decode(SKIFF_STR(SKIFF_MAP_HOST_ROUTE4), k, r);
+  EXPECT_EQ(d["key.dst"], "10.244.0.20");
+  EXPECT_EQ(d["key.src"], "10.244.0.10");
+  EXPECT_EQ(d["key.ifindex"], "7");
+  EXPECT_EQ(d["key.proto"], "UDP");
+  EXPECT_EQ(d["value.ifindex"], "9");
+  EXPECT_EQ(d["value.mtu"], "1450");
+  EXPECT_EQ(d["value.dmac"], "02:00:00:00:0b:0b");
+  EXPECT_EQ(d["value.smac"], "02:00:00:00:bb:01");
+  EXPECT_EQ(d["value.expires_ns"], "123456789");
 }
 
 TEST(MapDecode, UnknownMapIsHex) {
