@@ -1,6 +1,8 @@
 #include "tests/e2e/agent_env.h"
 
+#include <bpf/bpf.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iostream>
@@ -9,9 +11,24 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "maps/map.h"
+#include "maps/metrics.h"
+#include "maps/names.h"
 #include "tests/e2e/manifests.h"
 
 namespace skiff::e2e {
+
+uint64_t DatapathPackets(const std::string& bpffs_root, uint32_t direction, int code) {
+  std::string pin = bpffs_root + "/" + SKIFF_STR(SKIFF_MAP_METRICS);
+  int fd = bpf_obj_get(pin.c_str());
+  if (fd < 0) return 0;
+  PerCpuMap<__u32, skiff_metrics_val> m(fd, SKIFF_STR(SKIFF_MAP_METRICS));
+  uint64_t n = 0;
+  if (auto v = m.Lookup(SKIFF_METRICS_INDEX(direction, code)); v.ok())
+    for (const auto& c : *v) n += c.packets;
+  close(fd);
+  return n;
+}
 
 namespace fs = std::filesystem;
 

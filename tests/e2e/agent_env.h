@@ -14,6 +14,10 @@
 
 namespace skiff::e2e {
 
+// Packets the datapath counted for (direction, outcome) over all CPUs in the metrics map pinned
+// under bpffs_root (outcome 0: went on; else a SKIFF_DROP_* code). 0 when there is no map.
+uint64_t DatapathPackets(const std::string& bpffs_root, uint32_t direction, int code = 0);
+
 class AgentEnv {
  public:
   // `tag` names the test family in paths ("svc" → /tmp/skiff-svc-<prefix>/...);

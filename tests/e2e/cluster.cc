@@ -18,6 +18,7 @@
 #include "maps/map.h"
 #include "maps/metrics.h"
 #include "maps/names.h"
+#include "tests/e2e/agent_env.h"
 #include "tests/e2e/manifests.h"
 #include "tests/harness/privileged.h"
 
@@ -118,15 +119,7 @@ std::string ClusterNode::Log() const {
 }
 
 uint64_t ClusterNode::DatapathPackets(uint32_t direction, int code) const {
-  std::string pin = bpffs_root_ + "/" + SKIFF_STR(SKIFF_MAP_METRICS);
-  int fd = bpf_obj_get(pin.c_str());
-  if (fd < 0) return 0;
-  PerCpuMap<__u32, skiff_metrics_val> m(fd, SKIFF_STR(SKIFF_MAP_METRICS));
-  uint64_t n = 0;
-  if (auto v = m.Lookup(SKIFF_METRICS_INDEX(direction, code)); v.ok())
-    for (const auto& c : *v) n += c.packets;
-  close(fd);
-  return n;
+  return e2e::DatapathPackets(bpffs_root_, direction, code);
 }
 
 ClusterNode::~ClusterNode() {

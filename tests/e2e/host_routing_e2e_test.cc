@@ -86,15 +86,7 @@ class HostRoutingE2E : public ::testing::Test {
   }
 
   uint64_t Packets(uint32_t dir, int code = 0) const {
-    std::string pin = env_->bpffs_root() + "/" + SKIFF_STR(SKIFF_MAP_METRICS);
-    int fd = bpf_obj_get(pin.c_str());
-    if (fd < 0) return 0;
-    PerCpuMap<__u32, skiff_metrics_val> m(fd, SKIFF_STR(SKIFF_MAP_METRICS));
-    uint64_t n = 0;
-    if (auto v = m.Lookup(SKIFF_METRICS_INDEX(dir, code)); v.ok())
-      for (const auto& c : *v) n += c.packets;
-    close(fd);
-    return n;
+    return DatapathPackets(env_->bpffs_root(), dir, code);
   }
 
   // Packets the node's FORWARD hook saw.
