@@ -98,10 +98,10 @@ static __always_inline int skiff_host_route_resolve(struct __sk_buff *skb, const
 /* TC_ACT_REDIRECT when the packet was handed to the destination pod (counted under
  * SKIFF_DIR_HOST_ROUTED), TC_ACT_OK when it takes the stack (untouched), or the destination's
  * ingress policy drop code (the caller accounts it as to_container would). Call last, on a
- * packet from_container lets through; `cur` receives the packet's tuple as it leaves. */
+ * packet from_container lets through; `cur` receives the packet's tuple as it leaves (filled
+ * only on the way to a redirect or an ingress drop: the caller reads it only on a drop). */
 static __always_inline int skiff_host_route4(struct __sk_buff *skb, const struct skiff_pkt *pkt,
                                              struct skiff_pkt *cur) {
-  *cur = *pkt;
   if (!skiff_config.host_routing) return TC_ACT_OK;
   void *data = (void *)(long)skb->data;
   void *data_end = (void *)(long)skb->data_end;

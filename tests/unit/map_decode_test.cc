@@ -149,6 +149,16 @@ TEST(MapDecode, HostRouteCacheEntry) {
   EXPECT_EQ(d["value.expires_ns"], "123456789");
 }
 
+TEST(MapDecode, EndpointIfaceNamesTheInterface) {
+  skiff_endpoint_iface v{};
+  auto d = Decode(SKIFF_STR(SKIFF_MAP_ENDPOINT_IFACES), __u32{1}, v);  // loopback: ifindex 1
+  EXPECT_EQ(d["key.ifindex"], "1");
+  EXPECT_EQ(d["key.name"], "lo");
+  EXPECT_EQ(d["value.flags"], "0");
+  d = Decode(SKIFF_STR(SKIFF_MAP_ENDPOINT_IFACES), __u32{0x7ffffff0}, v);
+  EXPECT_EQ(d["key.name"], "(gone)");
+}
+
 TEST(MapDecode, UnknownMapIsHex) {
   uint32_t k = 0x01020304, v = 0xa0b0c0d0;
   auto d = Decode("some_other_map", k, v);
