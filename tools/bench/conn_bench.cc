@@ -3,6 +3,7 @@
 //   skiff_bench_conn serve --port 8080 [--threads 2]
 //   skiff_bench_conn client --targets IP:PORT[,IP:PORT...] --duration 2 [--warmup 0.3]
 //                           [--parallel 1] [--timeout-ms 1000]
+//                           [--turn-in FIFO --turn-out FIFO [--slice-ms 100]]
 //
 // The client runs `parallel` threads; each opens one connection at a time, round-robin over
 // the targets: connect, send a 16-byte request, read the 16-byte response, close abortively
@@ -12,8 +13,17 @@
 // CPU time (the user time is the generator; the system time is the kernel's network path,
 // which on veths runs in the sender's context).
 //
+// Taking turns (--turn-in/--turn-out): two clients, each in its own namespace (and cgroup), pass
+// a token through two FIFOs and run connections only while they hold it, `slice-ms` at a time,
+// until each has run `duration` seconds after its `warmup`. The machine's speed drifts by
+// ±10-30 % over seconds in a VM; two modes measured in alternating 100 ms slices see the same
+// drift, so their ratio is steady where back-to-back measurements are not (tools/bench/run
+// --paired). "seconds" is then the client's own active time; the rate is over that time.
+//
 // The server answers each connection in one of `threads` blocking accept loops.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -25,6 +35,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -136,10 +147,32 @@ uint32_t OneConnection(const Target& t, int timeout_ms, std::string* err) {
 
 double CpuSeconds(const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; }
 
+// Where two clients take turns (--turn-in/--turn-out).
+struct Turns {
+  std::string in, out;
+  int slice_ms = 100;
+  bool enabled() const { return !in.empty(); }
+};
+
+// Waits for the other client's byte: 't' (your turn) or 'd' (it has finished; take one last
+// turn). Returns 0 on error or when none came in 10 s (the other client died).
+char AwaitTurn(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  int n;
+  while ((n = poll(&p, 1, 10000)) < 0 && errno == EINTR) {
+  }
+  char c = 0;
+  if (n != 1 || read(fd, &c, 1) != 1) return 0;
+  return c;
+}
+
 int Client(const std::vector<Target>& targets, double duration, double warmup, int parallel,
-           int timeout_ms) {
+           int timeout_ms, const Turns& turns) {
   std::vector<WorkerResult> results(parallel);
-  std::atomic<bool> measuring{false}, stop{false};
+  // active: workers open connections; measuring: they count them. busy: workers inside a
+  // connection (the turn ends when it reaches 0 after `active` clears).
+  std::atomic<bool> measuring{false}, stop{false}, active{!turns.enabled()};
+  std::atomic<int> busy{0};
   std::vector<std::thread> ts;
   for (int w = 0; w < parallel; w++) {
     ts.emplace_back([&, w] {
@@ -147,9 +180,16 @@ int Client(const std::vector<Target>& targets, double duration, double warmup, i
       r.latency_ns.reserve(1 << 20);
       size_t next = w;
       while (!stop.load(std::memory_order_relaxed)) {
+        busy.fetch_add(1);
+        if (!active.load()) {
+          busy.fetch_sub(1);
+          active.wait(false);
+          continue;
+        }
         const bool counted = measuring.load(std::memory_order_relaxed);
         std::string err;
         uint32_t ns = OneConnection(targets[next++ % targets.size()], timeout_ms, &err);
+        busy.fetch_sub(1);
         if (ns != 0) r.made++;
         if (!counted) continue;
         if (ns == 0) {
@@ -160,17 +200,65 @@ int Client(const std::vector<Target>& targets, double duration, double warmup, i
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
-  rusage ru0{};
-  getrusage(RUSAGE_SELF, &ru0);
-  const auto t0 = Clock::now();
-  measuring = true;
-  std::this_thread::sleep_for(std::chrono::duration<double>(duration));
-  measuring = false;
-  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
-  rusage ru1{};
-  getrusage(RUSAGE_SELF, &ru1);
+  rusage ru0{}, ru1{};
+  double wall = 0;
+  if (!turns.enabled()) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
+    getrusage(RUSAGE_SELF, &ru0);
+    const auto t0 = Clock::now();
+    measuring = true;
+    std::this_thread::sleep_for(std::chrono::duration<double>(duration));
+    measuring = false;
+    wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    getrusage(RUSAGE_SELF, &ru1);
+  } else {
+    // O_RDWR: opening never blocks on the peer, and a write never fails for want of a reader.
+    int in = open(turns.in.c_str(), O_RDWR | O_CLOEXEC);
+    int out = open(turns.out.c_str(), O_RDWR | O_CLOEXEC);
+    if (in < 0 || out < 0) {
+      std::cerr << "skiff_bench_conn: opening " << (in < 0 ? turns.in : turns.out) << ": "
+                << strerror(errno) << "\n";
+      std::exit(2);
+    }
+    const auto slice = std::chrono::milliseconds(turns.slice_ms);
+    double warm = 0;
+    bool peer_done = false;
+    getrusage(RUSAGE_SELF, &ru0);
+    while (true) {
+      const char c = AwaitTurn(in);
+      if (c != 't' && c != 'd') {
+        std::cerr << "skiff_bench_conn: no turn from the other client in 10 s\n";
+        std::exit(1);
+      }
+      peer_done = peer_done || c == 'd';
+      const bool counting = warm >= warmup;
+      measuring = counting;
+      const auto t0 = Clock::now();
+      active = true;
+      active.notify_all();
+      std::this_thread::sleep_for(slice);
+      active = false;
+      while (busy.load() != 0) std::this_thread::yield();  // the connection in flight ends
+      const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+      measuring = false;
+      if (counting) {
+        wall += took;
+      } else {
+        warm += took;
+      }
+      // The peer has finished: this was our last turn (nobody passes the token back).
+      if (peer_done) break;
+      const bool done = wall >= duration;
+      const char token = done ? 'd' : 't';
+      if (write(out, &token, 1) != 1 || done) break;
+    }
+    getrusage(RUSAGE_SELF, &ru1);
+    close(in);
+    close(out);
+  }
   stop = true;
+  active = true;
+  active.notify_all();
   for (auto& t : ts) t.join();
 
   std::vector<uint32_t> all;
@@ -188,6 +276,7 @@ int Client(const std::vector<Target>& targets, double duration, double warmup, i
     size_t i = std::min(all.size() - 1, static_cast<size_t>(p * static_cast<double>(all.size())));
     return all[i] / 1e3;
   };
+  if (wall <= 0) wall = 1e-9;
   const double user = CpuSeconds(ru1.ru_utime) - CpuSeconds(ru0.ru_utime);
   const double sys = CpuSeconds(ru1.ru_stime) - CpuSeconds(ru0.ru_stime);
   std::string fe;
@@ -208,7 +297,8 @@ int Client(const std::vector<Target>& targets, double duration, double warmup, i
 int Usage() {
   std::cerr << "usage: skiff_bench_conn serve --port P [--threads T]\n"
                "       skiff_bench_conn client --targets IP:PORT[,...] [--duration S] "
-               "[--warmup S] [--parallel K] [--timeout-ms MS]\n";
+               "[--warmup S] [--parallel K] [--timeout-ms MS]\n"
+               "                               [--turn-in FIFO --turn-out FIFO [--slice-ms MS]]\n";
   return 2;
 }
 
@@ -218,6 +308,7 @@ int Main(int argc, char** argv) {
   int port = 8080, threads = 2, parallel = 1, timeout_ms = 1000;
   double duration = 2, warmup = 0.3;
   std::vector<Target> targets;
+  Turns turns;
   for (int i = 2; i < argc; i++) {
     const std::string a = argv[i];
     if (i + 1 >= argc) return Usage();
@@ -235,6 +326,12 @@ int Main(int argc, char** argv) {
       ok = absl::SimpleAtod(v, &duration) && duration > 0;
     } else if (a == "--warmup") {
       ok = absl::SimpleAtod(v, &warmup) && warmup >= 0;
+    } else if (a == "--turn-in") {
+      turns.in = v;
+    } else if (a == "--turn-out") {
+      turns.out = v;
+    } else if (a == "--slice-ms") {
+      ok = absl::SimpleAtoi(v, &turns.slice_ms) && turns.slice_ms > 0;
     } else if (a == "--targets") {
       for (absl::string_view s : absl::StrSplit(v, ',', absl::SkipEmpty())) {
         std::vector<std::string> hp = absl::StrSplit(s, ':');
@@ -258,8 +355,12 @@ int Main(int argc, char** argv) {
     }
   }
   if (mode == "serve") return Serve(static_cast<uint16_t>(port), threads);
+  if (turns.in.empty() != turns.out.empty()) {
+    std::cerr << "skiff_bench_conn: --turn-in and --turn-out go together\n";
+    return 2;
+  }
   if (mode == "client" && !targets.empty())
-    return Client(targets, duration, warmup, parallel, timeout_ms);
+    return Client(targets, duration, warmup, parallel, timeout_ms, turns);
   return Usage();
 }
 

@@ -5,6 +5,7 @@ Exits non-zero if the raw file records a failure or misses a result the run aske
 partial table is never presented as a complete one.
 """
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -17,6 +18,38 @@ NP_PATHS = [("local", "backend on node 1 (DNAT)"), ("remote", "backend on node 2
 
 def med(xs):
     return statistics.median(xs) if xs else None
+
+
+# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (beyond: 1.96).
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def paired_ratio(ratios):
+    """The per-round ratios' geometric mean and its 95 % confidence interval (t on the logs):
+    each round pairs a mode with the floor measured next to it, so drift slower than a round
+    cancels; the interval says how well the rounds pin the ratio down. None below 2 rounds."""
+    xs = [math.log(r) for r in ratios if r and r > 0]
+    if len(xs) < 2:
+        return None
+    m, sd = statistics.mean(xs), statistics.stdev(xs)
+    t = T975[len(xs) - 2] if len(xs) - 1 <= len(T975) else 1.96
+    h = t * sd / math.sqrt(len(xs))
+    return {"mean": math.exp(m), "low": math.exp(m - h), "high": math.exp(m + h),
+            "rounds": len(xs)}
+
+
+def per_round(res, floor_by_rep):
+    """Each repetition's rate over its floor's: the floor it took turns with (--paired), else
+    the floor measured in the same round."""
+    out = []
+    for x in res:
+        fp = x.get("floor_pair")
+        f = fp["conn_per_s"] if fp else floor_by_rep.get(x["rep"])
+        if f:
+            out.append(x["conn_per_s"] / f)
+    return out
 
 
 def fmt(x, digits=0):
@@ -66,7 +99,9 @@ def main(out):
         if "skipped" in r:
             skipped[key] = r["skipped"]
             continue
-        dp.setdefault(key, []).append(dict(r["result"], rep=r["rep"], bpf=r.get("bpf")))
+        dp.setdefault(key, []).append(dict(r["result"], rep=r["rep"], bpf=r.get("bpf"),
+                                           agent_cpu_s=r.get("agent_cpu_s"),
+                                           floor_pair=r.get("floor")))
     sizes = [int(s) for s in str(meta.get("sizes", "")).split(",") if s]
     modes = [m for m in str(meta.get("modes", "")).split(",") if m]
     datapath = []
@@ -91,13 +126,17 @@ def main(out):
                 "ratio_to_floor": rate / floor_rate if floor_rate else None,
                 # Each repetition against the floor's repetition of the same round (the modes
                 # of one round run back to back): how much of a ratio is the machine drifting.
-                "ratio_to_floor_per_rep": [x["conn_per_s"] / floor_by_rep[x["rep"]]
-                                           for x in res if floor_by_rep.get(x["rep"])],
+                "ratio_to_floor_per_rep": per_round(res, floor_by_rep),
+                "ratio_paired": None if m == "floor" else paired_ratio(per_round(res,
+                                                                                floor_by_rep)),
                 "p50_us": med([x["p50_us"] for x in res]),
                 "p99_us": med([x["p99_us"] for x in res]),
                 "errors": sum(x["errors"] for x in res),
                 "client_user_cpu": med([x["client_user_cpu"] for x in res]),
                 "client_sys_cpu": med([x["client_sys_cpu"] for x in res]),
+                # The Skiff modes' agent: CPU seconds during one measurement (median).
+                "agent_cpu_s": med([x["agent_cpu_s"] for x in res
+                                    if x.get("agent_cpu_s") is not None]),
                 "bpf": bpf_totals(res),
             })
 
@@ -184,8 +223,12 @@ def main(out):
         md.append("")
     if datapath:
         md.append(f"### Datapath: short TCP connections through one ClusterIP "
-                  f"({meta.get('backends')} backends; median of {meta.get('reps')} × "
-                  f"{meta.get('duration_s')} s; iptables mode loaded with the "
+                  f"({meta.get('backends')} backends; "
+                  + (f"each mode paired with the floor in alternating 100 ms slices, "
+                     f"{meta.get('reps')} × {meta.get('duration_s')} s each, geometric mean of "
+                     f"the pairs' ratios" if meta.get("paired") else
+                     f"median of {meta.get('reps')} × {meta.get('duration_s')} s")
+                  + f"; iptables mode loaded with the "
                   f"{meta.get('dp_iptables', 'nft')} backend)")
         md.append("")
         md.append("| services | " + " | ".join(modes) + " |")
@@ -200,27 +243,34 @@ def main(out):
                 elif m == "floor" or d["ratio_to_floor"] is None:
                     # Without a floor in the run (--modes without floor) the rate itself.
                     cells.append(f"{fmt(d['conn_per_s'])}/s")
+                elif meta.get("paired") and d.get("ratio_paired"):
+                    cells.append(f"{d['ratio_paired']['mean']:.2f}×")
                 else:
                     cells.append(f"{d['ratio_to_floor']:.2f}×")
             md.append(f"| {n:,} | " + " | ".join(cells) + " |")
         md.append("")
         md.append("| services | mode | conn/s (each repetition) | × floor | × floor per round | "
-                  "p50 µs | p99 µs | errors | client CPU user / sys |")
-        md.append("|---:|---|---:|---:|---:|---:|---:|---:|---|")
+                  "paired × floor (95 % CI) | p50 µs | p99 µs | errors | client CPU user / sys "
+                  "| agent CPU |")
+        md.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
         for d in datapath:
             if d.get("conn_per_s") is None:
                 md.append(f"| {d['services']:,} | {d['mode']} | "
-                          f"{d.get('skipped') or 'no result'} | | | | | | |")
+                          f"{d.get('skipped') or 'no result'} | | | | | | | | |")
                 continue
             ratio = "—" if d["ratio_to_floor"] is None else f"{d['ratio_to_floor']:.2f}"
             per = d["ratio_to_floor_per_rep"]
             per_rep = ("—" if d["mode"] == "floor" or not per else
                        f"{min(per):.2f}–{max(per):.2f}")
+            pr = d.get("ratio_paired")
+            paired = ("—" if not pr else
+                      f"{pr['mean']:.3f} ({pr['low']:.3f}–{pr['high']:.3f})")
             md.append(f"| {d['services']:,} | {d['mode']} | {fmt(d['conn_per_s'])} "
                       f"({', '.join(fmt(x) for x in d['conn_per_s_all'])}) | "
-                      f"{ratio} | {per_rep} | {fmt(d['p50_us'], 1)} | "
+                      f"{ratio} | {per_rep} | {paired} | {fmt(d['p50_us'], 1)} | "
                       f"{fmt(d['p99_us'], 1)} | {d['errors']} | "
-                      f"{d['client_user_cpu']:.2f} / {d['client_sys_cpu']:.2f} |")
+                      f"{d['client_user_cpu']:.2f} / {d['client_sys_cpu']:.2f} | "
+                      f"{'—' if d['agent_cpu_s'] is None else format(d['agent_cpu_s'], '.2f')} |")
         md.append("")
         spreads = []
         for d in datapath:
@@ -232,7 +282,10 @@ def main(out):
             md.append("The floor itself moved between repetitions (half its range around its "
                       "median): " + ", ".join(spreads) + ". A ratio closer to 1.00 than that is "
                       "within the machine's drift; \"× floor per round\" compares each "
-                      "repetition with the floor measured in the same round.")
+                      "repetition with the floor measured in the same round, and \"paired\" is "
+                      "the geometric mean of those per-round ratios with its 95 % confidence "
+                      "interval (Student's t on their logarithms): drift slower than a round "
+                      "cancels, and the interval says whether the rounds pin the ratio down.")
             md.append("")
         with_bpf = [d for d in datapath if d.get("bpf")]
         if with_bpf:
