@@ -48,6 +48,20 @@ void ObserveBoard::Reconciled(bool ok, bool synced, std::chrono::duration<double
   if (synced) s_.applied_synced = true;
 }
 
+void ObserveBoard::CtGcMaps(const std::vector<std::string>& maps) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& m : maps) s_.ct_gc.deleted_total.try_emplace(m, 0);
+}
+
+void ObserveBoard::CtGcSwept(const std::vector<std::pair<std::string, uint64_t>>& deleted,
+                             size_t errors, std::chrono::duration<double> duration) {
+  std::lock_guard<std::mutex> lock(mu_);
+  s_.ct_gc.runs_total++;
+  s_.ct_gc.errors_total += errors;
+  for (const auto& [map, n] : deleted) s_.ct_gc.deleted_total[map] += n;
+  s_.ct_gc.last_duration_seconds = duration.count();
+}
+
 AgentSample ObserveBoard::Read() const {
   std::lock_guard<std::mutex> lock(mu_);
   return s_;

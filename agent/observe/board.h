@@ -3,7 +3,8 @@
 // histograms. BPF maps are not here: the endpoints read them directly (DatapathStats).
 //
 // Threads: the main loop calls the setters (SetSources, SetAttachments, QueuedUpdate,
-// Reconciled); the HTTP server threads call Read(). Every member is guarded by mu_, and Read()
+// Reconciled), the conntrack GC thread CtGcMaps/CtGcSwept (ct_gc.h); the HTTP server threads
+// call Read(). Every member is guarded by mu_, and Read()
 // returns a copy, so no handler holds the lock while it formats a response.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/observe/exposition.h"
@@ -24,6 +26,14 @@ namespace skiff::observe {
 std::vector<double> SyncLatencyBuckets();
 std::vector<double> ReconcileDurationBuckets();
 
+// The conntrack GC's counters (ct_gc.h); zero while it is disabled (--ct-gc-interval 0).
+struct CtGcSample {
+  uint64_t runs_total = 0;                        // sweeps over every map
+  uint64_t errors_total = 0;                      // map sweeps that failed
+  std::map<std::string, uint64_t> deleted_total;  // map -> entries deleted
+  double last_duration_seconds = 0;               // of the last sweep
+};
+
 struct AgentSample {
   std::map<std::string, bool> sources;  // source -> completed its first full read
   int attached_ifaces = 0;
@@ -34,6 +44,7 @@ struct AgentSample {
   uint64_t reconcile_errors_total = 0;
   Histogram sync_latency{SyncLatencyBuckets()};
   Histogram reconcile_duration{ReconcileDurationBuckets()};
+  CtGcSample ct_gc;
 };
 
 class ObserveBoard {
@@ -47,6 +58,11 @@ class ObserveBoard {
   // map writes, when the run applied a new generation successfully.
   void Reconciled(bool ok, bool synced, std::chrono::duration<double> duration,
                   std::optional<std::chrono::duration<double>> latency);
+  // The maps the conntrack GC sweeps (their deletion counters start at 0), then each sweep:
+  // entries deleted per map, maps whose sweep failed, and how long it took.
+  void CtGcMaps(const std::vector<std::string>& maps);
+  void CtGcSwept(const std::vector<std::pair<std::string, uint64_t>>& deleted, size_t errors,
+                 std::chrono::duration<double> duration);
   AgentSample Read() const;
 
  private:

@@ -47,7 +47,7 @@ std::string RenderMetrics(const MetricsInput& in) {
 
   w.Family("skiff_conntrack_entries", "gauge",
            "Entries in the service conntrack map by address family and L4 protocol, "
-           "expired ones not yet reused included (counted at most every few seconds).");
+           "expired ones not yet garbage-collected included (counted at most every few seconds).");
   for (const auto& c : in.datapath.conntrack)
     w.Sample({{"family", c.family}, {"protocol", c.protocol}}, d(c.entries));
 
@@ -104,6 +104,19 @@ std::string RenderMetrics(const MetricsInput& in) {
   w.Sample({}, a.last_updated == std::chrono::system_clock::time_point{}
                    ? 0
                    : std::chrono::duration<double>(a.last_updated.time_since_epoch()).count());
+
+  w.Family("skiff_conntrack_gc_runs_total", "counter",
+           "Conntrack GC sweeps over the maps with expiring entries (--ct-gc-interval).");
+  w.Sample({}, d(a.ct_gc.runs_total));
+  w.Family("skiff_conntrack_gc_deleted_entries_total", "counter",
+           "Expired entries the conntrack GC deleted, by map.");
+  for (const auto& [map, n] : a.ct_gc.deleted_total) w.Sample({{"map", map}}, d(n));
+  w.Family("skiff_conntrack_gc_errors_total", "counter",
+           "Conntrack GC sweeps of one map that failed (retried on the next sweep).");
+  w.Sample({}, d(a.ct_gc.errors_total));
+  w.Family("skiff_conntrack_gc_duration_seconds", "gauge",
+           "Duration of the last conntrack GC sweep over every map.");
+  w.Sample({}, a.ct_gc.last_duration_seconds);
 
   if (in.process) {
     const ProcessStats& p = *in.process;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,6 +60,18 @@ class KvTable {
     if (auto st = Delete(key); !st.ok()) return st;
     return true;
   }
+  // The value under key, nullopt when absent. The default scans ForEach; tables that can look
+  // a key up directly override it.
+  virtual absl::StatusOr<std::optional<V>> Lookup(const K& key) const {
+    std::optional<V> found;
+    auto st = ForEach([&](const K& k, const V& v) {
+      if (std::memcmp(&k, &key, sizeof(K)) != 0) return true;
+      found = v;
+      return false;
+    });
+    if (!st.ok()) return st;
+    return found;
+  }
 
   // Streams every entry without copying the table (a 1M-entry conntrack map must not be
   // materialized); fn returns false to stop early. Entries written meanwhile may or may not
@@ -110,6 +123,7 @@ class BpfKvTable : public KvTable<K, V> {
     return st;
   }
   const Map<K, V>& map() const { return map_; }
+  absl::StatusOr<std::optional<V>> Lookup(const K& key) const override { return map_.Lookup(key); }
   absl::StatusOr<bool> Remove(const K& key) override {
     if (bpf_map_delete_elem(map_.fd(), &key) == 0) return true;
     if (errno == ENOENT) return false;
@@ -221,6 +235,11 @@ class FakeKvTable : public KvTable<K, V> {
   }
   int batch_calls() const { return batch_calls_; }
 
+  absl::StatusOr<std::optional<V>> Lookup(const K& key) const override {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::optional<V>();
+    return std::optional<V>(it->second);
+  }
   absl::StatusOr<bool> Remove(const K& key) override {
     bool had = entries_.count(key) > 0;
     if (auto st = Delete(key); !st.ok()) return st;
