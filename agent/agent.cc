@@ -27,6 +27,7 @@
 #include "agent/model/compute.h"
 #include "agent/model/desired_cache.h"
 #include "agent/model/object_store.h"
+#include "agent/observe/ct_gc.h"
 #include "agent/observe/flow_reader.h"
 #include "agent/observe/server.h"
 #include "agent/observe/service_health.h"
@@ -385,6 +386,22 @@ absl::Status RunAgent(const AgentConfig& cfg) {
   else if (!cfg.metrics_listen.empty() || !cfg.healthz_listen.empty())
     spdlog::info("metrics on {} (port {}), node health check on {} (port {})", cfg.metrics_listen,
                  (*obs_server)->metrics_port(), cfg.healthz_listen, (*obs_server)->healthz_port());
+
+  // Conntrack GC on its own thread (agent/observe/ct_gc.h); declared after `dp`, `nodeport`
+  // and `board_obs`, so it stops before any of them goes.
+  std::unique_ptr<observe::CtGc> ct_gc;
+  if (cfg.ct_gc_interval > 0) {
+    lxc_bpf* skel = (*dp)->skel();
+    auto targets = observe::DatapathGcTargets(
+        skel->maps.SKIFF_MAP_CT4, skel->maps.SKIFF_MAP_POL_CT4, skel->maps.SKIFF_MAP_HOST_ROUTE4,
+        nodeport ? nodeport->skel()->maps.SKIFF_MAP_NAT4 : nullptr);
+    if (!targets.ok()) return targets.status();
+    ct_gc = observe::CtGc::Start(*std::move(targets), std::chrono::seconds(cfg.ct_gc_interval),
+                                 &board_obs);
+    spdlog::info("conntrack GC every {} s", cfg.ct_gc_interval);
+  } else {
+    spdlog::info("conntrack GC disabled (--ct-gc-interval 0)");
+  }
 
   // The API starts once the datapath is loaded; it reads pinned maps directly and the main
   // loop's state through `board`. Declared after `dp`, so it stops before the maps close.

@@ -26,6 +26,10 @@ api::ServerOptions ApiServerOptions(const AgentConfig& c) {
 
 namespace {
 
+// A day, four times the longest conntrack lifetime (6 h): a larger value is more likely a slip
+// (milliseconds?) than a choice.
+constexpr uint32_t kMaxCtGcInterval = 86400;
+
 // One source: the manifest directory, or else the Kubernetes API through --kubeconfig,
 // $KUBECONFIG, or the in-cluster config (KUBERNETES_SERVICE_HOST set by the kubelet).
 absl::Status ResolveSource(AgentConfig& c) {
@@ -168,6 +172,13 @@ absl::StatusOr<AgentConfig> ParseFlags(int argc, char** argv) {
                  "NetworkPolicy allow entries over all endpoints of the node (full: fails closed)")
       ->capture_default_str();
   app.add_option("--policy-ct-max", c.policy_ct_max, "Policy conntrack entries (LRU)")
+      ->capture_default_str();
+  app.add_option("--ct-gc-interval", c.ct_gc_interval,
+                 "Seconds between sweeps that delete expired entries from the service and "
+                 "policy conntrack maps and the host-routing route cache, and dead flows' "
+                 "NodePort SNAT entries (0: no GC; the LRU maps then only evict under pressure)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0u, kMaxCtGcInterval))
       ->capture_default_str();
   app.add_option("--events-ring-size", c.events_ring_size,
                  "Flow event ring buffer in bytes (power of two, >= 4096)")

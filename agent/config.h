@@ -50,6 +50,8 @@ struct AgentConfig {
   uint32_t ipcache_max = 65536;      // ipcache LPM entries: pods + policy CIDRs + node addresses
   uint32_t policy_map_max = 262144;  // NetworkPolicy allow entries over all local endpoints
   uint32_t policy_ct_max = 262144;   // policy conntrack (LRU)
+  // Seconds between conntrack GC sweeps (agent/observe/ct_gc.h); 0 disables the GC.
+  uint32_t ct_gc_interval = 30;
   // Flow events (docs/flows.md)
   uint32_t events_ring_size = 1u << 20;  // BPF ring buffer bytes (power of two)
   uint32_t drop_events_per_sec = 100;    // per CPU; 0 disables drop events
