@@ -174,6 +174,7 @@ await test("default values: DaemonSet shape", async () => {
     "--socket-lb": "enabled",
     "--socket-lb-scope": "host",
     "--host-routing": "bpf",
+    "--ct-gc-interval": "30",
     "--cgroup-root": "/host/sys/fs/cgroup",
     "--log-level": "info",
     "--log-format": "text",
@@ -242,7 +243,8 @@ await test("custom map sizes, interfaces, logging, run dir and extra args", asyn
   const objs = render(["maps.ctMax=1048576", "maps.lbMapMax=131072", "maps.lbBackendsMax=200000",
     "maps.lbRevnatMax=4096", "maps.lbAffinityMax=8192", "{json}agent.endpointInterfaces=[\"lxc*\",\"cali*\"]",
     "agent.logLevel=debug", "agent.logFormat=json", "agent.runDir=/var/run/skiff-x",
-    "{json}agent.extraArgs=[\"--foo=bar baz\"]", "updateStrategy.maxUnavailable=10%"]);
+    "{json}agent.extraArgs=[\"--foo=bar baz\"]", "updateStrategy.maxUnavailable=10%",
+    "agent.ctGcInterval=0"]);
   const { ds, agent, args } = await commonChecks(objs);
   eq(args.get("--ct-max"), "1048576", "--ct-max");
   eq(args.get("--lb-map-max"), "131072", "--lb-map-max");
@@ -253,6 +255,7 @@ await test("custom map sizes, interfaces, logging, run dir and extra args", asyn
   eq(args.get("--log-level"), "debug", "--log-level");
   eq(args.get("--log-format"), "json", "--log-format");
   eq(args.get("--api-socket"), "/var/run/skiff-x/agent.sock", "--api-socket");
+  eq(args.get("--ct-gc-interval"), "0", "--ct-gc-interval 0 (GC off)");
   eq(args.get("--foo"), "bar baz", "extra arg passed as one argument");
   eq(volumeOf(ds, mount(agent, "/var/run/skiff-x").name).hostPath.path, "/var/run/skiff-x", "run dir volume");
   eq(ds.spec.updateStrategy.rollingUpdate.maxUnavailable, "10%", "maxUnavailable percentage");
@@ -292,7 +295,8 @@ await test("values.schema.json refuses bad values", () => {
   const bad = ["maps.ctMax=-1", "maps.ctMax=abc", "privileged=yes", "typo=1", "agent.typo=1",
     "k8sServiceHost=https://10.0.0.1", "agent.logLevel=verbose", "agent.logFormat=xml",
     "agent.capabilities[0]=CAP_BPF", "updateStrategy.maxUnavailable=0", "agent.bpffsRoot=/tmp/bpf",
-    "metrics.port=70000", "image.pullPolicy=Sometimes", "metrics.serviceMonitor.interval=soon"];
+    "metrics.port=70000", "image.pullPolicy=Sometimes", "metrics.serviceMonitor.interval=soon",
+    "agent.ctGcInterval=-1", "agent.ctGcInterval=86401", "agent.ctGcInterval=fast"];
   for (const s of bad) {
     const r = runHelm(["template", "skiff", chart, "--set", s]);
     assert(r.code !== 0, `--set ${s} was accepted`);

@@ -79,6 +79,7 @@ docs/configuration.md. */}}
 {{- $args = append $args (printf "--socket-lb=%s" $v.agent.socketLB) }}
 {{- $args = append $args (printf "--socket-lb-scope=%s" $v.agent.socketLBScope) }}
 {{- $args = append $args (printf "--host-routing=%s" $v.agent.hostRouting) }}
+{{- $args = append $args (printf "--ct-gc-interval=%d" (int64 $v.agent.ctGcInterval)) }}
 {{- $args = append $args "--cgroup-root=/host/sys/fs/cgroup" }}
 {{- $args = append $args (printf "--log-level=%s" $v.agent.logLevel) }}
 {{- $args = append $args (printf "--log-format=%s" $v.agent.logFormat) }}
