@@ -4,7 +4,6 @@
 // counts what was deleted. With --ct-gc-interval 0 nothing is deleted.
 #include <bpf/bpf.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,22 +107,6 @@ skiff_host_route4 Route(uint64_t expires_ns) {
   r.ifindex = 1;
   r.mtu = 1500;
   return r;
-}
-
-int FreePort(const std::string& netns) {
-  return InNetns(netns, [] {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    int port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-      port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-  });
 }
 
 class CtGcE2E : public ::testing::Test {

@@ -56,23 +56,6 @@ HttpResult Get(const std::string& netns, int port, const std::string& path) {
   });
 }
 
-// A port nobody in the (fresh) node namespace uses.
-int FreePort(const std::string& netns) {
-  return InNetns(netns, [] {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    int port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-      port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-  });
-}
-
 class MetricsE2E : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -43,6 +43,23 @@ absl::StatusOr<std::string> ShOut(const std::string& cmd) {
 
 absl::Status Sh(const std::string& cmd) { return ShOut(cmd).status(); }
 
+int FreePort(const std::string& netns) {
+  return InNetns(netns, [] {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    int port = 0;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+      port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+  });
+}
+
 std::string UniqueName(const std::string& prefix) {
   static std::atomic<int> counter{0};
   char buf[32];

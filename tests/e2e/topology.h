@@ -44,6 +44,9 @@ absl::Status AttachXdpPass(const std::string& netns, const std::string& iface);
 template <typename F>
 auto InNetns(const std::string& netns, F fn) -> decltype(fn());
 bool EnterNetns(const std::string& netns);  // for the calling thread
+// A loopback TCP port nobody in `netns` uses now (for listeners of an agent running there), or
+// 0 when none could be bound.
+int FreePort(const std::string& netns);
 
 struct Pod {
   std::string name;     // pod name, also what its servers answer
