@@ -222,8 +222,7 @@ int Client(const std::vector<Target>& targets, double duration, double warmup, i
     }
     const auto slice = std::chrono::milliseconds(turns.slice_ms);
     double warm = 0;
-    bool peer_done = false;
-    getrusage(RUSAGE_SELF, &ru0);
+    bool peer_done = false, counted_any = false;
     while (true) {
       const char c = AwaitTurn(in);
       if (c != 't' && c != 'd') {
@@ -232,6 +231,10 @@ int Client(const std::vector<Target>& targets, double duration, double warmup, i
       }
       peer_done = peer_done || c == 'd';
       const bool counting = warm >= warmup;
+      if (counting && !counted_any) {
+        getrusage(RUSAGE_SELF, &ru0);  // CPU from the first counted turn (idle between turns)
+        counted_any = true;
+      }
       measuring = counting;
       const auto t0 = Clock::now();
       active = true;
