@@ -40,6 +40,9 @@ class FrontendFilterTable : public KvTable<skiff_lb4_key, skiff_lb4_service> {
                            fn) const override {
     return services_->ForEach(fn);
   }
+  absl::StatusOr<std::optional<skiff_lb4_service>> Lookup(const skiff_lb4_key& key) const override {
+    return services_->Lookup(key);
+  }
   // A new frontend's bit is written first; if that write fails the entry is not written.
   absl::Status Update(const skiff_lb4_key& key, const skiff_lb4_service& value) override;
   // New frontends' bits are written once for the whole batch, before any entry.

@@ -60,18 +60,8 @@ class KvTable {
     if (auto st = Delete(key); !st.ok()) return st;
     return true;
   }
-  // The value under key, nullopt when absent. The default scans ForEach; tables that can look
-  // a key up directly override it.
-  virtual absl::StatusOr<std::optional<V>> Lookup(const K& key) const {
-    std::optional<V> found;
-    auto st = ForEach([&](const K& k, const V& v) {
-      if (std::memcmp(&k, &key, sizeof(K)) != 0) return true;
-      found = v;
-      return false;
-    });
-    if (!st.ok()) return st;
-    return found;
-  }
+  // The value under key, nullopt when absent: one lookup, never a scan.
+  virtual absl::StatusOr<std::optional<V>> Lookup(const K& key) const = 0;
 
   // Streams every entry without copying the table (a 1M-entry conntrack map must not be
   // materialized); fn returns false to stop early. Entries written meanwhile may or may not
@@ -176,6 +166,9 @@ class BpfSlotKvTable : public KvTable<__u32, V> {
     return array_.UpdateBatch(ids, values, n, done);
   }
   absl::Status Delete(const __u32& id) override { return array_.Delete(id); }
+  absl::StatusOr<std::optional<V>> Lookup(const __u32& id) const override {
+    return array_.Lookup(id);
+  }
   absl::StatusOr<bool> Remove(const __u32& id) override { return array_.Remove(id); }
   absl::Status ForEach(const std::function<bool(const __u32&, const V&)>& fn) const override {
     return array_.ForEachUntil(fn);

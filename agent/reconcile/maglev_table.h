@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +58,13 @@ class BpfMaglevTable : public MaglevKvTable {
       return absl::ResourceExhaustedError(
           absl::StrCat("map ", name_, " is full (", max_, " tables); raise --lb-maglev-max"));
     return ErrnoStatus(err, absl::StrCat("update of map ", name_));
+  }
+
+  absl::StatusOr<std::optional<MaglevRow>> Lookup(const skiff_lb4_maglev_key& key) const override {
+    MaglevRow row(size_);
+    if (bpf_map_lookup_elem(fd_, &key, row.data()) == 0) return std::optional<MaglevRow>(row);
+    if (errno == ENOENT) return std::optional<MaglevRow>();
+    return ErrnoStatus(errno, absl::StrCat("lookup in map ", name_));
   }
 
   absl::Status Delete(const skiff_lb4_maglev_key& key) override {

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "agent/reconcile/lb_reconciler.h"
@@ -53,6 +54,7 @@ class NullTable : public reconcile::KvTable<K, V> {
     return absl::OkStatus();
   }
   absl::Status Delete(const K&) override { return absl::OkStatus(); }
+  absl::StatusOr<std::optional<V>> Lookup(const K&) const override { return std::optional<V>(); }
   uint64_t writes = 0;
 
  private:
